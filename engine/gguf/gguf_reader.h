@@ -1,0 +1,160 @@
+// File: engine/gguf/gguf_reader.h
+//
+// Reads a GGUF v2/v3 file (the container of llama.cpp / bitnet.cpp models) over a
+// read-only mmap: header, metadata of every value type, tensor infos and the
+// location of each tensor's bytes. Everything is validated before use; a damaged
+// file gives a specific absl::Status, never a crash or a giant allocation.
+// The byte layout is documented in engine/gguf/gguf_format.h.
+//
+//   ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> f, GgufFile::Open("model.gguf"));
+//   ASSIGN_OR_RETURN(std::string arch, f->GetString("general.architecture"));
+//   const GgufTensorInfo* t = f->FindTensor("token_embd.weight");
+//   const uint8_t* bytes = f->TensorData(*t);   // t->byte_size bytes, inside the mmap
+//
+// Errors (the message names the file, and the key / tensor / byte offset):
+//   NotFound         file missing; GetX() of a key that is not present
+//   DataLoss         truncated file, bad magic, impossible counts or sizes, tensor data
+//                    past the end of the file, overlapping tensors, misaligned offsets,
+//                    duplicate keys or tensor names, invalid value types
+//   Unimplemented    unsupported GGUF version; unknown tensor type number
+//   InvalidArgument  GetX() of a key holding another value type
+//
+// Ownership and threads: a GgufFile owns its mapping; every string_view, Span and
+// pointer it hands out lives as long as the GgufFile. All const methods are safe to
+// call from several threads at once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "engine/quant/ggml_type.h"
+
+namespace bitparity {
+
+// GGUF metadata value types (gguf_type in ggml).
+enum class GgufValueType : uint32_t {
+  kUint8 = 0,
+  kInt8 = 1,
+  kUint16 = 2,
+  kInt16 = 3,
+  kUint32 = 4,
+  kInt32 = 5,
+  kFloat32 = 6,
+  kBool = 7,
+  kString = 8,
+  kArray = 9,
+  kUint64 = 10,
+  kInt64 = 11,
+  kFloat64 = 12,
+};
+
+const char* GgufValueTypeName(GgufValueType type);
+
+struct GgufArray;
+
+// One metadata value. Strings are views into the mapped file.
+using GgufValue = std::variant<uint8_t, int8_t, uint16_t, int16_t, uint32_t, int32_t, float, bool,
+                               absl::string_view, uint64_t, int64_t, double, GgufArray>;
+
+// An array value: all elements share element_type. Exactly one of the vectors is
+// filled, the one matching element_type (bool arrays use `u8`, nested arrays `arrays`).
+struct GgufArray {
+  GgufValueType element_type = GgufValueType::kUint8;
+  std::vector<uint8_t> u8;  // also kBool, as 0/1
+  std::vector<int8_t> i8;
+  std::vector<uint16_t> u16;
+  std::vector<int16_t> i16;
+  std::vector<uint32_t> u32;
+  std::vector<int32_t> i32;
+  std::vector<float> f32;
+  std::vector<uint64_t> u64;
+  std::vector<int64_t> i64;
+  std::vector<double> f64;
+  std::vector<absl::string_view> strings;
+  std::vector<GgufArray> arrays;
+  size_t size() const;
+};
+
+struct GgufMetadataEntry {
+  std::string key;
+  GgufValueType type;
+  GgufValue value;
+};
+
+struct GgufTensorInfo {
+  std::string name;
+  std::vector<int64_t> ne;  // ggml order: ne[0] is the contiguous (row) dimension
+  GgmlType type;
+  uint64_t offset = 0;       // from the start of the tensor data section
+  uint64_t byte_size = 0;    // TensorByteSize(type, ne)
+  int64_t num_elements = 0;  // product of ne
+};
+
+class GgufFile {
+ public:
+  // Maps and validates the file at `path`.
+  static absl::StatusOr<std::unique_ptr<GgufFile>> Open(const std::string& path);
+  // Validates an in-memory copy (tests and fuzzers); `name` is used in messages.
+  static absl::StatusOr<std::unique_ptr<GgufFile>> FromBytes(std::string bytes,
+                                                             std::string name = "<memory>");
+  ~GgufFile();
+  GgufFile(const GgufFile&) = delete;
+  GgufFile& operator=(const GgufFile&) = delete;
+
+  const std::string& path() const { return path_; }
+  uint64_t file_size() const { return size_; }
+  uint32_t version() const { return version_; }
+  uint64_t alignment() const { return alignment_; }
+  uint64_t data_offset() const { return data_offset_; }  // absolute start of tensor data
+
+  const std::vector<GgufMetadataEntry>& metadata() const { return metadata_; }
+  const GgufMetadataEntry* FindKey(absl::string_view key) const;
+  bool HasKey(absl::string_view key) const { return FindKey(key) != nullptr; }
+
+  // Typed getters. Integer getters accept any integer type whose value fits the
+  // result (a u32 key read with GetInt64 works); floats accept f32 or f64.
+  absl::StatusOr<std::string> GetString(absl::string_view key) const;
+  absl::StatusOr<uint32_t> GetUint32(absl::string_view key) const;
+  absl::StatusOr<int64_t> GetInt64(absl::string_view key) const;
+  absl::StatusOr<float> GetFloat32(absl::string_view key) const;
+  absl::StatusOr<bool> GetBool(absl::string_view key) const;
+  absl::StatusOr<const GgufArray*> GetArray(absl::string_view key) const;
+  // Arrays of one element type; InvalidArgument if the element type differs.
+  absl::StatusOr<absl::Span<const absl::string_view>> GetStringArray(absl::string_view key) const;
+  absl::StatusOr<absl::Span<const float>> GetFloat32Array(absl::string_view key) const;
+  absl::StatusOr<absl::Span<const int32_t>> GetInt32Array(absl::string_view key) const;
+
+  const std::vector<GgufTensorInfo>& tensors() const { return tensors_; }
+  const GgufTensorInfo* FindTensor(absl::string_view name) const;
+  // First byte of the tensor's data (byte_size bytes, inside the mapping).
+  const uint8_t* TensorData(const GgufTensorInfo& info) const;
+
+  // Whole file bytes (for hashing).
+  absl::Span<const uint8_t> bytes() const { return {data_, size_}; }
+
+ private:
+  GgufFile() = default;
+  absl::Status Parse();
+
+  std::string path_;
+  std::string owned_bytes_;      // FromBytes() storage
+  void* mapping_ = nullptr;      // Open() storage (munmap on destruction)
+  const uint8_t* data_ = nullptr;
+  uint64_t size_ = 0;
+  uint32_t version_ = 0;
+  uint64_t alignment_ = 32;
+  uint64_t data_offset_ = 0;
+  std::vector<GgufMetadataEntry> metadata_;
+  absl::flat_hash_map<std::string, size_t> key_index_;
+  std::vector<GgufTensorInfo> tensors_;
+  absl::flat_hash_map<std::string, size_t> tensor_index_;
+};
+
+}  // namespace bitparity
