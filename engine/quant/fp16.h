@@ -5,7 +5,8 @@
 //   - float -> f16 follows the F16C instruction (vcvtps2ph, round to nearest even):
 //     overflow goes to +-inf, tiny values become f16 subnormals or +-0, and a NaN
 //     keeps its sign and top 9 payload bits with the quiet bit forced on.
-//   - f16 -> float is exact (every f16 is a float).
+//   - f16 -> float is exact (every f16 is a float); a signalling NaN comes back quiet,
+//     as F16C's vcvtph2ps returns it.
 //   - float -> bf16 is ggml's ggml_compute_fp32_to_bf16: round to nearest even on the
 //     top 16 bits; a NaN keeps its top bits and is forced quiet (| 0x40).
 //   - bf16 -> float is a 16-bit shift (exact).
@@ -38,7 +39,10 @@ inline float Fp16ToFp32(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   const uint32_t exp = (h >> 10) & 0x1Fu;
   uint32_t mant = h & 0x3FFu;
-  if (exp == 0x1F) return BitsToFloat(sign | 0x7F800000u | (mant << 13));  // inf / NaN
+  if (exp == 0x1F) {
+    // inf; or NaN, which F16C (and so ggml's table) returns quiet: payload kept, bit 22 set.
+    return BitsToFloat(sign | 0x7F800000u | (mant << 13) | (mant != 0 ? 0x400000u : 0u));
+  }
   if (exp != 0) return BitsToFloat(sign | ((exp + 112) << 23) | (mant << 13));
   if (mant == 0) return BitsToFloat(sign);  // +-0
   // Subnormal: value = mant * 2^-24; normalise it into a float.

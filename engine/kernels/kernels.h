@@ -1,0 +1,122 @@
+// File: engine/kernels/kernels.h
+//
+// engine/kernels: the hot loops of the forward pass behind ONE dispatch table,
+// chosen at run time from the CPU's features. Every entry has a scalar twin
+// (kernels_scalar.cc) that computes the same numbers; the SIMD versions are tested
+// against it (tests/kernels). The scalar versions are the "reference" path a server
+// can force.
+//
+// Numerics (what "the same numbers" means):
+//   - Integer results (I2_S sums) are exact: every path returns identical ints.
+//   - Float results are bit-identical across paths too: each entry fixes one
+//     accumulation order (documented per entry, chosen to be the order bitnet.cpp's
+//     x86 build uses) and the scalar twin emulates it lane by lane with std::fma where
+//     the SIMD code fuses. Kernel sources are compiled with -ffp-contract=off so the
+//     compiler cannot fuse on its own.
+//   - quantize_* entries are bit-exact with engine/quant's reference quantizers.
+//
+// Shapes and units: k is the row length in elements (the reduction dimension);
+// strides are in elements of the pointed-to type unless a name says bytes. Rows are
+// processed independently: the caller splits n_rows across threads. No entry
+// allocates or keeps state; all are safe to call concurrently on disjoint outputs.
+//
+// Selection: GetKernels() returns the best path the CPU supports, unless overridden
+// by ForceKernelPath() or, at first use, the environment variable
+// BITPARITY_KERNELS=scalar|avx2|avx512. A request the CPU cannot run falls back to
+// the best supported path below it; Kernels::path says what you got.
+//
+//   const Kernels& K = GetKernels();
+//   float s; int32_t S;
+//   K.quantize_row_i8s(x, k, q, &s, &S);                // x: [k] float -> q: [k] int8
+//   K.i2s_gemv(w, k, n_rows, q, sums);                  // w: I2_S rows, sums: [n_rows]
+//   for (r...) y[r] = I2sOutput(sums[r], S, s, w_scale);  // engine/quant/i2s.h
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "engine/quant/blocks.h"
+
+namespace bitparity {
+
+enum class KernelPath {
+  kScalar = 0,  // portable C++, the reference
+  kAvx2 = 1,    // AVX2 + FMA + F16C
+  kAvx512 = 2,  // AVX-512 F/BW/VL/DQ + VNNI (I2_S via vpdpbusd, F16 via 16-lane FMA)
+};
+
+struct Kernels {
+  const char* name;  // "scalar", "avx2", "avx512"
+  KernelPath path;
+
+  // ---- I2_S ternary weights x int8 activations (bitnet.cpp's ggml_vec_dot_i2_i8_s)
+  // w: n_rows consecutive I2_S rows of k elements (k a multiple of 128), row r at
+  // byte r * k / 4 (engine/quant/i2s.h layout). q: [k] int8 from quantize_row_i8s.
+  // out[r] = sum_j code(r, j) * q[j] with raw codes 0..3, exact in int32.
+  // (bitnet.cpp accumulates 32 blocks in int16 lanes, which could wrap only for
+  // pathological activations (|sum| of 256 terms > 32767); these kernels never wrap.)
+  void (*i2s_gemv)(const uint8_t* w, int64_t k, int64_t n_rows, const int8_t* q, int32_t* out);
+  // The same for n_act activation rows at once (batch prefill): q row a at
+  // q + a * q_stride; out[a * out_stride + r]. Any n_act >= 1; identical integers.
+  void (*i2s_gemm)(const uint8_t* w, int64_t k, int64_t n_rows, const int8_t* q, int64_t q_stride,
+                   int64_t n_act, int32_t* out, int64_t out_stride);
+  // quantize_row_i8_s (engine/quant QuantizeRowI8S), fused absmax + quantize; bit-exact.
+  // REQUIRES: x finite.
+  void (*quantize_row_i8s)(const float* x, int64_t k, int8_t* q, float* scale, int32_t* sum);
+
+  // ---- F16 output head (token_embd rows x activation)
+  // Sequential decoding (bitnet.cpp: one token, activation rounded to F16, then
+  // ggml_vec_dot_f16 of the AVX-512 build): w row r at w + r * w_stride (F16 bits),
+  // x: [k] F16 bits. out[r] = dot in this order: 64 float lanes, lane i % 64 takes
+  // fma(w[i], x[i], lane) over i < k & ~63; lanes reduced as (l0+l2)+(l1+l3) per 16,
+  // then 16 -> 8 -> 4 -> 2 -> 1 by halves; the tail k % 64 is added in double.
+  void (*f16_dot_rows)(const uint16_t* w, int64_t w_stride, int64_t n_rows, int64_t k, const uint16_t* x,
+                       float* out);
+  // Batch (bitnet.cpp: two or more tokens go through llamafile's tinyBLAS with F32
+  // activations, NOT rounded to F16): 16 float lanes, lane i % 16 takes
+  // fma(w[i], x[i], lane), then reduced 16 -> 8 -> 4 -> 2 -> 1 by halves.
+  // x row a at x + a * x_stride; out[a * out_stride + r]. REQUIRES: k % 16 == 0.
+  // (bitnet.cpp uses this only when n_act >= 2; with one token use f16_dot_rows.)
+  void (*f16_gemm_f32)(const uint16_t* w, int64_t w_stride, int64_t n_rows, int64_t k, const float* x,
+                       int64_t x_stride, int64_t n_act, float* out, int64_t out_stride);
+
+  // ---- TQ1_0 / TQ2_0 weights x Q8_K activations (ggml_vec_dot_tq{1,2}_0_q8_K)
+  // w: n_rows rows of k / 256 blocks each (row r at block r * k / 256); y: [k / 256]
+  // Q8_K blocks. out[r] = the AVX2 build's order: per block 8 exact int32 lanes
+  // (lane e: elements with index % 32 in [4e, 4e+4), code * y, minus bsums[2e] and
+  // bsums[2e+1]); acc[e] += (float)lane * (y.d * d_w) as a product then a sum (no FMA);
+  // finally (acc[e] + acc[e+4]), then pairs (0+2, 1+3), then the two.
+  void (*tq1_0_q8k_dot)(const BlockTq1_0* w, int64_t k, int64_t n_rows, const BlockQ8K* y, float* out);
+  void (*tq2_0_q8k_dot)(const BlockTq2_0* w, int64_t k, int64_t n_rows, const BlockQ8K* y, float* out);
+  // quantize_row_q8_K (engine/quant QuantizeRowQ8K); bit-exact. k % 256 == 0.
+  void (*quantize_row_q8k)(const float* x, int64_t k, BlockQ8K* y);
+
+  // ---- Conversions (exact; F16C semantics, see engine/quant/fp16.h)
+  void (*fp16_to_fp32_row)(const uint16_t* x, float* y, int64_t n);
+  void (*fp32_to_fp16_row)(const float* x, uint16_t* y, int64_t n);
+};
+
+// The table in use (best supported path, or the override). Cheap: one atomic load.
+const Kernels& GetKernels();
+
+// The table of `path`, or of the best supported path below it.
+const Kernels& KernelsFor(KernelPath path);
+
+// Whether this CPU/OS can run `path`.
+bool KernelPathSupported(KernelPath path);
+
+// The best path this CPU supports.
+KernelPath BestKernelPath();
+
+// Makes GetKernels() return KernelsFor(*path) from now on (nullopt: back to the
+// environment / best choice). Affects all threads; call it before starting work.
+void ForceKernelPath(std::optional<KernelPath> path);
+
+// "scalar" | "avx2" | "avx512" -> path; InvalidArgument otherwise.
+absl::StatusOr<KernelPath> ParseKernelPath(std::string_view name);
+
+const char* KernelPathName(KernelPath path);
+
+}  // namespace bitparity

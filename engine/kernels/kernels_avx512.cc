@@ -1,0 +1,183 @@
+// AVX-512 (F/BW/VL/DQ + VNNI) kernels: I2_S via vpdpbusd, the F16 head with 16-lane
+// FMAs. Entries without an AVX-512 version reuse the AVX2 ones (this path is chosen
+// only on CPUs that also have AVX2/FMA/F16C). Compiled with ${BP_SIMD_AVX512_FLAGS}
+// and -ffp-contract=off.
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "engine/kernels/kernels_internal.h"
+#include "engine/quant/fp16.h"
+
+namespace bitparity::kernels_internal {
+namespace {
+
+// ---------------------------------------------------------------- I2_S
+// Codes (u8 0..3) x q (s8) go straight into int32 lanes with vpdpbusd: no int16 stage.
+inline __m512i Codes512(__m512i x, int s) {
+  const __m512i m = _mm512_set1_epi8(3);
+  switch (s) {
+    case 0: return _mm512_and_si512(_mm512_srli_epi16(x, 6), m);
+    case 1: return _mm512_and_si512(_mm512_srli_epi16(x, 4), m);
+    case 2: return _mm512_and_si512(_mm512_srli_epi16(x, 2), m);
+    default: return _mm512_and_si512(x, m);
+  }
+}
+
+inline __m256i Codes256(__m256i x, int s) {
+  const __m256i m = _mm256_set1_epi8(3);
+  return _mm256_and_si256(_mm256_srli_epi16(x, 6 - 2 * s), m);
+}
+
+// Activations matching the codes of two consecutive blocks for group s:
+// q[128b + 32s, +32) in the low half, q[128(b+1) + 32s, +32) in the high half.
+inline __m512i Act2Blocks(const int8_t* qb, int s) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i*)(qb + 32 * s))),
+                            _mm256_loadu_si256((const __m256i*)(qb + 128 + 32 * s)), 1);
+}
+
+inline int32_t HsumI32x8(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm_cvtsi128_si32(s);
+}
+
+// R weight rows (row_bytes apart) x A activation rows (q_stride apart).
+template <int R, int A>
+void I2sTileVnni(const uint8_t* w, int64_t row_bytes, int64_t nb, const int8_t* q, int64_t q_stride, int32_t* out,
+                 int64_t out_stride) {
+  __m512i acc[R][A];
+  for (int i = 0; i < R; ++i)
+    for (int a = 0; a < A; ++a) acc[i][a] = _mm512_setzero_si512();
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    __m512i y[A][4];
+    for (int a = 0; a < A; ++a)
+      for (int s = 0; s < 4; ++s) y[a][s] = Act2Blocks(q + a * q_stride + b * 128, s);
+    for (int i = 0; i < R; ++i) {
+      const __m512i x = _mm512_loadu_si512((const void*)(w + i * row_bytes + b * 32));
+      for (int s = 0; s < 4; ++s) {
+        const __m512i c = Codes512(x, s);
+        for (int a = 0; a < A; ++a) acc[i][a] = _mm512_dpbusd_epi32(acc[i][a], c, y[a][s]);
+      }
+    }
+  }
+  for (int i = 0; i < R; ++i) {
+    for (int a = 0; a < A; ++a) {
+      int32_t total = _mm512_reduce_add_epi32(acc[i][a]);
+      if (b < nb) {  // odd block count: the last block with 256-bit VNNI
+        const __m256i x = _mm256_loadu_si256((const __m256i*)(w + i * row_bytes + b * 32));
+        const int8_t* qb = q + a * q_stride + b * 128;
+        __m256i t = _mm256_setzero_si256();
+        for (int s = 0; s < 4; ++s) {
+          t = _mm256_dpbusd_epi32(t, Codes256(x, s), _mm256_loadu_si256((const __m256i*)(qb + 32 * s)));
+        }
+        total += HsumI32x8(t);
+      }
+      out[a * out_stride + i] = total;
+    }
+  }
+}
+
+void I2sGemv(const uint8_t* w, int64_t k, int64_t n_rows, const int8_t* q, int32_t* out) {
+  const int64_t row_bytes = k / 4, nb = k / 128;
+  int64_t r = 0;
+  for (; r + 4 <= n_rows; r += 4) I2sTileVnni<4, 1>(w + r * row_bytes, row_bytes, nb, q, 0, out + r, 0);
+  for (; r < n_rows; ++r) I2sTileVnni<1, 1>(w + r * row_bytes, row_bytes, nb, q, 0, out + r, 0);
+}
+
+void I2sGemm(const uint8_t* w, int64_t k, int64_t n_rows, const int8_t* q, int64_t q_stride, int64_t n_act,
+             int32_t* out, int64_t out_stride) {
+  const int64_t row_bytes = k / 4, nb = k / 128;
+  int64_t a = 0;
+  for (; a + 4 <= n_act; a += 4) {
+    const int8_t* qa = q + a * q_stride;
+    int32_t* oa = out + a * out_stride;
+    int64_t r = 0;
+    for (; r + 2 <= n_rows; r += 2) I2sTileVnni<2, 4>(w + r * row_bytes, row_bytes, nb, qa, q_stride, oa + r, out_stride);
+    for (; r < n_rows; ++r) I2sTileVnni<1, 4>(w + r * row_bytes, row_bytes, nb, qa, q_stride, oa + r, out_stride);
+  }
+  for (; a < n_act; ++a) I2sGemv(w, k, n_rows, q + a * q_stride, out + a * out_stride);
+}
+
+// ---------------------------------------------------------------- F16 head
+inline __m512 LoadF16x16(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)p)); }
+
+// ggml_vec_dot_f16 of the AVX-512 build, instruction for instruction.
+float DotF16Ggml(const uint16_t* w, const uint16_t* x, int64_t k) {
+  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  const int64_t np = k & ~int64_t{63};
+  for (int64_t i = 0; i < np; i += 64) {
+    for (int j = 0; j < 4; ++j) acc[j] = _mm512_fmadd_ps(LoadF16x16(w + i + 16 * j), LoadF16x16(x + i + 16 * j), acc[j]);
+  }
+  acc[0] = _mm512_add_ps(acc[0], acc[2]);
+  acc[1] = _mm512_add_ps(acc[1], acc[3]);
+  acc[0] = _mm512_add_ps(acc[0], acc[1]);
+  double sum = _mm512_reduce_add_ps(acc[0]);
+  for (int64_t i = np; i < k; ++i) {
+    const float p = Fp16ToFp32(w[i]) * Fp16ToFp32(x[i]);
+    sum += static_cast<double>(p);
+  }
+  return static_cast<float>(sum);
+}
+
+void F16DotRows(const uint16_t* w, int64_t w_stride, int64_t n_rows, int64_t k, const uint16_t* x, float* out) {
+  for (int64_t r = 0; r < n_rows; ++r) out[r] = DotF16Ggml(w + r * w_stride, x, k);
+}
+
+// tinyBLAS<16, __m512>: one accumulator per output.
+template <int R, int A>
+void F16Tile(const uint16_t* w, int64_t w_stride, int64_t k, const float* x, int64_t x_stride, float* out,
+             int64_t out_stride) {
+  __m512 acc[R][A];
+  for (int i = 0; i < R; ++i)
+    for (int a = 0; a < A; ++a) acc[i][a] = _mm512_setzero_ps();
+  for (int64_t l = 0; l < k; l += 16) {
+    __m512 xv[A];
+    for (int a = 0; a < A; ++a) xv[a] = _mm512_loadu_ps(x + a * x_stride + l);
+    for (int i = 0; i < R; ++i) {
+      const __m512 wv = LoadF16x16(w + i * w_stride + l);
+      for (int a = 0; a < A; ++a) acc[i][a] = _mm512_fmadd_ps(wv, xv[a], acc[i][a]);
+    }
+  }
+  for (int i = 0; i < R; ++i)
+    for (int a = 0; a < A; ++a) out[a * out_stride + i] = _mm512_reduce_add_ps(acc[i][a]);
+}
+
+void F16GemmF32(const uint16_t* w, int64_t w_stride, int64_t n_rows, int64_t k, const float* x, int64_t x_stride,
+                int64_t n_act, float* out, int64_t out_stride) {
+  int64_t a = 0;
+  for (; a + 4 <= n_act; a += 4) {
+    int64_t r = 0;
+    for (; r + 2 <= n_rows; r += 2)
+      F16Tile<2, 4>(w + r * w_stride, w_stride, k, x + a * x_stride, x_stride, out + a * out_stride + r, out_stride);
+    for (; r < n_rows; ++r)
+      F16Tile<1, 4>(w + r * w_stride, w_stride, k, x + a * x_stride, x_stride, out + a * out_stride + r, out_stride);
+  }
+  for (; a < n_act; ++a) {
+    int64_t r = 0;
+    for (; r + 4 <= n_rows; r += 4)
+      F16Tile<4, 1>(w + r * w_stride, w_stride, k, x + a * x_stride, x_stride, out + a * out_stride + r, out_stride);
+    for (; r < n_rows; ++r)
+      F16Tile<1, 1>(w + r * w_stride, w_stride, k, x + a * x_stride, x_stride, out + a * out_stride + r, out_stride);
+  }
+}
+
+}  // namespace
+
+const Kernels& Avx512Kernels() {
+  static const Kernels k = [] {
+    Kernels t = Avx2Kernels();  // TQ, Q8_K, i8s quantizer and conversions: AVX2 versions
+    t.name = "avx512";
+    t.path = KernelPath::kAvx512;
+    t.i2s_gemv = I2sGemv;
+    t.i2s_gemm = I2sGemm;
+    t.f16_dot_rows = F16DotRows;
+    t.f16_gemm_f32 = F16GemmF32;
+    return t;
+  }();
+  return k;
+}
+
+}  // namespace bitparity::kernels_internal

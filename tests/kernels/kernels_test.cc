@@ -1,0 +1,344 @@
+// Every SIMD kernel against its scalar twin (engine/kernels/kernels_scalar.cc), and the
+// scalar twins against engine/quant's reference code. Shapes mix odd row counts with
+// aligned K; the seed is fixed and printed. Integer results and (by design, see
+// kernels.h) float results must be bit-identical across paths.
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/kernels/kernels.h"
+#include "engine/quant/dequantize.h"
+#include "engine/quant/fp16.h"
+#include "engine/quant/i2s.h"
+#include "engine/quant/q8.h"
+#include "engine/quant/ternary.h"
+#include "gtest/gtest.h"
+
+namespace bitparity {
+namespace {
+
+constexpr uint32_t kSeed = 0xB17A;  // printed by every test via SCOPED_TRACE
+constexpr int64_t kRowCounts[] = {1, 3, 7, 33};
+constexpr int64_t kI2sKs[] = {128, 384, 1024, 2560};  // odd block counts included
+constexpr int64_t kTqKs[] = {256, 768, 2560};
+
+// The scalar twin's F16 dot uses ggml's lane order; against a plain index-order float
+// sum it can differ by rounding only: |diff| <= kF16DotRelTol * sum|w*x|.
+constexpr double kF16DotRelTol = 1e-5;
+// TQ dot: ggml's AVX2 lane order vs its generic order, same integers, float rounding.
+constexpr double kTqDotRelTol = 1e-5;
+
+std::string Case(int64_t rows, int64_t k, int64_t acts = 1) {
+  return "seed=" + std::to_string(kSeed) + " rows=" + std::to_string(rows) + " k=" + std::to_string(k) +
+         " acts=" + std::to_string(acts);
+}
+
+std::vector<uint8_t> RandomI2s(std::mt19937& rng, int64_t rows, int64_t k) {
+  std::uniform_int_distribution<int> d(-1, 1);
+  std::vector<int8_t> t(rows * k);
+  for (auto& v : t) v = static_cast<int8_t>(d(rng));
+  std::vector<uint8_t> buf(I2sTensorBytes(rows * k));
+  EXPECT_TRUE(I2sPack(t.data(), rows * k, 0.5f, buf.data()).ok());
+  return buf;
+}
+
+std::vector<int8_t> RandomQ(std::mt19937& rng, int64_t n) {
+  std::uniform_int_distribution<int> d(-128, 127);
+  std::vector<int8_t> q(n);
+  for (auto& v : q) v = static_cast<int8_t>(d(rng));
+  return q;
+}
+
+std::vector<float> RandomFloats(std::mt19937& rng, int64_t n, float scale = 1.0f) {
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> x(n);
+  for (auto& v : x) v = d(rng);
+  return x;
+}
+
+std::vector<uint16_t> RandomF16(std::mt19937& rng, int64_t n, float scale = 1.0f) {
+  std::vector<uint16_t> h(n);
+  const std::vector<float> f = RandomFloats(rng, n, scale);
+  for (int64_t i = 0; i < n; ++i) h[i] = Fp32ToFp16(f[i]);
+  return h;
+}
+
+// Runs each test for every SIMD path this CPU supports.
+class SimdVsScalarTest : public ::testing::TestWithParam<KernelPath> {
+ protected:
+  void SetUp() override {
+    if (!KernelPathSupported(GetParam())) {
+      GTEST_SKIP() << KernelPathName(GetParam()) << " not supported by this CPU";
+    }
+    ASSERT_EQ(KernelsFor(GetParam()).path, GetParam());
+  }
+  const Kernels& simd() const { return KernelsFor(GetParam()); }
+  const Kernels& scalar() const { return KernelsFor(KernelPath::kScalar); }
+};
+
+TEST_P(SimdVsScalarTest, I2sGemvMatchesScalarExactly) {
+  std::mt19937 rng(kSeed);
+  for (int64_t rows : kRowCounts) {
+    for (int64_t k : kI2sKs) {
+      SCOPED_TRACE(Case(rows, k));
+      const auto w = RandomI2s(rng, rows, k);
+      const auto q = RandomQ(rng, k);
+      std::vector<int32_t> a(rows, -1), b(rows, -2);
+      simd().i2s_gemv(w.data(), k, rows, q.data(), a.data());
+      scalar().i2s_gemv(w.data(), k, rows, q.data(), b.data());
+      ASSERT_EQ(a, b);
+      for (int64_t r = 0; r < rows; ++r) ASSERT_EQ(b[r], I2sDotRow(w.data() + r * k / 4, q.data(), k));
+    }
+  }
+}
+
+TEST_P(SimdVsScalarTest, I2sGemvDoesNotWrapOnExtremeActivations) {
+  // All codes 2 (or 3) and q = -128 / 127 everywhere: far past int16 in every lane.
+  for (uint8_t byte : {uint8_t{0xAA}, uint8_t{0xFF}}) {
+    const int64_t k = 4096, rows = 5;
+    std::vector<uint8_t> w(rows * k / 4, byte);
+    for (int8_t v : {int8_t{-128}, int8_t{127}}) {
+      std::vector<int8_t> q(k, v);
+      std::vector<int32_t> a(rows), b(rows);
+      simd().i2s_gemv(w.data(), k, rows, q.data(), a.data());
+      scalar().i2s_gemv(w.data(), k, rows, q.data(), b.data());
+      const int32_t code = byte == 0xAA ? 2 : 3;
+      for (int64_t r = 0; r < rows; ++r) {
+        EXPECT_EQ(b[r], code * v * k);
+        EXPECT_EQ(a[r], b[r]);
+      }
+    }
+  }
+}
+
+TEST_P(SimdVsScalarTest, I2sGemmMatchesGemvExactly) {
+  std::mt19937 rng(kSeed + 1);
+  for (int64_t rows : kRowCounts) {
+    for (int64_t k : {int64_t{128}, int64_t{640}, int64_t{2560}}) {
+      for (int64_t acts : {1, 2, 3, 4, 5, 8, 9}) {
+        SCOPED_TRACE(Case(rows, k, acts));
+        const auto w = RandomI2s(rng, rows, k);
+        const int64_t q_stride = k + 32;  // padded rows
+        const auto q = RandomQ(rng, acts * q_stride);
+        const int64_t out_stride = rows + 3;
+        std::vector<int32_t> a(acts * out_stride, 7), b(acts * out_stride, 7);
+        simd().i2s_gemm(w.data(), k, rows, q.data(), q_stride, acts, a.data(), out_stride);
+        scalar().i2s_gemm(w.data(), k, rows, q.data(), q_stride, acts, b.data(), out_stride);
+        ASSERT_EQ(a, b);
+        std::vector<int32_t> one(rows);
+        for (int64_t x = 0; x < acts; ++x) {
+          simd().i2s_gemv(w.data(), k, rows, q.data() + x * q_stride, one.data());
+          for (int64_t r = 0; r < rows; ++r) ASSERT_EQ(one[r], a[x * out_stride + r]);
+          for (int64_t r = rows; r < out_stride; ++r) ASSERT_EQ(a[x * out_stride + r], 7) << "wrote padding";
+        }
+      }
+    }
+  }
+}
+
+TEST_P(SimdVsScalarTest, QuantizeRowI8SIsBitExact) {
+  std::mt19937 rng(kSeed + 2);
+  for (int64_t n : {1, 7, 31, 32, 33, 128, 2560, 6912}) {
+    SCOPED_TRACE(Case(1, n));
+    for (float scale : {1e-7f, 1e-3f, 1.0f, 300.0f}) {
+      auto x = RandomFloats(rng, n, scale);
+      // Exact ties after scaling: make max|x| = 127 so that s == 1.
+      if (n >= 8) {
+        x[0] = 127.0f;
+        x[1] = 2.5f;
+        x[2] = -3.5f;
+        x[3] = 0.5f;
+        x[4] = -0.0f;
+      }
+      std::vector<int8_t> qa(n), qb(n);
+      float sa, sb;
+      int32_t suma, sumb;
+      simd().quantize_row_i8s(x.data(), n, qa.data(), &sa, &suma);
+      QuantizeRowI8S(x.data(), n, qb.data(), &sb, &sumb);
+      ASSERT_EQ(qa, qb);
+      ASSERT_EQ(FloatBits(sa), FloatBits(sb));
+      ASSERT_EQ(suma, sumb);
+    }
+  }
+}
+
+TEST_P(SimdVsScalarTest, F16DotRowsIsBitExactWithTheScalarLaneOrder) {
+  std::mt19937 rng(kSeed + 3);
+  for (int64_t rows : kRowCounts) {
+    for (int64_t k : {int64_t{64}, int64_t{100}, int64_t{256}, int64_t{2560}, int64_t{2600}}) {
+      SCOPED_TRACE(Case(rows, k));
+      const int64_t stride = k + 8;
+      const auto w = RandomF16(rng, rows * stride);
+      const auto x = RandomF16(rng, k, 4.0f);
+      std::vector<float> a(rows), b(rows);
+      simd().f16_dot_rows(w.data(), stride, rows, k, x.data(), a.data());
+      scalar().f16_dot_rows(w.data(), stride, rows, k, x.data(), b.data());
+      for (int64_t r = 0; r < rows; ++r) ASSERT_EQ(FloatBits(a[r]), FloatBits(b[r])) << "row " << r;
+    }
+  }
+}
+
+TEST_P(SimdVsScalarTest, F16GemmF32IsBitExactWithTheScalarLaneOrder) {
+  std::mt19937 rng(kSeed + 4);
+  for (int64_t rows : kRowCounts) {
+    for (int64_t k : {int64_t{16}, int64_t{272}, int64_t{2560}}) {
+      for (int64_t acts : {1, 2, 4, 5, 8}) {
+        SCOPED_TRACE(Case(rows, k, acts));
+        const auto w = RandomF16(rng, rows * k);
+        const int64_t x_stride = k + 16;
+        const auto x = RandomFloats(rng, acts * x_stride, 3.0f);
+        const int64_t out_stride = rows + 1;
+        std::vector<float> a(acts * out_stride, 9.0f), b(acts * out_stride, 9.0f);
+        simd().f16_gemm_f32(w.data(), k, rows, k, x.data(), x_stride, acts, a.data(), out_stride);
+        scalar().f16_gemm_f32(w.data(), k, rows, k, x.data(), x_stride, acts, b.data(), out_stride);
+        for (size_t i = 0; i < a.size(); ++i) ASSERT_EQ(FloatBits(a[i]), FloatBits(b[i])) << "index " << i;
+      }
+    }
+  }
+}
+
+TEST_P(SimdVsScalarTest, TernaryQ8KDotsAreBitExact) {
+  std::mt19937 rng(kSeed + 5);
+  for (int64_t rows : kRowCounts) {
+    for (int64_t k : kTqKs) {
+      SCOPED_TRACE(Case(rows, k));
+      const auto wf = RandomFloats(rng, rows * k);
+      const int64_t nb = k / kQK_K;
+      std::vector<BlockTq1_0> w1(rows * nb);
+      std::vector<BlockTq2_0> w2(rows * nb);
+      QuantizeRowTq1_0(wf.data(), w1.data(), rows * k);
+      QuantizeRowTq2_0(wf.data(), w2.data(), rows * k);
+      const auto xf = RandomFloats(rng, k, 2.0f);
+      std::vector<BlockQ8K> y(nb);
+      QuantizeRowQ8K(xf.data(), y.data(), k);
+      std::vector<float> a(rows), b(rows);
+      simd().tq1_0_q8k_dot(w1.data(), k, rows, y.data(), a.data());
+      scalar().tq1_0_q8k_dot(w1.data(), k, rows, y.data(), b.data());
+      for (int64_t r = 0; r < rows; ++r) ASSERT_EQ(FloatBits(a[r]), FloatBits(b[r])) << "tq1 row " << r;
+      simd().tq2_0_q8k_dot(w2.data(), k, rows, y.data(), a.data());
+      scalar().tq2_0_q8k_dot(w2.data(), k, rows, y.data(), b.data());
+      for (int64_t r = 0; r < rows; ++r) ASSERT_EQ(FloatBits(a[r]), FloatBits(b[r])) << "tq2 row " << r;
+    }
+  }
+}
+
+TEST_P(SimdVsScalarTest, QuantizeRowQ8KIsBitExact) {
+  std::mt19937 rng(kSeed + 6);
+  for (int64_t k : {int64_t{256}, int64_t{1024}, int64_t{2560}}) {
+    SCOPED_TRACE(Case(1, k));
+    auto x = RandomFloats(rng, k);
+    x[5] = 0.0f;
+    if (k > 256) {
+      for (int j = 0; j < 256; ++j) x[256 + j] = 0.0f;  // an all-zero block
+    }
+    if (k > 512) {
+      x[520] = -9.0f;  // tie of magnitudes: the first (negative) one wins
+      x[700] = 9.0f;
+    }
+    std::vector<BlockQ8K> a(k / kQK_K), b(k / kQK_K);
+    std::memset(a.data(), 0x11, a.size() * sizeof(BlockQ8K));
+    std::memset(b.data(), 0x22, b.size() * sizeof(BlockQ8K));
+    simd().quantize_row_q8k(x.data(), k, a.data());
+    QuantizeRowQ8K(x.data(), b.data(), k);
+    ASSERT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(BlockQ8K)));
+  }
+}
+
+TEST_P(SimdVsScalarTest, Fp16ConversionsMatchTheReferenceOnAllClasses) {
+  // All 65536 halves -> float.
+  std::vector<uint16_t> h(65536);
+  for (uint32_t i = 0; i < 65536; ++i) h[i] = static_cast<uint16_t>(i);
+  std::vector<float> fa(65536), fb(65536);
+  simd().fp16_to_fp32_row(h.data(), fa.data(), 65536);
+  scalar().fp16_to_fp32_row(h.data(), fb.data(), 65536);
+  ASSERT_EQ(0, std::memcmp(fa.data(), fb.data(), fa.size() * 4));
+  // Float -> half on random bit patterns (all classes) plus a dense sweep of the f16
+  // range boundaries; this also checks engine/quant's Fp32ToFp16 against F16C.
+  std::mt19937 rng(kSeed + 7);
+  std::vector<float> f;
+  for (int i = 0; i < 1 << 20; ++i) f.push_back(BitsToFloat(static_cast<uint32_t>(rng())));
+  for (uint32_t base : {0x33000000u, 0x38800000u, 0x477FF000u, 0x7F800000u}) {
+    for (uint32_t d = 0; d < 1u << 14; ++d) {
+      f.push_back(BitsToFloat(base - (1u << 13) + d));
+      f.push_back(BitsToFloat((base - (1u << 13) + d) | 0x80000000u));
+    }
+  }
+  for (uint32_t e = 100; e < 145; ++e) {  // exact ties in every exponent of interest
+    f.push_back(BitsToFloat(e << 23 | 0x1000u));
+    f.push_back(BitsToFloat(e << 23 | 0x3000u));
+  }
+  std::vector<uint16_t> ha(f.size()), hb(f.size());
+  simd().fp32_to_fp16_row(f.data(), ha.data(), static_cast<int64_t>(f.size()));
+  scalar().fp32_to_fp16_row(f.data(), hb.data(), static_cast<int64_t>(f.size()));
+  for (size_t i = 0; i < f.size(); ++i) {
+    ASSERT_EQ(ha[i], hb[i]) << "float bits 0x" << std::hex << FloatBits(f[i]);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Paths, SimdVsScalarTest, ::testing::Values(KernelPath::kAvx2, KernelPath::kAvx512),
+                         [](const auto& info) { return std::string(KernelPathName(info.param)); });
+
+// ---- The scalar twins against engine/quant's plain reference code.
+
+TEST(ScalarTwinTest, F16DotRowsIsCloseToAPlainFloatSum) {
+  std::mt19937 rng(kSeed + 8);
+  const int64_t k = 2560, rows = 7;
+  const auto w = RandomF16(rng, rows * k);
+  const auto x = RandomF16(rng, k);
+  std::vector<float> got(rows);
+  KernelsFor(KernelPath::kScalar).f16_dot_rows(w.data(), k, rows, k, x.data(), got.data());
+  for (int64_t r = 0; r < rows; ++r) {
+    double abs_sum = 0;
+    for (int64_t i = 0; i < k; ++i) abs_sum += std::fabs(Fp16ToFp32(w[r * k + i]) * Fp16ToFp32(x[i]));
+    EXPECT_NEAR(got[r], DotF16Ref(w.data() + r * k, x.data(), k), kF16DotRelTol * abs_sum) << "row " << r;
+  }
+}
+
+TEST(ScalarTwinTest, F16GemmWithF16RoundedActivationsIsCloseToF16DotRows) {
+  std::mt19937 rng(kSeed + 9);
+  const int64_t k = 1024, rows = 3;
+  const auto w = RandomF16(rng, rows * k);
+  const auto x16 = RandomF16(rng, k);
+  std::vector<float> x(k);
+  for (int64_t i = 0; i < k; ++i) x[i] = Fp16ToFp32(x16[i]);
+  std::vector<float> a(rows), b(rows);
+  const Kernels& s = KernelsFor(KernelPath::kScalar);
+  s.f16_dot_rows(w.data(), k, rows, k, x16.data(), a.data());
+  s.f16_gemm_f32(w.data(), k, rows, k, x.data(), k, 1, b.data(), rows);
+  for (int64_t r = 0; r < rows; ++r) {
+    double abs_sum = 0;
+    for (int64_t i = 0; i < k; ++i) abs_sum += std::fabs(Fp16ToFp32(w[r * k + i]) * x[i]);
+    EXPECT_NEAR(a[r], b[r], kF16DotRelTol * abs_sum);
+  }
+}
+
+TEST(ScalarTwinTest, TernaryDotsAreCloseToGgmlGenericOrder) {
+  std::mt19937 rng(kSeed + 10);
+  const int64_t k = 2560, nb = k / kQK_K;
+  const auto wf = RandomFloats(rng, k);
+  std::vector<BlockTq1_0> w1(nb);
+  std::vector<BlockTq2_0> w2(nb);
+  QuantizeRowTq1_0(wf.data(), w1.data(), k);
+  QuantizeRowTq2_0(wf.data(), w2.data(), k);
+  const auto xf = RandomFloats(rng, k);
+  std::vector<BlockQ8K> y(nb);
+  QuantizeRowQ8K(xf.data(), y.data(), k);
+  std::vector<float> deq(k), yd(k);
+  DequantizeRowTq2_0(w2.data(), deq.data(), k);
+  DequantizeRowQ8K(y.data(), yd.data(), k);
+  double abs_sum = 0;
+  for (int64_t i = 0; i < k; ++i) abs_sum += std::fabs(deq[i] * yd[i]);
+  float a, b;
+  const Kernels& s = KernelsFor(KernelPath::kScalar);
+  s.tq1_0_q8k_dot(w1.data(), k, 1, y.data(), &a);
+  s.tq2_0_q8k_dot(w2.data(), k, 1, y.data(), &b);
+  EXPECT_NEAR(a, DotTq1_0Q8K(w1.data(), y.data(), k), kTqDotRelTol * abs_sum);
+  EXPECT_NEAR(b, DotTq2_0Q8K(w2.data(), y.data(), k), kTqDotRelTol * abs_sum);
+  EXPECT_EQ(FloatBits(a), FloatBits(b));  // TQ1_0 and TQ2_0 of the same trits agree
+}
+
+}  // namespace
+}  // namespace bitparity
