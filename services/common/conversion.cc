@@ -1,0 +1,265 @@
+#include "services/common/conversion.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+#include "absl/strings/str_cat.h"
+#include "engine/quant/fp16.h"
+
+namespace bitparity {
+
+namespace v1 = bitnet::v1;
+
+namespace {
+
+void AppendLe16(std::string* out, uint16_t v) {
+  out->push_back(static_cast<char>(v & 0xFF));
+  out->push_back(static_cast<char>(v >> 8));
+}
+
+void AppendLe32(std::string* out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+}
+
+}  // namespace
+
+std::string PackFloats(absl::Span<const float> values, v1::FloatFormat format) {
+  std::string out;
+  if (format == v1::FLOAT_FORMAT_F16) {
+    out.reserve(values.size() * 2);
+    for (float v : values) AppendLe16(&out, Fp32ToFp16(v));
+  } else {
+    out.reserve(values.size() * 4);
+    for (float v : values) AppendLe32(&out, FloatBits(v));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<float>> UnpackFloats(absl::string_view bytes, v1::FloatFormat format) {
+  const size_t width = format == v1::FLOAT_FORMAT_F16 ? 2 : 4;
+  if (bytes.size() % width != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("packed floats: ", bytes.size(),
+                                                   " bytes is not a multiple of ", width));
+  }
+  std::vector<float> out(bytes.size() / width);
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  for (size_t i = 0; i < out.size(); ++i, p += width) {
+    if (width == 2) {
+      out[i] = Fp16ToFp32(static_cast<uint16_t>(p[0] | (p[1] << 8)));
+    } else {
+      out[i] = BitsToFloat(static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) |
+                           (static_cast<uint32_t>(p[2]) << 16) |
+                           (static_cast<uint32_t>(p[3]) << 24));
+    }
+  }
+  return out;
+}
+
+std::string ToValidUtf8(absl::string_view bytes) {
+  static constexpr char kReplacement[] = "\xEF\xBF\xBD";
+  std::string out;
+  out.reserve(bytes.size());
+  const size_t n = bytes.size();
+  size_t i = 0;
+  while (i < n) {
+    const auto c = static_cast<unsigned char>(bytes[i]);
+    if (c < 0x80) {
+      out.push_back(static_cast<char>(c));
+      ++i;
+      continue;
+    }
+    // Sequence length and the allowed range of the second byte (Unicode Table 3-7).
+    int len = 0;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c == 0xE0) {
+      len = 3, lo = 0xA0;
+    } else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) {
+      len = 3;
+    } else if (c == 0xED) {
+      len = 3, hi = 0x9F;  // no surrogates
+    } else if (c == 0xF0) {
+      len = 4, lo = 0x90;
+    } else if (c >= 0xF1 && c <= 0xF3) {
+      len = 4;
+    } else if (c == 0xF4) {
+      len = 4, hi = 0x8F;  // nothing past U+10FFFF
+    } else {
+      out += kReplacement;
+      ++i;
+      continue;
+    }
+    // Consume the longest valid prefix; a break replaces that maximal subpart.
+    size_t j = i + 1;
+    bool ok = true;
+    for (int k = 1; k < len; ++k, ++j) {
+      if (j >= n) {
+        ok = false;
+        break;
+      }
+      const auto b = static_cast<unsigned char>(bytes[j]);
+      const unsigned char blo = k == 1 ? lo : 0x80, bhi = k == 1 ? hi : 0xBF;
+      if (b < blo || b > bhi) {
+        ok = false;
+        break;
+      }
+    }
+    if (ok) {
+      out.append(bytes.data() + i, len);
+    } else {
+      out += kReplacement;
+    }
+    i = j;
+  }
+  return out;
+}
+
+double LogSoftmaxAt(absl::Span<const float> logits, int32_t id) {
+  double max = -INFINITY;
+  for (float v : logits) max = std::max(max, static_cast<double>(v));
+  double sum = 0;
+  for (float v : logits) sum += std::exp(static_cast<double>(v) - max);
+  return (static_cast<double>(logits[id]) - max) - std::log(sum);
+}
+
+int32_t ArgMaxId(absl::Span<const float> logits) {
+  int32_t best = 0;
+  for (size_t i = 1; i < logits.size(); ++i) {
+    if (logits[i] > logits[best]) best = static_cast<int32_t>(i);
+  }
+  return best;
+}
+
+std::vector<std::pair<int32_t, float>> TopKLogits(absl::Span<const float> logits, int k) {
+  k = std::min<int>(k, static_cast<int>(logits.size()));
+  std::vector<int32_t> idx(logits.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  auto better = [&](int32_t a, int32_t b) {
+    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+  };
+  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), better);
+  std::vector<std::pair<int32_t, float>> out;
+  out.reserve(k);
+  for (int i = 0; i < k; ++i) out.emplace_back(idx[i], logits[idx[i]]);
+  return out;
+}
+
+void FillPositionLogits(int position, int32_t token_id, std::optional<int32_t> next_id,
+                        absl::Span<const float> logits, const LogitsOutputSpec& output,
+                        v1::PositionLogits* out) {
+  out->set_position(position);
+  out->set_token_id(token_id);
+  out->set_argmax_id(ArgMaxId(logits));
+  if (next_id.has_value()) out->set_next_token_logprob(LogSoftmaxAt(logits, *next_id));
+  switch (output.kind) {
+    case v1::LogitsOutput::FULL:
+      out->set_logits(PackFloats(logits, output.format));
+      break;
+    case v1::LogitsOutput::TOP_K:
+      for (const auto& [id, logit] : TopKLogits(logits, output.top_k)) {
+        out->add_top_ids(id);
+        out->add_top_logits(logit);
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+v1::FinishReason ToProtoFinishReason(GenerationFinish finish) {
+  switch (finish) {
+    case GenerationFinish::kLength:
+      return v1::FINISH_REASON_LENGTH;
+    case GenerationFinish::kEos:
+      return v1::FINISH_REASON_EOS;
+    case GenerationFinish::kStopSequence:
+      return v1::FINISH_REASON_STOP_SEQUENCE;
+    case GenerationFinish::kStopToken:
+      return v1::FINISH_REASON_STOP_TOKEN;
+    case GenerationFinish::kCancelled:
+      return v1::FINISH_REASON_CANCELLED;
+  }
+  return v1::FINISH_REASON_UNSPECIFIED;
+}
+
+v1::EvalMode ToProtoEvalMode(BackendEvalMode mode) {
+  return mode == BackendEvalMode::kSequential ? v1::EVAL_MODE_SEQUENTIAL : v1::EVAL_MODE_BATCH;
+}
+
+void FillGeneratedToken(int index, const GeneratedTokenInfo& token, v1::GeneratedToken* out) {
+  out->set_index(index);
+  out->set_id(token.id);
+  out->set_raw_text(token.text);
+  out->set_text(ToValidUtf8(token.text));
+  if (token.logprob.has_value()) out->set_logprob(*token.logprob);
+  for (const TokenAlternativeInfo& alt : token.top) {
+    v1::TokenAlternative* a = out->add_top();
+    a->set_id(alt.id);
+    a->set_logit(alt.logit);
+    a->set_logprob(alt.logprob);
+  }
+}
+
+void FillModelInfo(const BackendInfo& info, const ServiceLimits& limits,
+                   const ProcessMemory& memory, int64_t session_bytes,
+                   v1::GetModelInfoResponse* out) {
+  v1::EngineInfo* engine = out->mutable_engine();
+  engine->set_name(info.engine_name);
+  engine->set_version(info.engine_version);
+  v1::BuildInfo* build = engine->mutable_build();
+  build->set_compiler(info.compiler);
+  build->set_build_type(info.build_type);
+  build->set_simd_path(info.simd_path);
+  for (const std::string& f : info.cpu_features) build->add_cpu_features(f);
+  for (const auto& [k, v] : info.build_extra) (*build->mutable_extra())[k] = v;
+
+  v1::ModelFacts* m = out->mutable_model();
+  m->set_architecture(info.architecture);
+  m->set_name(info.model_name);
+  m->set_file_name(info.file_name);
+  m->set_file_size_bytes(info.file_size_bytes);
+  m->set_sha256(info.sha256);
+  m->set_n_layer(info.n_layer);
+  m->set_n_embd(info.n_embd);
+  m->set_n_ff(info.n_ff);
+  m->set_n_head(info.n_head);
+  m->set_n_head_kv(info.n_head_kv);
+  m->set_head_dim(info.head_dim);
+  m->set_n_vocab(info.n_vocab);
+  m->set_n_ctx_train(info.n_ctx_train);
+  m->set_rope_freq_base(info.rope_freq_base);
+  m->set_rms_eps(info.rms_eps);
+  m->set_bos_id(info.bos_id);
+  m->set_eos_id(info.eos_id);
+  m->set_add_bos(info.add_bos);
+  m->set_has_tokenizer(info.has_tokenizer);
+  for (const auto& [type, count] : info.tensor_types) {
+    v1::TensorTypeCount* t = m->add_tensor_types();
+    t->set_type(type);
+    t->set_count(count);
+  }
+
+  v1::RuntimeLimits* l = out->mutable_limits();
+  l->set_threads(info.threads);
+  l->set_max_context(info.max_context);
+  l->set_max_concurrent_requests(limits.max_concurrent);
+  l->set_max_queue(limits.max_queue);
+  l->set_max_message_bytes(limits.max_message_bytes);
+  l->set_max_new_tokens(info.max_context);
+  l->set_max_top_k(info.n_vocab);
+  l->set_max_top_logprobs(limits.max_top_logprobs);
+  l->set_max_stop_sequences(limits.max_stop_sequences);
+  l->set_max_stop_sequence_bytes(limits.max_stop_sequence_bytes);
+
+  v1::MemoryUsage* mem = out->mutable_memory();
+  mem->set_resident_bytes(memory.resident_bytes);
+  mem->set_peak_resident_bytes(memory.peak_resident_bytes);
+  mem->set_session_bytes(session_bytes);
+
+  out->set_fault_injection(info.fault_injection);
+}
+
+}  // namespace bitparity

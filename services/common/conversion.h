@@ -1,0 +1,63 @@
+// File: services/common/conversion.h
+//
+// Engine results -> bitnet.v1 messages, as free functions (tested in
+// tests/services/conversion_test.cc). The figures that both servers must
+// compute identically (next-token log-probability, top-k order, argmax, float16
+// rounding, UTF-8 repair) are computed here, once, from the raw logits a backend
+// hands back, so that they cannot differ between the native and the bitnet.cpp
+// server.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "bitnet/v1/engine.pb.h"
+#include "services/common/engine_backend.h"
+#include "services/common/process_memory.h"
+#include "services/common/validation.h"
+
+namespace bitparity {
+
+// Little-endian float32 or float16 (round to nearest even) bytes.
+std::string PackFloats(absl::Span<const float> values, bitnet::v1::FloatFormat format);
+
+// Inverse of PackFloats (for clients and tests); InvalidArgument if the byte
+// count is not a multiple of the element size.
+absl::StatusOr<std::vector<float>> UnpackFloats(absl::string_view bytes,
+                                                bitnet::v1::FloatFormat format);
+
+// `bytes` with every ill-formed UTF-8 subsequence replaced by U+FFFD (one per
+// maximal subpart, as the Unicode standard recommends and Python's
+// bytes.decode(errors="replace") does).
+std::string ToValidUtf8(absl::string_view bytes);
+
+// log-softmax of logits[id], numerically stable, accumulated in double.
+double LogSoftmaxAt(absl::Span<const float> logits, int32_t id);
+
+// Index of the largest logit, lowest index on ties.
+int32_t ArgMaxId(absl::Span<const float> logits);
+
+// The k largest (id, logit), by descending logit, ties by lower id.
+std::vector<std::pair<int32_t, float>> TopKLogits(absl::Span<const float> logits, int k);
+
+// Fills one position's logits row. `next_id` is the input token that follows
+// `position` (absent for the last position).
+void FillPositionLogits(int position, int32_t token_id, std::optional<int32_t> next_id,
+                        absl::Span<const float> logits, const LogitsOutputSpec& output,
+                        bitnet::v1::PositionLogits* out);
+
+bitnet::v1::FinishReason ToProtoFinishReason(GenerationFinish finish);
+bitnet::v1::EvalMode ToProtoEvalMode(BackendEvalMode mode);
+
+void FillGeneratedToken(int index, const GeneratedTokenInfo& token, bitnet::v1::GeneratedToken* out);
+
+void FillModelInfo(const BackendInfo& info, const ServiceLimits& limits,
+                   const ProcessMemory& memory, int64_t session_bytes,
+                   bitnet::v1::GetModelInfoResponse* out);
+
+}  // namespace bitparity

@@ -1,0 +1,293 @@
+#include "services/common/engine_server.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <climits>
+#include <condition_variable>
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/resource_quota.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
+
+namespace bitparity {
+namespace {
+
+constexpr char kServiceName[] = "bitnet.v1.Engine";
+// Extra gRPC threads beyond the evaluating slots and queue: health checks,
+// GetModelInfo, Tokenize and the gRPC pollers themselves.
+constexpr int kSpareThreads = 32;
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(what, ": cannot read '", path, "'"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeCredentials(const ServerOptions& o) {
+  if (o.tls_cert_file.empty() != o.tls_key_file.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+  }
+  if (o.tls_cert_file.empty()) {
+    if (!o.tls_client_ca_file.empty()) {
+      return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  auto cert = ReadFile(o.tls_cert_file, "--tls-cert");
+  if (!cert.ok()) return cert.status();
+  auto key = ReadFile(o.tls_key_file, "--tls-key");
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions ssl(
+      o.tls_client_ca_file.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                   : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  if (!o.tls_client_ca_file.empty()) {
+    auto ca = ReadFile(o.tls_client_ca_file, "--tls-client-ca");
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = *ca;
+  }
+  ssl.pem_key_cert_pairs.push_back({*key, *cert});
+  return grpc::SslServerCredentials(ssl);
+}
+
+// "host:port" -> host ("[::1]:5" -> "[::1]").
+std::string HostOf(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  return colon == std::string::npos ? address : address.substr(0, colon);
+}
+
+absl::Status WritePortFile(const std::string& path, int port) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << port << "\n";
+    if (!out) return absl::UnavailableError(absl::StrCat("cannot write '", tmp, "'"));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::UnavailableError(absl::StrCat("cannot rename '", tmp, "' to '", path, "'"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void AddServerFlags(CLI::App& app, ServerOptions* o) {
+  app.add_option("--listen", o->listen, "Address to serve on, host:port (port 0 = any free port)")
+      ->capture_default_str();
+  app.add_option("--max-concurrent", o->limits.max_concurrent,
+                 "Evaluating requests that run at once, each with its own KV cache")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--queue", o->limits.max_queue,
+                 "Evaluating requests that may wait for a slot; more get RESOURCE_EXHAUSTED")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100000));
+  app.add_option_function<int>(
+         "--max-message-mb",
+         [o](int mb) { o->limits.max_message_bytes = int64_t{mb} << 20; },
+         "Largest request or response message, MiB (default 64)")
+      ->check(CLI::Range(1, 2047));
+  app.add_option("--tls-cert", o->tls_cert_file, "PEM certificate chain: serve TLS");
+  app.add_option("--tls-key", o->tls_key_file, "PEM private key of --tls-cert");
+  app.add_option("--tls-client-ca", o->tls_client_ca_file,
+                 "PEM CA: require client certificates signed by it (mutual TLS)");
+  app.add_option("--metrics-port", o->metrics_port,
+                 "Serve Prometheus metrics on this port (host of --listen; 0 = any; -1 = off)")
+      ->capture_default_str();
+  app.add_option("--port-file", o->port_file, "Write the bound gRPC port to this file");
+  app.add_option("--drain-seconds", o->drain_seconds,
+                 "On SIGTERM/SIGINT, time running requests get before they are cancelled")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 3600.0));
+}
+
+absl::StatusOr<std::unique_ptr<EngineServer>> EngineServer::Start(const ServerOptions& options,
+                                                                  RequestLog* log) {
+  auto creds = MakeCredentials(options);
+  if (!creds.ok()) return creds.status();
+
+  std::unique_ptr<EngineServer> s(new EngineServer());
+  s->log_ = log;
+  s->metrics_ = std::make_unique<ServiceMetrics>();
+  s->service_ = std::make_unique<EngineService>(options.limits, s->metrics_.get(), log);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen, *creds, &s->port_);
+  builder.RegisterService(s->service_.get());
+  const int max_message =
+      static_cast<int>(std::min<int64_t>(options.limits.max_message_bytes, INT_MAX));
+  builder.SetMaxReceiveMessageSize(max_message);
+  builder.SetMaxSendMessageSize(max_message);
+  grpc::ResourceQuota quota("bitnet-engine");
+  quota.SetMaxThreads(options.limits.max_concurrent + options.limits.max_queue + kSpareThreads);
+  builder.SetResourceQuota(quota);
+  s->server_ = builder.BuildAndStart();
+  if (s->server_ == nullptr || s->port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot serve on '", options.listen,
+                                               "' (address in use or not valid?)"));
+  }
+  s->SetServing(false);
+
+  if (options.metrics_port >= 0) {
+    auto port = s->metrics_->Expose(HostOf(options.listen), options.metrics_port);
+    if (!port.ok()) {
+      s->Shutdown(0);
+      return port.status();
+    }
+    s->metrics_port_ = *port;
+  }
+  return s;
+}
+
+EngineServer::~EngineServer() {
+  if (!stopped_) Shutdown(0);
+}
+
+void EngineServer::SetServing(bool serving) {
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  if (health == nullptr) return;
+  health->SetServingStatus("", serving);
+  health->SetServingStatus(kServiceName, serving);
+}
+
+void EngineServer::SetBackend(std::shared_ptr<EngineBackend> backend) {
+  service_->SetBackend(std::move(backend));
+  SetServing(true);
+}
+
+void EngineServer::BeginDrain() {
+  SetServing(false);
+  service_->BeginDrain();
+}
+
+void EngineServer::Shutdown(double grace_seconds) {
+  if (stopped_) return;
+  stopped_ = true;
+  BeginDrain();
+  const auto grace = std::chrono::milliseconds(static_cast<int64_t>(grace_seconds * 1000));
+  // gRPC stops accepting calls at once and waits for running ones until its
+  // deadline. We cancel our own work a little earlier, so that cancelled
+  // generations still send their partial results before gRPC cuts the calls.
+  std::thread stopper([this, grace] {
+    server_->Shutdown(std::chrono::system_clock::now() + grace + std::chrono::seconds(2));
+  });
+  if (!service_->WaitIdle(grace.count())) {
+    if (log_ != nullptr) {
+      log_->Write({{"event", "cancelling"},
+                   {"running", service_->gate().running()},
+                   {"after_s", grace_seconds}});
+    }
+    service_->CancelRunning();
+  }
+  stopper.join();
+  server_->Wait();
+}
+
+int RunEngineServer(const ServerOptions& options, const BackendLoader& load) {
+  RequestLog log;
+  // Signals are taken by one thread with sigtimedwait; every other thread
+  // (gRPC's, the engine's pool) inherits the blocked mask from here.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::mutex mu;
+  std::condition_variable cv;
+  int received = 0;  // guarded by mu
+  std::atomic<bool> quit{false};
+  std::thread waiter([&] {
+    const timespec tick{0, 200 * 1000 * 1000};
+    while (!quit.load()) {
+      const int sig = sigtimedwait(&signals, nullptr, &tick);
+      if (sig > 0) {
+        std::lock_guard<std::mutex> lock(mu);
+        received = sig;
+        cv.notify_all();
+        return;
+      }
+    }
+  });
+  auto stop_waiter = [&] {
+    quit.store(true);
+    waiter.join();
+  };
+
+  auto started = EngineServer::Start(options, &log);
+  if (!started.ok()) {
+    log.Write({{"event", "error"}, {"stage", "start"}, {"message", started.status().ToString()}});
+    stop_waiter();
+    return 1;
+  }
+  std::unique_ptr<EngineServer> server = std::move(*started);
+  log.Write({{"event", "listening"},
+             {"address", options.listen},
+             {"port", server->port()},
+             {"tls", !options.tls_cert_file.empty()},
+             {"mtls", !options.tls_client_ca_file.empty()},
+             {"metrics_port", server->metrics_port()}});
+  if (!options.port_file.empty()) {
+    absl::Status st = WritePortFile(options.port_file, server->port());
+    if (!st.ok()) {
+      log.Write({{"event", "error"}, {"stage", "port-file"}, {"message", st.ToString()}});
+      server->Shutdown(0);
+      stop_waiter();
+      return 1;
+    }
+  }
+
+  const auto t0 = std::chrono::steady_clock::now();
+  absl::StatusOr<std::unique_ptr<EngineBackend>> backend = load();
+  if (!backend.ok()) {
+    log.Write({{"event", "error"}, {"stage", "load"}, {"message", backend.status().ToString()}});
+    server->Shutdown(0);
+    stop_waiter();
+    return 1;
+  }
+  const BackendInfo& info = (*backend)->Info();
+  log.Write({{"event", "loaded"},
+             {"engine", info.engine_name},
+             {"model", info.file_name},
+             {"sha256", info.sha256},
+             {"simd", info.simd_path},
+             {"threads", info.threads},
+             {"max_context", info.max_context},
+             {"fault_injection", info.fault_injection},
+             {"load_ms", std::chrono::duration<double, std::milli>(
+                             std::chrono::steady_clock::now() - t0)
+                             .count()}});
+  server->SetBackend(std::shared_ptr<EngineBackend>(std::move(*backend)));
+
+  int sig = 0;
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return received != 0; });
+    sig = received;
+  }
+  log.Write({{"event", "draining"},
+             {"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"},
+             {"running", server->service().gate().running()},
+             {"grace_s", options.drain_seconds}});
+  server->Shutdown(options.drain_seconds);
+  stop_waiter();
+  log.Write({{"event", "stopped"}});
+  return 0;
+}
+
+}  // namespace bitparity

@@ -1,0 +1,101 @@
+// File: services/common/engine_server.h
+//
+// Starting, serving and stopping a bitnet.v1 server, the same way for every
+// backend. A server binary's main only parses flags and calls RunEngineServer:
+//
+//   int main(int argc, char** argv) {
+//     CLI::App app{"..."};
+//     ServerOptions server;  AddServerFlags(app, &server);
+//     ... backend flags ...
+//     CLI11_PARSE(app, argc, argv);
+//     return RunEngineServer(server, [&] { return LoadMyBackend(...); });
+//   }
+//
+// Order of events (each one JSON line on stderr, see request_log.h):
+//   1. bind the listening port (127.0.0.1:0 picks a free one; --port-file
+//      receives it), health NOT_SERVING, every RPC UNAVAILABLE "loading";
+//   2. load the backend, health SERVING;
+//   3. on SIGTERM or SIGINT: health NOT_SERVING, new evaluating requests get
+//      UNAVAILABLE, running ones get --drain-seconds to finish and are then
+//      cancelled (generation returns what it has, finish reason CANCELLED);
+//      the server stops and the process exits 0.
+//
+// TLS: --tls-cert and --tls-key (PEM) serve TLS; --tls-client-ca also requires
+// and verifies client certificates signed by that CA (mutual TLS).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "grpcpp/server.h"
+#include "services/common/engine_backend.h"
+#include "services/common/engine_service.h"
+#include "services/common/metrics.h"
+#include "services/common/request_log.h"
+#include "services/common/validation.h"
+
+namespace CLI {
+class App;
+}
+
+namespace bitparity {
+
+struct ServerOptions {
+  std::string listen = "127.0.0.1:50051";  // host:port; port 0 = any free port
+  ServiceLimits limits;
+  std::string tls_cert_file;       // PEM certificate chain
+  std::string tls_key_file;        // PEM private key
+  std::string tls_client_ca_file;  // PEM CA: require and verify client certificates
+  int metrics_port = -1;           // -1 = no metrics endpoint; 0 = any free port
+  std::string port_file;           // receives the bound port, for scripts and tests
+  double drain_seconds = 10;       // grace for running requests on shutdown
+};
+
+// Adds --listen, --max-concurrent, --queue, --max-message-mb, --tls-*,
+// --metrics-port, --port-file and --drain-seconds to `app`.
+void AddServerFlags(CLI::App& app, ServerOptions* options);
+
+// A started gRPC server around one EngineService.
+class EngineServer {
+ public:
+  // Binds and starts serving (health NOT_SERVING until SetBackend).
+  // InvalidArgument for bad TLS options, NotFound for unreadable files,
+  // Unavailable when the address cannot be bound.
+  static absl::StatusOr<std::unique_ptr<EngineServer>> Start(const ServerOptions& options,
+                                                             RequestLog* log);
+  ~EngineServer();
+
+  int port() const { return port_; }
+  int metrics_port() const { return metrics_port_; }
+  EngineService& service() { return *service_; }
+  ServiceMetrics& metrics() { return *metrics_; }
+
+  // Installs the backend and reports SERVING.
+  void SetBackend(std::shared_ptr<EngineBackend> backend);
+  // Health NOT_SERVING; new evaluating requests get UNAVAILABLE.
+  void BeginDrain();
+  // BeginDrain, give running work `grace_seconds`, cancel what is left, stop.
+  void Shutdown(double grace_seconds);
+
+ private:
+  EngineServer() = default;
+  void SetServing(bool serving);
+
+  std::unique_ptr<ServiceMetrics> metrics_;
+  std::unique_ptr<EngineService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  RequestLog* log_ = nullptr;
+  int port_ = 0;
+  int metrics_port_ = -1;
+  bool stopped_ = false;
+};
+
+using BackendLoader = std::function<absl::StatusOr<std::unique_ptr<EngineBackend>>()>;
+
+// The whole life of a server process (see the top of this file). Returns the
+// exit code: 0 after a signal-initiated shutdown, 1 when start or load fails.
+int RunEngineServer(const ServerOptions& options, const BackendLoader& load);
+
+}  // namespace bitparity

@@ -1,0 +1,99 @@
+#include "services/common/metrics.h"
+
+#include <exception>
+
+#include "absl/strings/str_cat.h"
+
+namespace bitparity {
+namespace {
+
+prometheus::Histogram::BucketBoundaries LatencyBuckets() {
+  return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
+}
+
+prometheus::Histogram::BucketBoundaries RateBuckets() {
+  return {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000};
+}
+
+}  // namespace
+
+ServiceMetrics::ServiceMetrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      requests_(prometheus::BuildCounter()
+                    .Name("bitnet_requests_total")
+                    .Help("Finished bitnet.v1.Engine requests by RPC and status code")
+                    .Register(*registry_)),
+      errors_(prometheus::BuildCounter()
+                  .Name("bitnet_request_errors_total")
+                  .Help("Finished requests with a non-OK status, by RPC and code")
+                  .Register(*registry_)),
+      duration_(prometheus::BuildHistogram()
+                    .Name("bitnet_request_duration_seconds")
+                    .Help("Time from receiving a request to finishing its response")
+                    .Register(*registry_)),
+      in_flight_(prometheus::BuildGauge()
+                     .Name("bitnet_requests_in_flight")
+                     .Help("Evaluating requests running now")
+                     .Register(*registry_)
+                     .Add({})),
+      queue_depth_(prometheus::BuildGauge()
+                       .Name("bitnet_queue_depth")
+                       .Help("Evaluating requests waiting for a slot")
+                       .Register(*registry_)
+                       .Add({})),
+      prompt_tokens_(prometheus::BuildCounter()
+                         .Name("bitnet_prompt_tokens_total")
+                         .Help("Input tokens evaluated (EvalLogits, EvalTrace, prefill)")
+                         .Register(*registry_)
+                         .Add({})),
+      generated_tokens_(prometheus::BuildCounter()
+                            .Name("bitnet_generated_tokens_total")
+                            .Help("Tokens generated")
+                            .Register(*registry_)
+                            .Add({})),
+      decode_rate_(prometheus::BuildHistogram()
+                       .Name("bitnet_decode_tokens_per_second")
+                       .Help("Decode speed of each Generate request")
+                       .Register(*registry_)
+                       .Add({}, RateBuckets())),
+      prefill_rate_(prometheus::BuildHistogram()
+                        .Name("bitnet_prefill_tokens_per_second")
+                        .Help("Prompt evaluation speed of each evaluating request")
+                        .Register(*registry_)
+                        .Add({}, RateBuckets())) {}
+
+void ServiceMetrics::RequestDone(const std::string& rpc, const std::string& code, double seconds) {
+  requests_.Add({{"rpc", rpc}, {"code", code}}).Increment();
+  if (code != "OK") errors_.Add({{"rpc", rpc}, {"code", code}}).Increment();
+  duration_.Add({{"rpc", rpc}}, LatencyBuckets()).Observe(seconds);
+}
+
+void ServiceMetrics::SetGate(int running, int waiting) {
+  in_flight_.Set(running);
+  queue_depth_.Set(waiting);
+}
+
+void ServiceMetrics::PromptTokens(int64_t n) { prompt_tokens_.Increment(static_cast<double>(n)); }
+void ServiceMetrics::GeneratedTokens(int64_t n) {
+  generated_tokens_.Increment(static_cast<double>(n));
+}
+void ServiceMetrics::DecodeRate(double tokens_per_s) { decode_rate_.Observe(tokens_per_s); }
+void ServiceMetrics::PrefillRate(double tokens_per_s) { prefill_rate_.Observe(tokens_per_s); }
+
+absl::StatusOr<int> ServiceMetrics::Expose(const std::string& host, int port) {
+  // prometheus-cpp (civetweb) reports a failed bind by throwing; keep it inside.
+  try {
+    exposer_ = std::make_unique<prometheus::Exposer>(absl::StrCat(host, ":", port));
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(
+        absl::StrCat("metrics: cannot listen on ", host, ":", port, ": ", e.what()));
+  }
+  exposer_->RegisterCollectable(registry_);
+  const std::vector<int> ports = exposer_->GetListeningPorts();
+  if (ports.empty()) {
+    return absl::UnavailableError(absl::StrCat("metrics: no port bound on ", host, ":", port));
+  }
+  return ports.front();
+}
+
+}  // namespace bitparity

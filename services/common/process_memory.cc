@@ -1,0 +1,50 @@
+#include "services/common/process_memory.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace bitparity {
+namespace {
+
+// "VmRSS:\t   12345 kB" -> 12345 * 1024.
+bool ParseKbLine(absl::string_view line, absl::string_view key, int64_t* bytes) {
+  if (!absl::ConsumePrefix(&line, key)) return false;
+  if (!absl::ConsumePrefix(&line, ":")) return false;
+  line = absl::StripAsciiWhitespace(line);
+  if (!absl::ConsumeSuffix(&line, "kB")) return false;
+  int64_t kb = 0;
+  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(line), &kb) || kb < 0) return false;
+  *bytes = kb * 1024;
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<ProcessMemory> ParseProcStatus(absl::string_view text) {
+  ProcessMemory m;
+  bool rss = false, hwm = false;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (!rss && ParseKbLine(line, "VmRSS", &m.resident_bytes)) rss = true;
+    if (!hwm && ParseKbLine(line, "VmHWM", &m.peak_resident_bytes)) hwm = true;
+  }
+  if (!rss || !hwm) {
+    return absl::DataLossError(absl::StrCat("process status text lacks a well-formed ",
+                                            !rss ? "VmRSS" : "VmHWM", " line"));
+  }
+  return m;
+}
+
+absl::StatusOr<ProcessMemory> ReadProcessMemory(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseProcStatus(ss.str());
+}
+
+}  // namespace bitparity
