@@ -61,8 +61,16 @@ absl::Status CheckI2sCodes(const uint8_t* data, int64_t n) {
 }
 
 int32_t I2sDotRow(const uint8_t* row, const int8_t* q, int64_t n) {
+  // Block by block: byte g of a block holds elements g, 32+g, 64+g, 96+g (high bits first).
   int32_t sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += static_cast<int32_t>(I2sCodeAt(row, i)) * q[i];
+  for (int64_t b = 0; b < n / kI2sBlockElems; ++b) {
+    const uint8_t* x = row + b * kI2sBlockBytes;
+    const int8_t* y = q + b * kI2sBlockElems;
+    for (int g = 0; g < 32; ++g) {
+      sum += (x[g] >> 6) * y[g] + ((x[g] >> 4) & 3) * y[32 + g] + ((x[g] >> 2) & 3) * y[64 + g] +
+             (x[g] & 3) * y[96 + g];
+    }
+  }
   return sum;
 }
 

@@ -69,7 +69,8 @@ absl::Status I2sPack(const int8_t* trits, int64_t n, float scale, uint8_t* out);
 // DataLoss naming the first element whose code is 3, OK otherwise.
 absl::Status CheckI2sCodes(const uint8_t* data, int64_t n);
 
-// Integer sum over one row of n elements: sum_j code_j * q_j (raw codes 0..3).
+// Integer sum over one row of n elements (n a multiple of 128): sum_j code_j * q_j
+// (raw codes 0..3).
 int32_t I2sDotRow(const uint8_t* row, const int8_t* q, int64_t n);
 
 // bitnet.cpp's activation quantizer (quantize_row_i8_s): m = max(max|x|, 1e-5) in
