@@ -1,0 +1,93 @@
+#include "engine/model/attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "engine/quant/fp16.h"
+
+namespace bitparity {
+
+KvCache::KvCache(const ModelConfig& c, int max_context)
+    : n_head_kv_(c.n_head_kv), head_dim_(c.head_dim), capacity_((max_context + 255) / 256 * 256) {
+  const size_t n = static_cast<size_t>(c.n_layer) * c.n_head_kv * capacity_ * c.head_dim;
+  k_.assign(n, 0);
+  v_.assign(n, 0);
+}
+
+void Attention(const Model& model, KvCache& cache, int layer, int pos0, int n, const float* q,
+               const float* k, const float* v, float* out, std::vector<AttentionScratch>& scratch) {
+  const ModelConfig& c = model.config();
+  const Kernels& kern = model.kernels();
+  const int hd = c.head_dim;
+  const int kv_dim = c.kv_dim();
+  const int q_dim = c.q_dim();
+  const int cap = cache.capacity();
+  // llama.cpp attends over the used cells rounded up to 32 (at least 32).
+  const int n_kv = std::min(cap, std::max(32, (pos0 + n + 31) / 32 * 32));
+  const int group = c.n_head / c.n_head_kv;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+
+  // Write the new keys and values, rounded to F16 as ggml_cpy into the cache does.
+  for (int g = 0; g < c.n_head_kv; ++g) {
+    uint16_t* kc = cache.K(layer, g);
+    uint16_t* vt = cache.Vt(layer, g);
+    for (int t = 0; t < n; ++t) {
+      const size_t pos = static_cast<size_t>(pos0 + t);
+      kern.fp32_to_fp16_row(k + static_cast<size_t>(t) * kv_dim + g * hd, kc + pos * hd, hd);
+      for (int d = 0; d < hd; ++d) vt[static_cast<size_t>(d) * cap + pos] = Fp32ToFp16(v[static_cast<size_t>(t) * kv_dim + g * hd + d]);
+    }
+    // Cells past the sequence are read (with weight 0) up to n_kv: keep them finite.
+    for (int pos = pos0 + n; pos < n_kv; ++pos) {
+      std::fill(kc + static_cast<size_t>(pos) * hd, kc + static_cast<size_t>(pos + 1) * hd, 0);
+      for (int d = 0; d < hd; ++d) vt[static_cast<size_t>(d) * cap + pos] = 0;
+    }
+  }
+
+  if (scratch.size() < static_cast<size_t>(model.pool().size())) scratch.resize(model.pool().size());
+  model.pool().ParallelFor(c.n_head, [&](int64_t h0, int64_t h1, int thread) {
+    AttentionScratch& s = scratch[thread];
+    s.q16.resize(static_cast<size_t>(n) * hd);
+    s.scores.resize(static_cast<size_t>(n) * n_kv);
+    s.p16.resize(n_kv);
+    s.out.resize(static_cast<size_t>(n) * hd);
+    for (int64_t h = h0; h < h1; ++h) {
+      const int g = static_cast<int>(h) / group;
+      const uint16_t* kc = cache.K(layer, g);
+      const uint16_t* vt = cache.Vt(layer, g);
+      for (int t = 0; t < n; ++t) {
+        kern.fp32_to_fp16_row(q + static_cast<size_t>(t) * q_dim + h * hd, s.q16.data() + static_cast<size_t>(t) * hd, hd);
+        float* row = s.scores.data() + static_cast<size_t>(t) * n_kv;
+        // scores[j] = q_t · k_j
+        kern.f16_dot_rows(kc, hd, n_kv, hd, s.q16.data() + static_cast<size_t>(t) * hd, row);
+        const int visible = pos0 + t + 1;  // causal mask
+        float max = -std::numeric_limits<float>::infinity();
+        for (int j = 0; j < visible; ++j) {
+          row[j] = row[j] * scale;
+          max = std::max(max, row[j]);
+        }
+        double sum = 0.0;
+        for (int j = 0; j < visible; ++j) {
+          row[j] = std::exp(row[j] - max);
+          sum += row[j];
+        }
+        const float inv = static_cast<float>(1.0 / sum);
+        for (int j = 0; j < visible; ++j) row[j] = row[j] * inv;
+        std::fill(row + visible, row + n_kv, 0.0f);
+      }
+      // out[t][d] = Σ_j p[t][j] · v[j][d]
+      if (n == 1) {
+        kern.fp32_to_fp16_row(s.scores.data(), s.p16.data(), n_kv);
+        kern.f16_dot_rows(vt, cap, hd, n_kv, s.p16.data(), s.out.data());
+      } else {
+        kern.f16_gemm_f32(vt, cap, hd, n_kv, s.scores.data(), n_kv, n, s.out.data(), hd);
+      }
+      for (int t = 0; t < n; ++t) {
+        std::copy(s.out.data() + static_cast<size_t>(t) * hd, s.out.data() + static_cast<size_t>(t + 1) * hd,
+                  out + static_cast<size_t>(t) * q_dim + h * hd);
+      }
+    }
+  });
+}
+
+}  // namespace bitparity

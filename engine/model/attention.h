@@ -1,0 +1,54 @@
+// File: engine/model/attention.h
+//
+// Causal grouped-query attention of a chunk of new tokens over the KV cache, computed
+// as bitnet.cpp (llama.cpp, no flash attention, llamafile on) computes it:
+//   - K and V live in the cache as F16; V is stored transposed ([dim][position]).
+//   - scores = Q·Kᵀ with Q rounded to F16 (ggml_vec_dot_f16), over the first n_kv
+//     cache rows, n_kv = the used length rounded up to 32 (masked entries weigh 0);
+//   - × 1/sqrt(head_dim), causal mask, softmax in float (sum in double);
+//   - out = P·V: one new token: P rounded to F16 (ggml_vec_dot_f16); two or more:
+//     P kept in F32 (llamafile's tinyBLAS).
+// Query head h reads kv head h / (n_head / n_head_kv).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/model/model.h"
+
+namespace bitparity {
+
+// The F16 KV cache of one session. Capacity is max_context rounded up to 256, as
+// llama.cpp pads its context, so the padded attention length always fits.
+//   K: [layer][kv_head][position][head_dim]     V: [layer][kv_head][head_dim][position]
+class KvCache {
+ public:
+  KvCache(const ModelConfig& c, int max_context);
+  uint16_t* K(int layer, int kv_head) { return Slot(k_, layer, kv_head); }
+  uint16_t* Vt(int layer, int kv_head) { return Slot(v_, layer, kv_head); }
+  int capacity() const { return capacity_; }
+  size_t bytes() const { return (k_.size() + v_.size()) * sizeof(uint16_t); }
+
+ private:
+  uint16_t* Slot(std::vector<uint16_t>& buf, int layer, int kv_head) {
+    return buf.data() + (static_cast<size_t>(layer) * n_head_kv_ + kv_head) * capacity_ * head_dim_;
+  }
+  int n_head_kv_, head_dim_, capacity_;
+  std::vector<uint16_t> k_, v_;
+};
+
+// Per-thread buffers for attention (sized on first use).
+struct AttentionScratch {
+  std::vector<uint16_t> q16, p16;
+  std::vector<float> scores, out;
+};
+
+// Stores k/v of the n new tokens (positions pos0 .. pos0+n-1) into the cache and
+// computes the attention output for them.
+//   q:   [n][n_head * head_dim]   (RoPE already applied)
+//   k,v: [n][n_head_kv * head_dim]
+//   out: [n][n_head * head_dim]
+void Attention(const Model& model, KvCache& cache, int layer, int pos0, int n, const float* q,
+               const float* k, const float* v, float* out, std::vector<AttentionScratch>& scratch);
+
+}  // namespace bitparity

@@ -1,0 +1,187 @@
+#include "engine/model/generate.h"
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+
+namespace bitparity {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double MsSince(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+// Length of the longest suffix of `text` that is a proper prefix of some stop
+// sequence: that much text must be held back, as it may still become a stop.
+size_t HeldBackForStops(const std::string& text, const std::vector<std::string>& stops) {
+  size_t held = 0;
+  for (const std::string& stop : stops) {
+    for (size_t len = std::min(stop.size() - 1, text.size()); len > held; --len) {
+      if (text.compare(text.size() - len, len, stop, 0, len) == 0) {
+        held = len;
+        break;
+      }
+    }
+  }
+  return held;
+}
+
+}  // namespace
+
+const char* FinishReasonName(FinishReason r) {
+  switch (r) {
+    case FinishReason::kLength: return "length";
+    case FinishReason::kEos: return "eos";
+    case FinishReason::kStopSequence: return "stop_sequence";
+    case FinishReason::kStopToken: return "stop_token";
+    case FinishReason::kCancelled: return "cancelled";
+  }
+  return "?";
+}
+
+double GenerateTimings::prefill_tokens_per_s() const {
+  return prefill_ms > 0 ? prompt_tokens / (prefill_ms / 1000.0) : 0.0;
+}
+
+double GenerateTimings::decode_tokens_per_s() const {
+  return decode_ms > 0 ? decode_steps / (decode_ms / 1000.0) : 0.0;
+}
+
+absl::StatusOr<GenerateResult> Generate(Session& session, absl::Span<const int32_t> prompt,
+                                        const GenerateOptions& options, const TokenCallback& on_token,
+                                        const std::function<bool()>& cancelled) {
+  const Model& model = session.model();
+  const ModelConfig& c = model.config();
+  const Tokenizer* tok = model.tokenizer();
+  if (prompt.empty()) return absl::InvalidArgumentError("the prompt is empty");
+  if (options.max_new_tokens < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("max_new_tokens must be >= 0, got ", options.max_new_tokens));
+  }
+  for (const std::string& s : options.stop_sequences) {
+    if (s.empty()) return absl::InvalidArgumentError("stop sequences must not be empty");
+  }
+  if (!options.stop_sequences.empty() && tok == nullptr) {
+    return absl::FailedPreconditionError("stop sequences need a tokenizer, and this model has none");
+  }
+  for (int32_t id : options.stop_token_ids) {
+    if (id < 0 || id >= c.n_vocab) {
+      return absl::InvalidArgumentError(absl::StrCat("stop token id ", id, " is outside the vocabulary"));
+    }
+  }
+  auto sampler = Sampler::Create(options.sampling, c.n_vocab);
+  if (!sampler.ok()) return sampler.status();
+
+  GenerateResult result;
+  result.timings.prompt_tokens = static_cast<int>(prompt.size());
+  std::vector<float> logits(c.n_vocab);
+  auto keep_logits = [&](int, absl::Span<const float> row) {
+    std::copy(row.begin(), row.end(), logits.begin());
+    return absl::OkStatus();
+  };
+  EvalHooks hooks;
+  hooks.cancelled = cancelled;
+
+  const Clock::time_point t_start = Clock::now();
+  absl::Status st = session.Eval(prompt, options.prefill_mode, LogitRows::Last(), keep_logits, &hooks);
+  if (absl::IsCancelled(st)) {
+    result.finish_reason = FinishReason::kCancelled;
+    return result;
+  }
+  if (!st.ok()) return st;
+  result.timings.prefill_ms = MsSince(t_start);
+
+  std::vector<int32_t> history(prompt.begin(), prompt.end());
+  std::optional<StreamingDetokenizer> detok;
+  if (tok != nullptr) detok.emplace(*tok);
+  std::string pending;  // decoded text not yet handed out (may start a stop sequence)
+
+  auto emit = [&](GeneratedToken& gt, size_t n_text) -> absl::Status {
+    gt.text = pending.substr(0, n_text);
+    pending.erase(0, n_text);
+    result.text += gt.text;
+    result.tokens.push_back(gt);
+    return on_token ? on_token(result.tokens.back()) : absl::OkStatus();
+  };
+
+  for (int step = 0; step < options.max_new_tokens; ++step) {
+    if (cancelled && cancelled()) {
+      result.finish_reason = FinishReason::kCancelled;
+      break;
+    }
+    GeneratedToken gt;
+    gt.id = sampler->Sample(logits, history);
+    if (options.logprobs_top_n >= 0) {
+      gt.logprob = static_cast<float>(LogSoftmaxAt(logits, gt.id));
+      if (options.logprobs_top_n > 0) {
+        gt.top = TopK(logits, options.logprobs_top_n);
+        for (const TokenProb& p : gt.top) gt.top_logprobs.push_back(static_cast<float>(LogSoftmaxAt(logits, p.id)));
+      }
+    }
+    if (step == 0) result.timings.first_token_ms = MsSince(t_start);
+    history.push_back(gt.id);
+    result.ids.push_back(gt.id);
+
+    std::optional<FinishReason> finish;
+    if (!options.ignore_eos && tok != nullptr && tok->IsEndOfGeneration(gt.id)) {
+      finish = FinishReason::kEos;
+    } else if (std::find(options.stop_token_ids.begin(), options.stop_token_ids.end(), gt.id) !=
+               options.stop_token_ids.end()) {
+      finish = FinishReason::kStopToken;
+    } else if (detok) {
+      auto piece = detok->Push(gt.id);
+      if (!piece.ok()) return piece.status();
+      pending += *piece;
+    }
+
+    size_t n_text = pending.size();
+    if (!finish && !options.stop_sequences.empty()) {
+      // Search the text not yet handed out, plus what could straddle its start.
+      size_t longest = 0;
+      for (const std::string& stop : options.stop_sequences) longest = std::max(longest, stop.size());
+      const size_t tail = std::min(result.text.size(), longest - 1);
+      const std::string window = result.text.substr(result.text.size() - tail) + pending;
+      const size_t carried = window.size() - pending.size();
+      size_t best = std::string::npos;
+      for (const std::string& stop : options.stop_sequences) {
+        const size_t at = window.find(stop);
+        if (at != std::string::npos && at + stop.size() > carried) best = std::min(best, at);
+      }
+      if (best != std::string::npos) {
+        finish = FinishReason::kStopSequence;
+        n_text = best > carried ? best - carried : 0;
+        pending.resize(n_text);
+      } else {
+        n_text = pending.size() - HeldBackForStops(pending, options.stop_sequences);
+      }
+    }
+    if (finish || step + 1 == options.max_new_tokens) {
+      if (detok && !finish) pending += detok->Flush();
+      n_text = pending.size();
+    }
+    absl::Status cb = emit(gt, n_text);
+    if (!cb.ok()) return cb;
+    if (finish) {
+      result.finish_reason = *finish;
+      break;
+    }
+    if (step + 1 == options.max_new_tokens) break;
+    if (session.n_past() >= session.max_context()) break;  // context full: finish "length"
+
+    const Clock::time_point t_step = Clock::now();
+    st = session.Eval(absl::MakeConstSpan(&gt.id, 1), EvalMode::kSequential, LogitRows::Last(), keep_logits, &hooks);
+    if (absl::IsCancelled(st)) {
+      result.finish_reason = FinishReason::kCancelled;
+      break;
+    }
+    if (!st.ok()) return st;
+    result.timings.decode_ms += MsSince(t_step);
+    ++result.timings.decode_steps;
+  }
+  return result;
+}
+
+}  // namespace bitparity

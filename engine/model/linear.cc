@@ -1,0 +1,230 @@
+#include "engine/model/linear.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "engine/quant/blocks.h"
+#include "engine/quant/fp16.h"
+#include "engine/quant/i2s.h"
+#include "engine/quant/q8.h"
+#include "engine/quant/ternary.h"
+
+namespace bitparity {
+namespace {
+
+// Rows handed to one thread at a time never go below this, so tiny matrices are not
+// split into slivers whose wake-up costs more than the work.
+constexpr int64_t kMinRowsPerThread = 16;
+
+void LinearI2S(const Model& model, const WeightMatrix& w, const float* x, int n, float* y,
+               LinearScratch& s) {
+  const Kernels& k = model.kernels();
+  const int64_t cols = w.cols;
+  s.q.resize(static_cast<size_t>(n) * cols);
+  s.act_scale.resize(n);
+  s.act_sum.resize(n);
+  for (int t = 0; t < n; ++t) {
+    k.quantize_row_i8s(x + t * cols, cols, s.q.data() + t * cols, &s.act_scale[t], &s.act_sum[t]);
+  }
+  model.pool().ParallelFor(
+      w.rows,
+      [&](int64_t r0, int64_t r1, int) {
+        std::vector<int32_t> sums(static_cast<size_t>(r1 - r0));
+        for (int t = 0; t < n; ++t) {
+          k.i2s_gemv(w.data + r0 * w.row_bytes, cols, r1 - r0, s.q.data() + t * cols, sums.data());
+          float* yt = y + static_cast<int64_t>(t) * w.rows;
+          for (int64_t r = r0; r < r1; ++r) {
+            yt[r] = I2sOutput(sums[r - r0], s.act_sum[t], s.act_scale[t], w.i2s_scale);
+          }
+        }
+      },
+      kMinRowsPerThread);
+}
+
+// TQ1_0 / TQ2_0 weights: activations quantized to Q8_K blocks, then ggml's block dot.
+template <typename WBlock, typename DotFn>
+void LinearTernaryBlocks(const Model& model, const WeightMatrix& w, const float* x, int n, float* y,
+                         LinearScratch& s, DotFn dot) {
+  const Kernels& k = model.kernels();
+  const int64_t cols = w.cols;
+  const int64_t nb = cols / kQK_K;
+  s.blocks.resize(static_cast<size_t>(n) * nb * sizeof(BlockQ8K));
+  BlockQ8K* xq = reinterpret_cast<BlockQ8K*>(s.blocks.data());
+  for (int t = 0; t < n; ++t) k.quantize_row_q8k(x + t * cols, cols, xq + t * nb);
+  model.pool().ParallelFor(
+      w.rows,
+      [&](int64_t r0, int64_t r1, int) {
+        std::vector<float> out(static_cast<size_t>(r1 - r0));
+        for (int t = 0; t < n; ++t) {
+          dot(reinterpret_cast<const WBlock*>(w.Row(r0)), cols, r1 - r0, xq + t * nb, out.data());
+          std::memcpy(y + static_cast<int64_t>(t) * w.rows + r0, out.data(), out.size() * sizeof(float));
+        }
+      },
+      kMinRowsPerThread);
+}
+
+// Q8_0 weights: activations quantized to Q8_0 blocks (ggml's vec_dot_type for Q8_0).
+void LinearQ8_0(const Model& model, const WeightMatrix& w, const float* x, int n, float* y, LinearScratch& s) {
+  const int64_t cols = w.cols;
+  const int64_t nb = cols / kQK8_0;
+  s.blocks.resize(static_cast<size_t>(n) * nb * sizeof(BlockQ8_0));
+  BlockQ8_0* xq = reinterpret_cast<BlockQ8_0*>(s.blocks.data());
+  for (int t = 0; t < n; ++t) QuantizeRowQ8_0(x + t * cols, xq + t * nb, cols);
+  model.pool().ParallelFor(
+      w.rows,
+      [&](int64_t r0, int64_t r1, int) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const BlockQ8_0* row = reinterpret_cast<const BlockQ8_0*>(w.Row(r));
+          for (int t = 0; t < n; ++t) y[static_cast<int64_t>(t) * w.rows + r] = DotQ8_0Q8_0(row, xq + t * nb, cols);
+        }
+      },
+      kMinRowsPerThread);
+}
+
+// F16 weights. ggml (with llamafile, as bitnet.cpp builds it) multiplies a batch of
+// two or more activation rows in F32 through tinyBLAS, but a single row by rounding it
+// to F16 first (ggml_vec_dot_f16); `ggml_rows` is the row count ggml would see.
+void LinearF16(const Model& model, const WeightMatrix& w, const float* x, int n, float* y, LinearScratch& s,
+               int ggml_rows) {
+  const Kernels& k = model.kernels();
+  const int64_t cols = w.cols;
+  const uint16_t* wd = reinterpret_cast<const uint16_t*>(w.data);
+  const int64_t stride = static_cast<int64_t>(w.row_bytes / sizeof(uint16_t));
+  if (ggml_rows >= 2 && cols % 16 == 0) {
+    model.pool().ParallelFor(
+        w.rows,
+        [&](int64_t r0, int64_t r1, int) {
+          k.f16_gemm_f32(wd + r0 * stride, stride, r1 - r0, cols, x, cols, n, y + r0, w.rows);
+        },
+        kMinRowsPerThread);
+    return;
+  }
+  s.blocks.resize(static_cast<size_t>(n) * cols * sizeof(uint16_t));
+  uint16_t* xh = reinterpret_cast<uint16_t*>(s.blocks.data());
+  for (int t = 0; t < n; ++t) k.fp32_to_fp16_row(x + t * cols, xh + t * cols, cols);
+  model.pool().ParallelFor(
+      w.rows,
+      [&](int64_t r0, int64_t r1, int) {
+        for (int t = 0; t < n; ++t) {
+          k.f16_dot_rows(wd + r0 * stride, stride, r1 - r0, cols, xh + t * cols, y + static_cast<int64_t>(t) * w.rows + r0);
+        }
+      },
+      kMinRowsPerThread);
+}
+
+void LinearBF16(const Model& model, const WeightMatrix& w, const float* x, int n, float* y,
+                LinearScratch& s) {
+  const int64_t cols = w.cols;
+  s.blocks.resize(static_cast<size_t>(n) * cols * sizeof(float));
+  float* xr = reinterpret_cast<float*>(s.blocks.data());
+  for (int64_t i = 0; i < n * cols; ++i) xr[i] = Bf16ToFp32(Fp32ToBf16(x[i]));
+  model.pool().ParallelFor(
+      w.rows,
+      [&](int64_t r0, int64_t r1, int) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const uint16_t* row = reinterpret_cast<const uint16_t*>(w.Row(r));
+          for (int t = 0; t < n; ++t) {
+            const float* xt = xr + t * cols;
+            float sum = 0.0f;
+            for (int64_t i = 0; i < cols; ++i) sum += Bf16ToFp32(row[i]) * xt[i];
+            y[static_cast<int64_t>(t) * w.rows + r] = sum;
+          }
+        }
+      },
+      kMinRowsPerThread);
+}
+
+void LinearF32(const Model& model, const WeightMatrix& w, const float* x, int n, float* y) {
+  const float* wd = reinterpret_cast<const float*>(w.data);
+  model.pool().ParallelFor(
+      w.rows,
+      [&](int64_t r0, int64_t r1, int) {
+        // y[t][r0:r1] = x[t][:] · W[r0:r1][:]^T
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, static_cast<int>(r1 - r0),
+                    static_cast<int>(w.cols), 1.0f, x, static_cast<int>(w.cols), wd + r0 * w.cols,
+                    static_cast<int>(w.cols), 0.0f, y + r0, static_cast<int>(w.rows));
+      },
+      kMinRowsPerThread);
+}
+
+void ApplyFault(const Model& model, const WeightMatrix& w, int n, float* y, MatrixSite site) {
+  const FaultInjection& f = model.fault();
+  if (!f.active() || !f.Hits(site.layer, site.role)) return;
+  for (int t = 0; t < n; ++t) {
+    float* yt = y + static_cast<int64_t>(t) * w.rows;
+    if (f.kind == FaultInjection::Kind::kFlipRow && f.row < w.rows) {
+      yt[f.row] = -yt[f.row];  // same as negating that weight row
+    } else if (f.kind == FaultInjection::Kind::kScaleError) {
+      for (int64_t r = 0; r < w.rows; ++r) yt[r] *= 1.0f + f.scale_error;
+    }
+  }
+}
+
+}  // namespace
+
+void Linear(const Model& model, const WeightMatrix& w, const float* x, int n_tokens, float* y,
+            LinearScratch& s, MatrixSite site, int ggml_rows) {
+  if (ggml_rows <= 0) ggml_rows = n_tokens;
+  switch (w.type) {
+    case GgmlType::kI2_S:
+      LinearI2S(model, w, x, n_tokens, y, s);
+      break;
+    case GgmlType::kTQ2_0:
+      LinearTernaryBlocks<BlockTq2_0>(model, w, x, n_tokens, y, s, model.kernels().tq2_0_q8k_dot);
+      break;
+    case GgmlType::kTQ1_0:
+      LinearTernaryBlocks<BlockTq1_0>(model, w, x, n_tokens, y, s, model.kernels().tq1_0_q8k_dot);
+      break;
+    case GgmlType::kQ8_0:
+      LinearQ8_0(model, w, x, n_tokens, y, s);
+      break;
+    case GgmlType::kF16:
+      LinearF16(model, w, x, n_tokens, y, s, ggml_rows);
+      break;
+    case GgmlType::kBF16:
+      LinearBF16(model, w, x, n_tokens, y, s);
+      break;
+    case GgmlType::kF32:
+      LinearF32(model, w, x, n_tokens, y);
+      break;
+    default:
+      // Weights::Bind admits only the types above.
+      break;
+  }
+  ApplyFault(model, w, n_tokens, y, site);
+}
+
+void EmbeddingRow(const WeightMatrix& w, int32_t id, float* out) {
+  const uint8_t* row = w.Row(id);
+  const int64_t n = w.cols;
+  switch (w.type) {
+    case GgmlType::kF32:
+      std::memcpy(out, row, n * sizeof(float));
+      break;
+    case GgmlType::kF16: {
+      const uint16_t* h = reinterpret_cast<const uint16_t*>(row);
+      for (int64_t i = 0; i < n; ++i) out[i] = Fp16ToFp32(h[i]);
+      break;
+    }
+    case GgmlType::kBF16: {
+      const uint16_t* h = reinterpret_cast<const uint16_t*>(row);
+      for (int64_t i = 0; i < n; ++i) out[i] = Bf16ToFp32(h[i]);
+      break;
+    }
+    case GgmlType::kQ8_0:
+      DequantizeRowQ8_0(reinterpret_cast<const BlockQ8_0*>(row), out, n);
+      break;
+    case GgmlType::kTQ1_0:
+      DequantizeRowTq1_0(reinterpret_cast<const BlockTq1_0*>(row), out, n);
+      break;
+    case GgmlType::kTQ2_0:
+      DequantizeRowTq2_0(reinterpret_cast<const BlockTq2_0*>(row), out, n);
+      break;
+    default:
+      break;
+  }
+}
+
+}  // namespace bitparity

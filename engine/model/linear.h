@@ -1,0 +1,47 @@
+// File: engine/model/linear.h
+//
+// y = W x for a batch of token rows, for every weight type the engine runs, with the
+// activation handling bitnet.cpp uses for that type:
+//   I2_S          x quantized to int8 per token (absmax, QuantizeRowI8S); integer dot
+//                 Σ code·q; y = (Σ − Σq) / act_scale · w_scale
+//   TQ1_0, TQ2_0  x quantized to Q8_K (per 256 values); ggml's integer block dot
+//   Q8_0          x quantized to Q8_0; integer block dot
+//   F16           one row: x rounded to F16; several rows: x kept in F32 (llamafile)
+//   BF16          x rounded to BF16; products accumulated in float
+//   F32           float sgemm (OpenBLAS)
+// Rows of W are split over the model's thread pool.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/model/model.h"
+#include "engine/model/weights.h"
+
+namespace bitparity {
+
+// Reusable buffers for the quantized activations (sized on first use).
+struct LinearScratch {
+  std::vector<int8_t> q;          // [n_tokens][cols] int8 activations (I2_S)
+  std::vector<float> act_scale;   // [n_tokens]
+  std::vector<int32_t> act_sum;   // [n_tokens]
+  std::vector<uint8_t> blocks;    // [n_tokens][row bytes] Q8_K / Q8_0 / F16 / BF16 rows
+};
+
+// Identifies a matrix for fault injection: layer index and role ("attn_q", "ffn_down",
+// ...; layer -1 for the output head).
+struct MatrixSite {
+  int layer = -1;
+  const char* role = "";
+};
+
+// x: [n_tokens][w.cols] floats; y: [n_tokens][w.rows] floats.
+// ggml_rows: how many activation rows bitnet.cpp would multiply in this one product
+// (it picks F16 rounding or not by that count, see LinearF16); 0 = n_tokens.
+void Linear(const Model& model, const WeightMatrix& w, const float* x, int n_tokens, float* y,
+            LinearScratch& scratch, MatrixSite site = {}, int ggml_rows = 0);
+
+// One row of token_embd as floats (embedding lookup): out[w.cols].
+void EmbeddingRow(const WeightMatrix& w, int32_t id, float* out);
+
+}  // namespace bitparity

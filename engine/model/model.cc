@@ -1,0 +1,61 @@
+#include "engine/model/model.h"
+
+#include <cblas.h>
+
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "engine/common/sha256.h"
+#include "engine/common/status_macros.h"
+
+namespace bitparity {
+
+Model::~Model() = default;
+
+absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path, const ModelOptions& options) {
+  std::unique_ptr<Model> m(new Model());
+  ASSIGN_OR_RETURN(m->file_, GgufFile::Open(path));
+  ASSIGN_OR_RETURN(m->config_, ModelConfig::FromGguf(*m->file_));
+  ASSIGN_OR_RETURN(m->weights_, Weights::Bind(*m->file_, m->config_));
+  if (m->file_->HasKey("tokenizer.ggml.model")) {
+    ASSIGN_OR_RETURN(m->tokenizer_, Tokenizer::FromGguf(*m->file_));
+    if (m->tokenizer_->n_vocab() != m->config_.n_vocab) {
+      return absl::DataLossError(absl::StrCat(path, ": the vocabulary has ", m->tokenizer_->n_vocab(),
+                                              " tokens but token_embd has ", m->config_.n_vocab, " rows"));
+    }
+  }
+  if (options.fault.active()) {
+    if (options.fault.layer >= m->config_.n_layer) {
+      return absl::InvalidArgumentError(absl::StrCat("fault ", options.fault.ToString(), " names layer ",
+                                                     options.fault.layer, " but the model has ", m->config_.n_layer));
+    }
+    if (options.fault.kind == FaultInjection::Kind::kSkipSubNorm && !m->config_.has_sub_norms) {
+      return absl::InvalidArgumentError("fault skip-sub-norm needs a BitNet model (this one has no sub-norms)");
+    }
+  }
+  m->fault_ = options.fault;
+  if (options.kernels && !KernelPathSupported(*options.kernels)) {
+    return absl::FailedPreconditionError(absl::StrCat("kernel path '", KernelPathName(*options.kernels),
+                                                      "' is not supported by this CPU"));
+  }
+  m->kernels_ = options.kernels ? &KernelsFor(*options.kernels) : &GetKernels();
+  m->pool_ = std::make_unique<ThreadPool>(options.threads);
+  // Our pool already splits the work; OpenBLAS threads on top would oversubscribe.
+  openblas_set_num_threads(1);
+  return m;
+}
+
+int Model::threads() const { return pool_->size(); }
+
+const std::string& Model::Sha256() const {
+  std::call_once(sha_once_, [this] { sha256_ = Sha256Hex(file_->bytes()); });
+  return sha256_;
+}
+
+std::vector<std::pair<std::string, int>> Model::TensorTypeCounts() const {
+  std::map<std::string, int> counts;
+  for (const GgufTensorInfo& t : file_->tensors()) ++counts[GgmlTypeName(static_cast<uint32_t>(t.type))];
+  return {counts.begin(), counts.end()};
+}
+
+}  // namespace bitparity

@@ -1,0 +1,90 @@
+// File: engine/model/model.h
+//
+// A loaded BitNet (or plain LLaMA) model: configuration read from GGUF metadata,
+// weights bound in place inside the file mapping, the tokenizer from the same file,
+// and the thread pool that runs its kernels. A Model is immutable once loaded and is
+// shared by every Session (engine/model/session.h) that evaluates sequences on it.
+//
+//   ModelOptions opts;  opts.threads = 2;
+//   ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Load("tiny.gguf", opts));
+//   Session session(*model, /*max_context=*/512);
+//   RETURN_IF_ERROR(session.Eval(ids, EvalMode::kBatch, LogitRows::All(), on_logits));
+//
+// Architectures, computed as bitnet.cpp (BitNet 01eb415) computes them; see
+// ../shared/design/NUMERICS.md and engine/model/forward.cc:
+//   "bitnet-b1.58" / "bitnet-25"  relu(gate)^2 * up FFN, sub-norms, NEOX RoPE, tied F16 head
+//   "bitnet"                      the same graph with silu(gate) * up (1bitLLM models)
+//   "llama"                       plain float LLaMA (stories260K), NORM RoPE, no sub-norms
+//
+// Errors from Load: NotFound (file), DataLoss (corrupt file, tensor of wrong shape),
+// Unimplemented (architecture or tensor type this engine does not run),
+// FailedPrecondition (a required metadata key or tensor is missing).
+//
+// Thread safety: all const methods may be called from any number of threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/gguf/gguf_reader.h"
+#include "engine/kernels/kernels.h"
+#include "engine/model/fault_injection.h"
+#include "engine/model/model_config.h"
+#include "engine/model/weights.h"
+#include "engine/runtime/thread_pool.h"
+#include "engine/tokenizer/tokenizer.h"
+
+namespace bitparity {
+
+struct ModelOptions {
+  // Worker threads for the kernels; 0 = number of online cores.
+  int threads = 0;
+  // Kernel path: unset picks the best the CPU supports (engine/kernels); kScalar
+  // forces the plain reference kernels (slow, but the twin every SIMD kernel is
+  // tested against).
+  std::optional<KernelPath> kernels;
+  // Deliberate perturbations, for proving that bitparity catches faults. Off by default.
+  FaultInjection fault;
+};
+
+class Model {
+ public:
+  static absl::StatusOr<std::unique_ptr<Model>> Load(const std::string& path,
+                                                     const ModelOptions& options = {});
+  ~Model();
+
+  const ModelConfig& config() const { return config_; }
+  const Weights& weights() const { return weights_; }
+  const GgufFile& file() const { return *file_; }
+  // Null when the file carries no vocabulary (the engine then takes token ids only).
+  const Tokenizer* tokenizer() const { return tokenizer_.get(); }
+  const Kernels& kernels() const { return *kernels_; }
+  ThreadPool& pool() const { return *pool_; }
+  const FaultInjection& fault() const { return fault_; }
+  int threads() const;
+
+  // SHA-256 of the model file (computed once, on first call; ~1 s per GB).
+  const std::string& Sha256() const;
+  // Tensor counts by type name, e.g. {"f16": 1, "f32": 17, "i2_s": 28}.
+  std::vector<std::pair<std::string, int>> TensorTypeCounts() const;
+
+ private:
+  Model() = default;
+
+  std::unique_ptr<GgufFile> file_;
+  ModelConfig config_;
+  Weights weights_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  const Kernels* kernels_ = nullptr;
+  std::unique_ptr<ThreadPool> pool_;
+  FaultInjection fault_;
+  mutable std::once_flag sha_once_;
+  mutable std::string sha256_;
+};
+
+}  // namespace bitparity

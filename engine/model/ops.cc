@@ -1,0 +1,68 @@
+#include "engine/model/ops.h"
+
+#include <cmath>
+
+#include "engine/quant/fp16.h"
+
+namespace bitparity {
+
+void RmsNorm(const float* x, const float* w, int n, float eps, float* y) {
+  double sum = 0.0;
+  for (int i = 0; i < n; ++i) sum += static_cast<double>(x[i] * x[i]);
+  const float mean = static_cast<float>(sum / n);
+  const float scale = 1.0f / std::sqrt(mean + eps);
+  for (int i = 0; i < n; ++i) y[i] = x[i] * scale;
+  if (w != nullptr) {
+    for (int i = 0; i < n; ++i) y[i] = y[i] * w[i];
+  }
+}
+
+void RopeCache(float position, int n_rot, float freq_base, float freq_scale, float* cache) {
+  const float theta_scale = std::pow(freq_base, -2.0f / static_cast<float>(n_rot));
+  float theta = position;
+  for (int i0 = 0; i0 < n_rot; i0 += 2) {
+    const float t = freq_scale * theta;
+    cache[i0] = std::cos(t);
+    cache[i0 + 1] = std::sin(t);
+    theta *= theta_scale;
+  }
+}
+
+void RopeApply(RopeStyle style, const float* cache, int n_rot, float* x) {
+  if (style == RopeStyle::kNeox) {
+    const int half = n_rot / 2;
+    for (int ic = 0; ic < half; ++ic) {
+      const float c = cache[2 * ic], s = cache[2 * ic + 1];
+      const float x0 = x[ic], x1 = x[ic + half];
+      x[ic] = x0 * c - x1 * s;
+      x[ic + half] = x0 * s + x1 * c;
+    }
+  } else {
+    for (int i0 = 0; i0 < n_rot; i0 += 2) {
+      const float c = cache[i0], s = cache[i0 + 1];
+      const float x0 = x[i0], x1 = x[i0 + 1];
+      x[i0] = x0 * c - x1 * s;
+      x[i0 + 1] = x0 * s + x1 * c;
+    }
+  }
+}
+
+void Relu2Gate(float* gate, const float* up, int n) {
+  for (int i = 0; i < n; ++i) {
+    const float r = gate[i] > 0.0f ? gate[i] : 0.0f;
+    gate[i] = (r * r) * up[i];
+  }
+}
+
+void SiluGate(float* gate, const float* up, int n) {
+  for (int i = 0; i < n; ++i) {
+    const float g = gate[i];
+    gate[i] = (g / (1.0f + std::exp(-g))) * up[i];
+  }
+}
+
+void RoundToF16(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = Fp16ToFp32(Fp32ToFp16(x[i]));
+}
+
+}  // namespace bitparity

@@ -1,0 +1,185 @@
+#include "engine/sampling/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+
+namespace bitparity {
+namespace {
+
+uint64_t SplitMix64(uint64_t& x) {
+  uint64_t z = (x += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+inline uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+// Descending logit, then ascending id: a total order, so results never depend on
+// the sort algorithm.
+bool Better(const TokenProb& a, const TokenProb& b) {
+  if (a.logit != b.logit) return a.logit > b.logit;
+  return a.id < b.id;
+}
+
+}  // namespace
+
+absl::Status ValidateSamplingParams(const SamplingParams& p, int32_t n_vocab) {
+  if (!(p.temperature >= 0.0f) || !std::isfinite(p.temperature)) {
+    return absl::InvalidArgumentError(absl::StrCat("temperature must be a finite number >= 0, got ", p.temperature));
+  }
+  if (p.top_k < 0 || p.top_k > n_vocab) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("top_k must be in [0, ", n_vocab, "] (0 = off), got ", p.top_k));
+  }
+  if (!(p.top_p > 0.0f && p.top_p <= 1.0f)) {
+    return absl::InvalidArgumentError(absl::StrCat("top_p must be in (0, 1], got ", p.top_p));
+  }
+  if (!(p.min_p >= 0.0f && p.min_p < 1.0f)) {
+    return absl::InvalidArgumentError(absl::StrCat("min_p must be in [0, 1), got ", p.min_p));
+  }
+  if (!(p.repetition_penalty > 0.0f) || !std::isfinite(p.repetition_penalty)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("repetition_penalty must be a finite number > 0, got ", p.repetition_penalty));
+  }
+  if (p.repetition_window < -1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("repetition_window must be >= -1, got ", p.repetition_window));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Sampler> Sampler::Create(const SamplingParams& params, int32_t n_vocab) {
+  if (n_vocab <= 0) return absl::InvalidArgumentError("sampler needs a vocabulary of at least one token");
+  absl::Status s = ValidateSamplingParams(params, n_vocab);
+  if (!s.ok()) return s;
+  return Sampler(params, n_vocab);
+}
+
+Sampler::Sampler(const SamplingParams& params, int32_t n_vocab) : params_(params), n_vocab_(n_vocab) {
+  uint64_t x = params.seed;
+  for (uint64_t& s : state_) s = SplitMix64(x);
+}
+
+float Sampler::NextUniform() {
+  // xoshiro256**
+  const uint64_t result = Rotl(state_[1] * 5, 7) * 9;
+  const uint64_t t = state_[1] << 17;
+  state_[2] ^= state_[0];
+  state_[3] ^= state_[1];
+  state_[1] ^= state_[2];
+  state_[0] ^= state_[3];
+  state_[2] ^= t;
+  state_[3] = Rotl(state_[3], 45);
+  return static_cast<float>(result >> 40) * (1.0f / 16777216.0f);  // 24 random bits
+}
+
+int32_t Sampler::Sample(absl::Span<const float> logits, absl::Span<const int32_t> history) {
+  const int32_t n = std::min<int32_t>(n_vocab_, static_cast<int32_t>(logits.size()));
+  candidates_.resize(n);
+  for (int32_t i = 0; i < n; ++i) candidates_[i] = {i, logits[i]};
+
+  // Repetition penalty (llama.cpp / CTRL): each distinct recent token once.
+  if (params_.repetition_penalty != 1.0f && !history.empty()) {
+    size_t start = 0;
+    if (params_.repetition_window >= 0 && history.size() > static_cast<size_t>(params_.repetition_window)) {
+      start = history.size() - params_.repetition_window;
+    }
+    absl::flat_hash_set<int32_t> seen;
+    for (size_t i = start; i < history.size(); ++i) {
+      int32_t id = history[i];
+      if (id < 0 || id >= n || !seen.insert(id).second) continue;
+      float& l = candidates_[id].logit;
+      l = l > 0 ? l / params_.repetition_penalty : l * params_.repetition_penalty;
+    }
+  }
+
+  if (params_.temperature == 0.0f) {
+    return std::min_element(candidates_.begin(), candidates_.end(), Better)->id;
+  }
+
+  // top-k (0 = keep all), then sort what is left by descending logit.
+  size_t keep = candidates_.size();
+  if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < keep) {
+    keep = params_.top_k;
+    std::partial_sort(candidates_.begin(), candidates_.begin() + keep, candidates_.end(), Better);
+    candidates_.resize(keep);
+  } else {
+    std::sort(candidates_.begin(), candidates_.end(), Better);
+  }
+
+  // Softmax over the survivors at temperature 1 for top-p / min-p (llama.cpp applies
+  // those filters before temperature), in double for stability.
+  std::vector<double> probs(candidates_.size());
+  const double max_logit = candidates_[0].logit;
+  double sum = 0;
+  for (size_t i = 0; i < candidates_.size(); ++i) {
+    probs[i] = std::exp(static_cast<double>(candidates_[i].logit) - max_logit);
+    sum += probs[i];
+  }
+  for (double& p : probs) p /= sum;
+
+  if (params_.top_p < 1.0f) {
+    double cum = 0;
+    size_t i = 0;
+    for (; i < probs.size(); ++i) {
+      cum += probs[i];
+      if (cum >= params_.top_p) break;
+    }
+    keep = std::min(probs.size(), i + 1);
+    candidates_.resize(keep);
+    probs.resize(keep);
+  }
+  if (params_.min_p > 0.0f) {
+    const double threshold = probs[0] * params_.min_p;
+    size_t i = 1;
+    while (i < probs.size() && probs[i] >= threshold) ++i;
+    candidates_.resize(i);
+    probs.resize(i);
+  }
+
+  // Temperature, then draw.
+  sum = 0;
+  for (size_t i = 0; i < candidates_.size(); ++i) {
+    probs[i] = std::exp((static_cast<double>(candidates_[i].logit) - max_logit) / params_.temperature);
+    sum += probs[i];
+  }
+  const double r = static_cast<double>(NextUniform()) * sum;
+  double cum = 0;
+  for (size_t i = 0; i < candidates_.size(); ++i) {
+    cum += probs[i];
+    if (r < cum) return candidates_[i].id;
+  }
+  return candidates_.back().id;
+}
+
+int32_t ArgMax(absl::Span<const float> logits) {
+  int32_t best = 0;
+  for (int32_t i = 1; i < static_cast<int32_t>(logits.size()); ++i) {
+    if (logits[i] > logits[best]) best = i;
+  }
+  return best;
+}
+
+double LogSoftmaxAt(absl::Span<const float> logits, int32_t id) {
+  double max = -std::numeric_limits<double>::infinity();
+  for (float l : logits) max = std::max<double>(max, l);
+  double sum = 0;
+  for (float l : logits) sum += std::exp(static_cast<double>(l) - max);
+  return static_cast<double>(logits[id]) - max - std::log(sum);
+}
+
+std::vector<TokenProb> TopK(absl::Span<const float> logits, int k) {
+  std::vector<TokenProb> all(logits.size());
+  for (size_t i = 0; i < logits.size(); ++i) all[i] = {static_cast<int32_t>(i), logits[i]};
+  k = std::max(0, std::min<int>(k, static_cast<int>(all.size())));
+  std::partial_sort(all.begin(), all.begin() + k, all.end(), Better);
+  all.resize(k);
+  return all;
+}
+
+}  // namespace bitparity

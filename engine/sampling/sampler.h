@@ -1,0 +1,73 @@
+// File: engine/sampling/sampler.h
+//
+// Turns a logits row into the next token. Greedy (temperature 0: argmax, lowest id
+// on ties, as the golden fixtures were made) or stochastic with the usual filters,
+// applied in llama.cpp's order: repetition penalty -> top-k -> top-p -> min-p ->
+// temperature -> draw. Randomness comes from the sampler's own xoshiro256** state,
+// seeded explicitly, so the same seed and logits give the same tokens on any machine.
+//
+//   SamplingParams p;  p.temperature = 0.8f;  p.top_k = 40;  p.seed = 7;
+//   ASSIGN_OR_RETURN(Sampler sampler, Sampler::Create(p, n_vocab));
+//   int32_t next = sampler.Sample(logits, history);
+//
+// Thread safety: a Sampler is used by one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+
+namespace bitparity {
+
+struct SamplingParams {
+  float temperature = 0.0f;         // 0 = greedy; must be >= 0
+  int32_t top_k = 0;                // 0 = off; else 1..n_vocab
+  float top_p = 1.0f;               // (0, 1]; 1 = off
+  float min_p = 0.0f;               // [0, 1); 0 = off
+  float repetition_penalty = 1.0f;  // > 0; 1 = off (llama.cpp's: divide positive logits, multiply negative)
+  int32_t repetition_window = 64;   // last N tokens the penalty looks at; -1 = all
+  uint64_t seed = 0;
+};
+
+// InvalidArgument with a message naming the field, or OK.
+absl::Status ValidateSamplingParams(const SamplingParams& p, int32_t n_vocab);
+
+// A candidate token and its probability after filtering (for logprob reports).
+struct TokenProb {
+  int32_t id;
+  float logit;
+};
+
+class Sampler {
+ public:
+  static absl::StatusOr<Sampler> Create(const SamplingParams& params, int32_t n_vocab);
+
+  // Picks the next token from `logits` (n_vocab floats); `history` is the tokens so
+  // far (prompt and generated), used by the repetition penalty.
+  int32_t Sample(absl::Span<const float> logits, absl::Span<const int32_t> history);
+
+  // Uniform draw in [0, 1) from the sampler's stream (exposed for tests).
+  float NextUniform();
+
+  const SamplingParams& params() const { return params_; }
+
+ private:
+  Sampler(const SamplingParams& params, int32_t n_vocab);
+  SamplingParams params_;
+  int32_t n_vocab_;
+  uint64_t state_[4];
+  std::vector<TokenProb> candidates_;  // scratch, reused
+};
+
+// Index of the largest value; lowest index on ties.
+int32_t ArgMax(absl::Span<const float> logits);
+
+// log-softmax of logits[id] (numerically stable, double accumulation).
+double LogSoftmaxAt(absl::Span<const float> logits, int32_t id);
+
+// The k largest (id, logit) pairs, sorted by descending logit, ties by lower id.
+std::vector<TokenProb> TopK(absl::Span<const float> logits, int k);
+
+}  // namespace bitparity
