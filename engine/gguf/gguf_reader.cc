@@ -250,6 +250,12 @@ size_t GgufArray::size() const {
   return 0;
 }
 
+bool operator==(const GgufArray& a, const GgufArray& b) {
+  return a.element_type == b.element_type && a.u8 == b.u8 && a.i8 == b.i8 && a.u16 == b.u16 &&
+         a.i16 == b.i16 && a.u32 == b.u32 && a.i32 == b.i32 && a.f32 == b.f32 && a.u64 == b.u64 &&
+         a.i64 == b.i64 && a.f64 == b.f64 && a.strings == b.strings && a.arrays == b.arrays;
+}
+
 absl::StatusOr<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {

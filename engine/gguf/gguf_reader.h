@@ -82,6 +82,10 @@ struct GgufArray {
   size_t size() const;
 };
 
+// Same element type and the same elements (strings compared by content).
+bool operator==(const GgufArray& a, const GgufArray& b);
+inline bool operator!=(const GgufArray& a, const GgufArray& b) { return !(a == b); }
+
 struct GgufMetadataEntry {
   std::string key;
   GgufValueType type;

@@ -21,6 +21,7 @@ namespace {
 constexpr char kArch[] = "bitnet-b1.58";
 constexpr uint32_t kFileTypeMostlyI2S = 40;
 constexpr char kBuiltinPre[] = "default";
+constexpr char kAddBosKey[] = "tokenizer.ggml.add_bos_token";
 
 // Thresholds on a 32-bit uniform for P(-1, 0, +1) = 0.3 / 0.4 / 0.3 (to within 1e-10).
 constexpr uint32_t kMinusOneBelow = 1288490189u;  // round(0.3 * 2^32)
@@ -155,6 +156,9 @@ absl::Status AddVocabulary(GgufWriter& w, const Vocabulary& v) {
     for (const GgufMetadataEntry& e : v.file->metadata()) {
       if (absl::StartsWith(e.key, "tokenizer.")) RETURN_IF_ERROR(w.AddValue(e.key, e.value));
     }
+    // Like the fixture models (all add BOS), even when the vocab file leaves it unset
+    // (llama.cpp's gpt-2 vocab does; llama.cpp would then not add BOS for BPE).
+    if (!v.file->HasKey(kAddBosKey)) RETURN_IF_ERROR(w.AddBool(kAddBosKey, true));
     return absl::OkStatus();
   }
   const ByteBpeVocab& b = v.builtin;
@@ -165,7 +169,7 @@ absl::Status AddVocabulary(GgufWriter& w, const Vocabulary& v) {
   RETURN_IF_ERROR(w.AddStringArray("tokenizer.ggml.merges", b.merges));
   RETURN_IF_ERROR(w.AddUint32("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(b.eot_id)));
   RETURN_IF_ERROR(w.AddUint32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(b.eot_id)));
-  return w.AddBool("tokenizer.ggml.add_bos_token", true);
+  return w.AddBool(kAddBosKey, true);
 }
 
 }  // namespace

@@ -7,7 +7,9 @@
 //             rope.dimension_count (= head_dim), attention.head_count,
 //             attention.head_count_kv, attention.layer_norm_rms_epsilon (1e-5),
 //             rope.freq_base}, general.file_type = 40 (MOSTLY_I2_S), then the
-//             tokenizer.* keys (built-in byte BPE, or copied from --vocab-from);
+//             tokenizer.* keys (built-in byte BPE, or copied from --vocab-from, plus
+//             tokenizer.ggml.add_bos_token = true if that file has no such key, as
+//             in every fixture model);
 //   tensors   token_embd.weight F16 [n_embd, n_vocab] (also the tied output head;
 //             no output.weight); per layer attn_norm, attn_q, attn_k, attn_v,
 //             attn_output, attn_sub_norm, ffn_norm, ffn_gate, ffn_up, ffn_down,
