@@ -58,7 +58,15 @@ void ThreadPool::ParallelFor(int64_t n, const RangeFn& fn, int64_t min_per_threa
   wake_.notify_all();
   // The calling thread takes range 0.
   fn(0, n / active, 0);
-  while (pending_.load(std::memory_order_acquire) != 0) CpuRelax();
+  // Wait for the other ranges: spin first (they usually finish together), then yield
+  // so that a descheduled worker on a busy machine gets the core back.
+  for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
+    if (spin < kSpinIterations) {
+      CpuRelax();
+    } else {
+      std::this_thread::yield();
+    }
+  }
 }
 
 void ThreadPool::WorkerLoop(int index) {
