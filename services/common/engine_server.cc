@@ -127,6 +127,9 @@ absl::StatusOr<std::unique_ptr<EngineServer>> EngineServer::Start(const ServerOp
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  // gRPC sets SO_REUSEPORT by default, which lets a second server bind a port
+  // that is in use and silently share its traffic; refuse that instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(options.listen, *creds, &s->port_);
   builder.RegisterService(s->service_.get());
   const int max_message =
@@ -138,6 +141,9 @@ absl::StatusOr<std::unique_ptr<EngineServer>> EngineServer::Start(const ServerOp
   builder.SetResourceQuota(quota);
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || s->port_ == 0) {
+    if (s->server_ != nullptr) s->server_->Shutdown(std::chrono::system_clock::now());
+    s->server_.reset();
+    s->stopped_ = true;
     return absl::UnavailableError(absl::StrCat("cannot serve on '", options.listen,
                                                "' (address in use or not valid?)"));
   }

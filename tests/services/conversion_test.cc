@@ -1,0 +1,174 @@
+// Engine results -> bitnet.v1 messages (services/common/conversion.h), plus the
+// small helpers they share: status mapping and /proc memory parsing.
+#include "services/common/conversion.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "gmock/gmock.h"
+#include "grpcpp/support/status.h"
+#include "gtest/gtest.h"
+#include "services/common/process_memory.h"
+#include "services/common/status_convert.h"
+#include "tests/services/status_matchers.h"
+
+namespace bitparity {
+namespace {
+
+namespace v1 = bitnet::v1;
+using ::bitparity::testing::IsOk;
+using ::bitparity::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Pair;
+
+TEST(PackFloats, Float32IsLittleEndianBitExact) {
+  const float values[] = {1.0f, -2.5f, std::nanf("")};
+  const std::string bytes = PackFloats(values, v1::FLOAT_FORMAT_F32);
+  ASSERT_EQ(bytes.size(), 12u);
+  // 1.0f = 0x3F800000 -> 00 00 80 3F
+  EXPECT_EQ(bytes.substr(0, 4), std::string("\x00\x00\x80\x3F", 4));
+  auto back = UnpackFloats(bytes, v1::FLOAT_FORMAT_F32);
+  ASSERT_THAT(back, IsOk());
+  EXPECT_EQ((*back)[0], 1.0f);
+  EXPECT_EQ((*back)[1], -2.5f);
+  EXPECT_TRUE(std::isnan((*back)[2]));
+}
+
+TEST(PackFloats, Float16RoundsToNearestEven) {
+  const float values[] = {0.1f, 65504.0f, 1e6f, -0.0f};
+  const std::string bytes = PackFloats(values, v1::FLOAT_FORMAT_F16);
+  ASSERT_EQ(bytes.size(), 8u);
+  EXPECT_EQ(bytes.substr(0, 2), std::string("\x66\x2E", 2));  // 0x2E66
+  auto back = UnpackFloats(bytes, v1::FLOAT_FORMAT_F16);
+  ASSERT_THAT(back, IsOk());
+  EXPECT_EQ((*back)[0], 0.0999755859375f);
+  EXPECT_EQ((*back)[1], 65504.0f);
+  EXPECT_TRUE(std::isinf((*back)[2]));
+  EXPECT_TRUE(std::signbit((*back)[3]));
+}
+
+TEST(UnpackFloats, RejectsRaggedBytes) {
+  EXPECT_THAT(UnpackFloats("abc", v1::FLOAT_FORMAT_F32),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a multiple of 4")));
+}
+
+TEST(ToValidUtf8, KeepsValidText) {
+  EXPECT_EQ(ToValidUtf8("plain"), "plain");
+  EXPECT_EQ(ToValidUtf8("\xC3\xA9t\xC3\xA9 \xF0\x9F\x98\x80"), "\xC3\xA9t\xC3\xA9 \xF0\x9F\x98\x80");
+}
+
+TEST(ToValidUtf8, ReplacesMaximalSubparts) {
+  // Expected values are Python's bytes.decode("utf-8", errors="replace").
+  const std::string r = "\xEF\xBF\xBD";
+  EXPECT_EQ(ToValidUtf8("a\xF0\x9F\x98"), "a" + r);           // truncated 4-byte sequence
+  EXPECT_EQ(ToValidUtf8("\x80\x80"), r + r);                  // stray continuations
+  EXPECT_EQ(ToValidUtf8("\xC0\xAF"), r + r);                  // overlong lead
+  EXPECT_EQ(ToValidUtf8("\xED\xA0\x80"), r + r + r);          // surrogate
+  EXPECT_EQ(ToValidUtf8("\xE2\x82x"), r + "x");               // broken 3-byte
+  EXPECT_EQ(ToValidUtf8("\xF4\x90\x80\x80"), r + r + r + r);  // past U+10FFFF
+}
+
+TEST(LogSoftmaxAt, MatchesClosedForm) {
+  const float logits[] = {1.0f, 2.0f, 3.0f};
+  const double z = std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0));
+  EXPECT_NEAR(LogSoftmaxAt(logits, 0), 1.0 - z, 1e-12);
+  EXPECT_NEAR(LogSoftmaxAt(logits, 2), 3.0 - z, 1e-12);
+  const float big[] = {1000.0f, 1000.0f};  // stable for large logits
+  EXPECT_NEAR(LogSoftmaxAt(big, 1), std::log(0.5), 1e-12);
+}
+
+TEST(ArgMaxAndTopK, TiesGoToTheLowerId) {
+  const float logits[] = {0.5f, 2.0f, -1.0f, 2.0f, 1.0f};
+  EXPECT_EQ(ArgMaxId(logits), 1);
+  EXPECT_THAT(TopKLogits(logits, 3), ElementsAre(Pair(1, 2.0f), Pair(3, 2.0f), Pair(4, 1.0f)));
+  EXPECT_EQ(TopKLogits(logits, 99).size(), 5u);
+}
+
+TEST(FillPositionLogits, FullTopKAndNone) {
+  const float logits[] = {0.0f, 3.0f, 1.0f, 2.0f};
+  LogitsOutputSpec full;
+  v1::PositionLogits p;
+  FillPositionLogits(2, 7, 3, logits, full, &p);
+  EXPECT_EQ(p.position(), 2);
+  EXPECT_EQ(p.token_id(), 7);
+  EXPECT_EQ(p.argmax_id(), 1);
+  EXPECT_EQ(p.logits().size(), 16u);
+  ASSERT_TRUE(p.has_next_token_logprob());
+  EXPECT_DOUBLE_EQ(p.next_token_logprob(), LogSoftmaxAt(logits, 3));
+
+  LogitsOutputSpec top;
+  top.kind = v1::LogitsOutput::TOP_K;
+  top.top_k = 2;
+  v1::PositionLogits q;
+  FillPositionLogits(3, 7, std::nullopt, logits, top, &q);
+  EXPECT_TRUE(q.logits().empty());
+  EXPECT_THAT(q.top_ids(), ElementsAre(1, 3));
+  EXPECT_THAT(q.top_logits(), ElementsAre(3.0f, 2.0f));
+  EXPECT_FALSE(q.has_next_token_logprob());
+
+  LogitsOutputSpec none;
+  none.kind = v1::LogitsOutput::NONE;
+  v1::PositionLogits r;
+  FillPositionLogits(0, 7, 0, logits, none, &r);
+  EXPECT_TRUE(r.logits().empty());
+  EXPECT_TRUE(r.top_ids().empty());
+  EXPECT_TRUE(r.has_next_token_logprob());
+}
+
+TEST(FillGeneratedToken, CarriesTextBytesAndLogprobs) {
+  GeneratedTokenInfo t;
+  t.id = 5;
+  t.text = "\xC3";  // half of a 2-byte sequence
+  t.logprob = -0.25;
+  t.top = {{5, 1.5f, -0.25}, {9, 1.0f, -0.75}};
+  v1::GeneratedToken g;
+  FillGeneratedToken(3, t, &g);
+  EXPECT_EQ(g.index(), 3);
+  EXPECT_EQ(g.raw_text(), "\xC3");
+  EXPECT_EQ(g.text(), "\xEF\xBF\xBD");
+  EXPECT_DOUBLE_EQ(g.logprob(), -0.25);
+  ASSERT_EQ(g.top_size(), 2);
+  EXPECT_EQ(g.top(1).id(), 9);
+}
+
+TEST(FinishReason, EveryEngineReasonHasAProtoValue) {
+  EXPECT_EQ(ToProtoFinishReason(GenerationFinish::kLength), v1::FINISH_REASON_LENGTH);
+  EXPECT_EQ(ToProtoFinishReason(GenerationFinish::kEos), v1::FINISH_REASON_EOS);
+  EXPECT_EQ(ToProtoFinishReason(GenerationFinish::kStopSequence), v1::FINISH_REASON_STOP_SEQUENCE);
+  EXPECT_EQ(ToProtoFinishReason(GenerationFinish::kStopToken), v1::FINISH_REASON_STOP_TOKEN);
+  EXPECT_EQ(ToProtoFinishReason(GenerationFinish::kCancelled), v1::FINISH_REASON_CANCELLED);
+}
+
+TEST(StatusConvert, EveryCodeMapsOneToOne) {
+  for (int c = 0; c <= 16; ++c) {
+    const absl::Status a(static_cast<absl::StatusCode>(c), c == 0 ? "" : "msg");
+    const grpc::Status g = ToGrpcStatus(a);
+    EXPECT_EQ(static_cast<int>(g.error_code()), c);
+    if (c != 0) {
+      EXPECT_EQ(g.error_message(), "msg");
+    }
+    EXPECT_EQ(FromGrpcStatus(g), a);
+  }
+}
+
+TEST(ProcessMemory, ParsesVmRssAndVmHwm) {
+  auto m = ParseProcStatus("Name:\tx\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\n");
+  ASSERT_THAT(m, IsOk());
+  EXPECT_EQ(m->resident_bytes, 1024 * 1024);
+  EXPECT_EQ(m->peak_resident_bytes, 2048 * 1024);
+  EXPECT_THAT(ParseProcStatus("VmRSS:\t1 kB\n"),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("VmHWM")));
+  EXPECT_THAT(ParseProcStatus("VmRSS:\tx kB\nVmHWM:\t1 kB\n"),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("VmRSS")));
+}
+
+TEST(ProcessMemory, ReadsThisProcess) {
+  auto m = ReadProcessMemory();
+  ASSERT_THAT(m, IsOk());
+  EXPECT_GT(m->resident_bytes, 0);
+  EXPECT_GE(m->peak_resident_bytes, m->resident_bytes);
+}
+
+}  // namespace
+}  // namespace bitparity

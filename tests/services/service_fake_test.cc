@@ -1,0 +1,554 @@
+// EngineService over real loopback gRPC with a controllable fake backend
+// (fake_backend.h): the behaviour that must not depend on engine speed.
+// Admission limits and RESOURCE_EXHAUSTED, queueing, deadlines while queued and
+// while running, client cancellation, draining, health, metrics, TLS and mutual
+// TLS, message-size limits, request ids and the request log.
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "services/common/conversion.h"
+#include "tests/services/fake_backend.h"
+#include "tests/services/status_matchers.h"
+#include "tests/services/test_server.h"
+
+namespace bitparity {
+namespace {
+
+namespace v1 = bitnet::v1;
+using ::bitparity::testing::FakeBackend;
+using ::bitparity::testing::LoopbackServer;
+using ::bitparity::testing::StatusIs;
+using ::bitparity::testing::TestCertificates;
+using ::testing::HasSubstr;
+using HealthStatus = grpc::health::v1::HealthCheckResponse;
+
+v1::GenerateRequest GenerateText(const std::string& text, int n) {
+  v1::GenerateRequest r;
+  r.mutable_input()->set_text(text);
+  r.set_max_new_tokens(n);
+  return r;
+}
+
+void SetDeadlineMs(grpc::ClientContext* ctx, int ms) {
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(ms));
+}
+
+class ServiceFakeTest : public ::testing::Test {
+ protected:
+  void StartServer(ServerOptions options = {}) {
+    backend_ = std::make_shared<FakeBackend>();
+    server_ = LoopbackServer::Start(options, backend_);
+    ASSERT_NE(server_, nullptr);
+    stub_ = server_->Stub();
+  }
+
+  std::shared_ptr<FakeBackend> backend_;
+  std::unique_ptr<LoopbackServer> server_;
+  std::unique_ptr<v1::Engine::Stub> stub_;
+};
+
+TEST_F(ServiceFakeTest, EvalLogitsReturnsTheBackendsRowsAndDerivedFigures) {
+  StartServer();
+  v1::EvalLogitsRequest req;
+  req.mutable_input()->set_text("abc");  // BOS + 3 tokens
+  req.mutable_positions()->set_kind(v1::Positions::ALL);
+  v1::EvalLogitsResponse resp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(stub_->EvalLogits(&ctx, req, &resp).ok());
+  ASSERT_EQ(resp.token_ids_size(), 4);
+  ASSERT_EQ(resp.positions_size(), 4);
+  EXPECT_EQ(resp.mode(), v1::EVAL_MODE_BATCH);
+  EXPECT_EQ(resp.n_vocab(), FakeBackend::kVocab);
+  for (int p = 0; p < 4; ++p) {
+    const v1::PositionLogits& pl = resp.positions(p);
+    auto row = UnpackFloats(pl.logits(), v1::FLOAT_FORMAT_F32);
+    ASSERT_TRUE(row.ok());
+    ASSERT_EQ(row->size(), 100u);
+    for (int v = 0; v < 100; ++v) {
+      ASSERT_EQ((*row)[v], FakeBackend::Logit(p, resp.token_ids(p), v)) << p << " " << v;
+    }
+    EXPECT_EQ(pl.argmax_id(), ArgMaxId(*row));
+    EXPECT_EQ(pl.has_next_token_logprob(), p < 3);
+    if (p < 3) {
+      EXPECT_DOUBLE_EQ(pl.next_token_logprob(), LogSoftmaxAt(*row, resp.token_ids(p + 1)));
+    }
+  }
+}
+
+TEST_F(ServiceFakeTest, ResponseOverTheMessageLimitIsRefusedUpFront) {
+  ServerOptions options;
+  options.limits.max_message_bytes = 1000;  // one f32 row of 100 is ~464 bytes
+  StartServer(options);
+  v1::EvalLogitsRequest req;
+  req.mutable_input()->set_text("abcdef");
+  req.mutable_positions()->set_kind(v1::Positions::ALL);
+  v1::EvalLogitsResponse resp;
+  grpc::ClientContext ctx;
+  EXPECT_THAT(stub_->EvalLogits(&ctx, req, &resp),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("over the server's max message size of 1000 bytes; use EvalLogitsStream")));
+  // The stream sends one position per message, which fits.
+  grpc::ClientContext sctx;
+  auto reader = stub_->EvalLogitsStream(&sctx, req);
+  v1::EvalLogitsStreamResponse m;
+  int n = 0;
+  while (reader->Read(&m)) ++n;
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(n, 7);
+}
+
+TEST_F(ServiceFakeTest, RequestOverTheMessageLimitIsResourceExhausted) {
+  ServerOptions options;
+  options.limits.max_message_bytes = 1 << 20;
+  StartServer(options);
+  v1::TokenizeRequest req;
+  req.set_text(std::string(2 << 20, 'x'));
+  v1::TokenizeResponse resp;
+  grpc::ClientContext ctx;
+  EXPECT_THAT(stub_->Tokenize(&ctx, req, &resp),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("")));
+}
+
+TEST_F(ServiceFakeTest, FullQueueIsResourceExhaustedWithAMessage) {
+  ServerOptions options;
+  options.limits.max_concurrent = 1;
+  options.limits.max_queue = 1;
+  StartServer(options);
+  backend_->Hold();
+  // One runs (held inside the backend), one waits in the queue.
+  auto run = [&] {
+    auto stub = server_->Stub();
+    grpc::ClientContext ctx;
+    v1::GenerateResponse resp;
+    return stub->Generate(&ctx, GenerateText("a", 2), &resp);
+  };
+  auto first = std::async(std::launch::async, run);
+  ASSERT_TRUE(backend_->WaitRunning(1));
+  auto second = std::async(std::launch::async, run);
+  for (int i = 0; i < 1000 && server_->server().service().gate().waiting() < 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ASSERT_EQ(server_->server().service().gate().waiting(), 1);
+
+  grpc::ClientContext ctx;
+  v1::GenerateResponse resp;
+  EXPECT_THAT(stub_->Generate(&ctx, GenerateText("a", 2), &resp),
+              StatusIs(absl::StatusCode::kResourceExhausted,
+                       HasSubstr("server busy: 1 requests running (max_concurrent 1) and 1 waiting")));
+  // Ungated RPCs still answer while the gate is full.
+  grpc::ClientContext info_ctx;
+  v1::GetModelInfoResponse info;
+  EXPECT_TRUE(stub_->GetModelInfo(&info_ctx, {}, &info).ok());
+
+  backend_->Release();
+  EXPECT_TRUE(first.get().ok());
+  EXPECT_TRUE(second.get().ok());
+  EXPECT_EQ(backend_->max_running_seen(), 1);
+}
+
+TEST_F(ServiceFakeTest, ConcurrentRequestsRunUpToTheLimit) {
+  ServerOptions options;
+  options.limits.max_concurrent = 3;
+  options.limits.max_queue = 16;
+  StartServer(options);
+  backend_->set_step_ms(5);
+  std::vector<std::future<grpc::Status>> calls;
+  for (int i = 0; i < 8; ++i) {
+    calls.push_back(std::async(std::launch::async, [&] {
+      auto stub = server_->Stub();
+      grpc::ClientContext ctx;
+      v1::GenerateResponse resp;
+      return stub->Generate(&ctx, GenerateText("ab", 6), &resp);
+    }));
+  }
+  for (auto& c : calls) EXPECT_TRUE(c.get().ok());
+  EXPECT_EQ(backend_->max_running_seen(), 3);
+}
+
+TEST_F(ServiceFakeTest, DeadlineWhileRunningStopsTheBackend) {
+  StartServer();
+  backend_->Hold();
+  grpc::ClientContext ctx;
+  SetDeadlineMs(&ctx, 150);
+  v1::GenerateResponse resp;
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_THAT(stub_->Generate(&ctx, GenerateText("a", 4), &resp),
+              StatusIs(absl::StatusCode::kDeadlineExceeded, HasSubstr("")));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+  // The server side stops within a step, not after the whole generation.
+  for (int i = 0; i < 500 && backend_->running() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_EQ(backend_->running(), 0);
+  // The log says why.
+  bool logged = false;
+  for (const std::string& line : server_->LogLines()) {
+    if (line.find("\"rpc\":\"Generate\"") != std::string::npos &&
+        line.find("\"code\":\"DEADLINE_EXCEEDED\"") != std::string::npos) {
+      logged = true;
+    }
+  }
+  EXPECT_TRUE(logged);
+}
+
+TEST_F(ServiceFakeTest, DeadlineWhileQueuedLeavesTheQueue) {
+  ServerOptions options;
+  options.limits.max_concurrent = 1;
+  options.limits.max_queue = 4;
+  StartServer(options);
+  backend_->Hold();
+  auto holder = std::async(std::launch::async, [&] {
+    auto stub = server_->Stub();
+    grpc::ClientContext ctx;
+    v1::GenerateResponse resp;
+    return stub->Generate(&ctx, GenerateText("a", 1), &resp);
+  });
+  ASSERT_TRUE(backend_->WaitRunning(1));
+  grpc::ClientContext ctx;
+  SetDeadlineMs(&ctx, 100);
+  v1::EvalLogitsRequest req;
+  req.mutable_input()->set_text("a");
+  v1::EvalLogitsResponse resp;
+  EXPECT_THAT(stub_->EvalLogits(&ctx, req, &resp),
+              StatusIs(absl::StatusCode::kDeadlineExceeded, HasSubstr("")));
+  for (int i = 0; i < 500 && server_->server().service().gate().waiting() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_EQ(server_->server().service().gate().waiting(), 0);
+  backend_->Release();
+  EXPECT_TRUE(holder.get().ok());
+}
+
+TEST_F(ServiceFakeTest, ClientCancelStopsStreamingGeneration) {
+  StartServer();
+  backend_->set_step_ms(10);
+  grpc::ClientContext ctx;
+  auto reader = stub_->GenerateStream(&ctx, GenerateText("a", 60));  // ~600 ms of work
+  v1::GenerateStreamResponse m;
+  ASSERT_TRUE(reader->Read(&m));
+  ASSERT_TRUE(m.has_token());
+  ctx.TryCancel();
+  while (reader->Read(&m)) {
+  }
+  EXPECT_THAT(reader->Finish(), StatusIs(absl::StatusCode::kCancelled, HasSubstr("")));
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 500 && backend_->running() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_EQ(backend_->running(), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(300));
+}
+
+TEST_F(ServiceFakeTest, StreamsOneMessagePerTokenThenASummary) {
+  StartServer();
+  grpc::ClientContext ctx;
+  auto reader = stub_->GenerateStream(&ctx, GenerateText("ab", 5));
+  v1::GenerateStreamResponse m;
+  std::vector<int32_t> streamed;
+  v1::GenerateResponse summary;
+  int summaries = 0;
+  while (reader->Read(&m)) {
+    if (m.has_token()) {
+      EXPECT_EQ(summaries, 0) << "token after the summary";
+      EXPECT_EQ(m.token().index(), static_cast<int>(streamed.size()));
+      streamed.push_back(m.token().id());
+    } else {
+      ASSERT_TRUE(m.has_summary());
+      summary = m.summary();
+      ++summaries;
+    }
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(summaries, 1);
+  EXPECT_EQ(streamed.size(), 5u);
+  EXPECT_EQ(std::vector<int32_t>(summary.ids().begin(), summary.ids().end()), streamed);
+  EXPECT_EQ(summary.finish_reason(), v1::FINISH_REASON_LENGTH);
+  EXPECT_EQ(summary.usage().prompt_tokens(), 3);
+  EXPECT_EQ(summary.usage().completion_tokens(), 5);
+  EXPECT_EQ(summary.usage().total_tokens(), 8);
+  EXPECT_EQ(summary.tokens_size(), 0);
+}
+
+TEST_F(ServiceFakeTest, GenerateRequestReachesTheBackendAsValidated) {
+  StartServer();
+  v1::GenerateRequest r = GenerateText("a", 3);
+  r.mutable_sampling()->set_temperature(0.7f);
+  r.mutable_sampling()->set_top_k(5);
+  r.mutable_sampling()->set_top_p(0.9f);
+  r.mutable_sampling()->set_seed(42);
+  r.add_stop_sequences("xyz");
+  r.add_stop_token_ids(7);
+  r.set_ignore_eos(true);
+  r.set_logprobs(true);
+  r.set_top_logprobs(2);
+  r.set_prefill_mode(v1::EVAL_MODE_SEQUENTIAL);
+  grpc::ClientContext ctx;
+  v1::GenerateResponse resp;
+  ASSERT_TRUE(stub_->Generate(&ctx, r, &resp).ok());
+  const GenerationSpec spec = backend_->last_spec();
+  EXPECT_EQ(spec.max_new_tokens, 3);
+  EXPECT_EQ(spec.sampling.temperature, 0.7f);
+  EXPECT_EQ(spec.sampling.top_k, 5);
+  EXPECT_EQ(spec.sampling.top_p, 0.9f);
+  EXPECT_EQ(spec.sampling.seed, 42u);
+  EXPECT_EQ(spec.stop_sequences, std::vector<std::string>{"xyz"});
+  EXPECT_EQ(spec.stop_token_ids, std::vector<int32_t>{7});
+  EXPECT_TRUE(spec.ignore_eos);
+  EXPECT_EQ(spec.logprobs_top_n, 2);
+  EXPECT_EQ(spec.prefill_mode, BackendEvalMode::kSequential);
+  ASSERT_EQ(resp.tokens_size(), 3);
+  EXPECT_TRUE(resp.tokens(0).has_logprob());
+}
+
+TEST_F(ServiceFakeTest, EvalTraceOrdersByPositionThenLayer) {
+  StartServer();
+  v1::EvalTraceRequest req;
+  req.mutable_input()->set_text("ab");
+  req.mutable_positions()->set_kind(v1::Positions::LIST);
+  req.mutable_positions()->add_list(0);
+  req.mutable_positions()->add_list(2);
+  req.add_layers(1);
+  req.add_layers(2);
+  grpc::ClientContext ctx;
+  v1::EvalTraceResponse resp;
+  ASSERT_TRUE(stub_->EvalTrace(&ctx, req, &resp).ok());
+  ASSERT_EQ(resp.residuals_size(), 4);
+  EXPECT_EQ(resp.n_layer(), 2);
+  EXPECT_EQ(resp.n_embd(), 4);
+  const int expect[4][2] = {{0, 1}, {0, 2}, {2, 1}, {2, 2}};
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(resp.residuals(i).position(), expect[i][0]);
+    EXPECT_EQ(resp.residuals(i).layer(), expect[i][1]);
+    auto h = UnpackFloats(resp.residuals(i).hidden(), v1::FLOAT_FORMAT_F32);
+    ASSERT_TRUE(h.ok());
+    EXPECT_EQ((*h)[1], expect[i][1] * 100 + expect[i][0] + 0.25f);
+  }
+}
+
+TEST_F(ServiceFakeTest, HealthIsNotServingWhileLoadingAndDraining) {
+  auto backend = std::make_shared<FakeBackend>();
+  auto server = LoopbackServer::Start({}, backend, /*install_backend=*/false);
+  ASSERT_NE(server, nullptr);
+  EXPECT_EQ(server->Health(), HealthStatus::NOT_SERVING);
+  EXPECT_EQ(server->Health("bitnet.v1.Engine"), HealthStatus::NOT_SERVING);
+  auto stub = server->Stub();
+  {
+    grpc::ClientContext ctx;
+    v1::GetModelInfoResponse info;
+    EXPECT_THAT(stub->GetModelInfo(&ctx, {}, &info),
+                StatusIs(absl::StatusCode::kUnavailable, HasSubstr("still loading")));
+  }
+  server->server().SetBackend(backend);
+  EXPECT_EQ(server->Health(), HealthStatus::SERVING);
+  EXPECT_EQ(server->Health("bitnet.v1.Engine"), HealthStatus::SERVING);
+
+  server->server().BeginDrain();
+  EXPECT_EQ(server->Health(), HealthStatus::NOT_SERVING);
+  EXPECT_EQ(server->Health("bitnet.v1.Engine"), HealthStatus::NOT_SERVING);
+  grpc::ClientContext ctx;
+  v1::GenerateResponse resp;
+  EXPECT_THAT(stub->Generate(&ctx, GenerateText("a", 1), &resp),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("shutting down")));
+}
+
+TEST_F(ServiceFakeTest, ShutdownCancelsLongGenerationWhichKeepsItsTokens) {
+  StartServer();
+  backend_->set_step_ms(20);
+  auto call = std::async(std::launch::async, [&] {
+    auto stub = server_->Stub();
+    grpc::ClientContext ctx;
+    v1::GenerateResponse resp;
+    grpc::Status st = stub->Generate(&ctx, GenerateText("a", 60), &resp);  // ~1.2 s
+    return std::make_pair(st, resp);
+  });
+  ASSERT_TRUE(backend_->WaitRunning(1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto t0 = std::chrono::steady_clock::now();
+  server_->server().Shutdown(/*grace_seconds=*/0.2);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+  auto [st, resp] = call.get();
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(resp.finish_reason(), v1::FINISH_REASON_CANCELLED);
+  EXPECT_GT(resp.ids_size(), 0);
+  EXPECT_LT(resp.ids_size(), 60);
+}
+
+TEST_F(ServiceFakeTest, ShutdownLetsShortWorkFinish) {
+  StartServer();
+  backend_->set_step_ms(20);
+  auto call = std::async(std::launch::async, [&] {
+    auto stub = server_->Stub();
+    grpc::ClientContext ctx;
+    v1::GenerateResponse resp;
+    grpc::Status st = stub->Generate(&ctx, GenerateText("a", 5), &resp);  // ~100 ms
+    return std::make_pair(st, resp);
+  });
+  ASSERT_TRUE(backend_->WaitRunning(1));
+  server_->server().Shutdown(/*grace_seconds=*/5);
+  auto [st, resp] = call.get();
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(resp.finish_reason(), v1::FINISH_REASON_LENGTH);
+  EXPECT_EQ(resp.ids_size(), 5);
+}
+
+TEST_F(ServiceFakeTest, RequestIdIsEchoedAndLogged) {
+  StartServer();
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("x-request-id", "test-id-42");
+  v1::TokenizeRequest req;
+  req.set_text("hello");
+  v1::TokenizeResponse resp;
+  ASSERT_TRUE(stub_->Tokenize(&ctx, req, &resp).ok());
+  auto md = ctx.GetServerInitialMetadata();
+  auto it = md.find("x-request-id");
+  ASSERT_NE(it, md.end());
+  EXPECT_EQ(std::string(it->second.data(), it->second.size()), "test-id-42");
+
+  nlohmann::json line;
+  for (const std::string& l : server_->LogLines()) {
+    auto j = nlohmann::json::parse(l);
+    if (j.value("id", "") == "test-id-42") line = j;
+  }
+  ASSERT_FALSE(line.is_null());
+  EXPECT_EQ(line["event"], "request");
+  EXPECT_EQ(line["rpc"], "Tokenize");
+  EXPECT_EQ(line["code"], "OK");
+  EXPECT_EQ(line["text_bytes"], 5);
+  EXPECT_EQ(line["tokens"], 6);
+  EXPECT_TRUE(line.contains("total_ms"));
+  EXPECT_TRUE(line.contains("ts"));
+}
+
+std::string HttpGet(int port, const std::string& path) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return "";
+  }
+  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  if (write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) {
+    close(fd);
+    return "";
+  }
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) out.append(buf, n);
+  close(fd);
+  return out;
+}
+
+TEST_F(ServiceFakeTest, MetricsCountRequestsByCodeAndTokens) {
+  ServerOptions options;
+  options.metrics_port = 0;
+  StartServer(options);
+  ASSERT_GT(server_->server().metrics_port(), 0);
+  {
+    grpc::ClientContext ctx;
+    v1::GenerateResponse resp;
+    ASSERT_TRUE(stub_->Generate(&ctx, GenerateText("ab", 4), &resp).ok());
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::GenerateResponse resp;
+    EXPECT_FALSE(stub_->Generate(&ctx, GenerateText("ab", 0), &resp).ok());
+  }
+  const std::string page = HttpGet(server_->server().metrics_port(), "/metrics");
+  EXPECT_THAT(page, HasSubstr("bitnet_requests_total{code=\"OK\",rpc=\"Generate\"} 1"));
+  EXPECT_THAT(page, HasSubstr("bitnet_requests_total{code=\"INVALID_ARGUMENT\",rpc=\"Generate\"} 1"));
+  EXPECT_THAT(page, HasSubstr("bitnet_request_errors_total{code=\"INVALID_ARGUMENT\",rpc=\"Generate\"} 1"));
+  EXPECT_THAT(page, HasSubstr("bitnet_generated_tokens_total 4"));
+  EXPECT_THAT(page, HasSubstr("bitnet_prompt_tokens_total 3"));
+  EXPECT_THAT(page, HasSubstr("bitnet_queue_depth 0"));
+  EXPECT_THAT(page, HasSubstr("bitnet_requests_in_flight 0"));
+  EXPECT_THAT(page, HasSubstr("bitnet_decode_tokens_per_second_count 1"));
+}
+
+// --- TLS ---------------------------------------------------------------------
+
+std::shared_ptr<grpc::ChannelCredentials> TlsCreds(const TestCertificates& c, bool client_cert,
+                                                   const std::string& ca) {
+  grpc::SslCredentialsOptions o;
+  o.pem_root_certs = ::bitparity::testing::ReadWholeFile(ca);
+  if (client_cert) {
+    o.pem_cert_chain = ::bitparity::testing::ReadWholeFile(c.client_pem);
+    o.pem_private_key = ::bitparity::testing::ReadWholeFile(c.client_key);
+  }
+  return grpc::SslCredentials(o);
+}
+
+grpc::Status CallInfo(const std::shared_ptr<grpc::Channel>& channel) {
+  auto stub = v1::Engine::NewStub(channel);
+  grpc::ClientContext ctx;
+  SetDeadlineMs(&ctx, 5000);
+  v1::GetModelInfoResponse info;
+  return stub->GetModelInfo(&ctx, {}, &info);
+}
+
+TEST_F(ServiceFakeTest, TlsServesTlsClientsOnly) {
+  auto certs = TestCertificates::Make();
+  ASSERT_NE(certs, nullptr);
+  ServerOptions options;
+  options.tls_cert_file = certs->server_pem;
+  options.tls_key_file = certs->server_key;
+  StartServer(options);
+  EXPECT_TRUE(CallInfo(server_->Channel(TlsCreds(*certs, false, certs->ca_pem))).ok());
+  EXPECT_FALSE(CallInfo(server_->Channel(grpc::InsecureChannelCredentials())).ok());
+  // A client that trusts another CA refuses the server.
+  EXPECT_FALSE(CallInfo(server_->Channel(TlsCreds(*certs, false, certs->other_ca_pem))).ok());
+}
+
+TEST_F(ServiceFakeTest, MutualTlsRequiresAClientCertificate) {
+  auto certs = TestCertificates::Make();
+  ASSERT_NE(certs, nullptr);
+  ServerOptions options;
+  options.tls_cert_file = certs->server_pem;
+  options.tls_key_file = certs->server_key;
+  options.tls_client_ca_file = certs->ca_pem;
+  StartServer(options);
+  EXPECT_TRUE(CallInfo(server_->Channel(TlsCreds(*certs, true, certs->ca_pem))).ok());
+  EXPECT_FALSE(CallInfo(server_->Channel(TlsCreds(*certs, false, certs->ca_pem))).ok());
+}
+
+TEST(EngineServerStart, RejectsIncompleteTlsOptions) {
+  ServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.tls_cert_file = "/nonexistent.pem";
+  EXPECT_THAT(EngineServer::Start(options, nullptr),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--tls-cert and --tls-key go together")));
+  options.tls_key_file = "/nonexistent.key";
+  EXPECT_THAT(EngineServer::Start(options, nullptr),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("/nonexistent.pem")));
+  ServerOptions ca_only;
+  ca_only.listen = "127.0.0.1:0";
+  ca_only.tls_client_ca_file = "/x.pem";
+  EXPECT_THAT(EngineServer::Start(ca_only, nullptr),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--tls-client-ca needs")));
+}
+
+TEST(EngineServerStart, ReportsAnAddressInUse) {
+  ServerOptions options;
+  options.listen = "127.0.0.1:0";
+  auto first = EngineServer::Start(options, nullptr);
+  ASSERT_TRUE(first.ok());
+  ServerOptions again;
+  again.listen = absl::StrCat("127.0.0.1:", (*first)->port());
+  EXPECT_THAT(EngineServer::Start(again, nullptr),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("cannot serve on")));
+}
+
+}  // namespace
+}  // namespace bitparity
