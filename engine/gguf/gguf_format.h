@@ -19,9 +19,10 @@
 // `alignment` is 32 unless the metadata holds `general.alignment` (u32, a nonzero
 // power of two).
 //
-// Version 1 used u32 counts and lengths and is not supported; the header layout
-// above is common to v2 and v3 (v3 only allowed big-endian files, which we reject
-// through the magic check: a big-endian file's version reads as 0x03000000).
+// Version 1 used u32 counts and lengths and is not supported; the layout above is
+// common to v2 and v3. v3 also allows big-endian files: their magic bytes are the
+// same, but the version then reads as 0x03000000 here, so they are rejected as an
+// unsupported version (Unimplemented) with a hint.
 #pragma once
 
 #include <cstdint>

@@ -269,6 +269,10 @@ absl::StatusOr<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path
     ::close(fd);
     return absl::ErrnoToStatus(err, absl::StrCat(path, ": cannot stat"));
   }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return absl::InvalidArgumentError(absl::StrCat(path, ": not a regular file"));
+  }
   std::unique_ptr<GgufFile> f(new GgufFile());
   f->path_ = path;
   f->size_ = static_cast<uint64_t>(st.st_size);
@@ -312,8 +316,10 @@ absl::Status GgufFile::Parse() {
   }
   ASSIGN_OR_RETURN(version_, c.Read<uint32_t>("version"));
   if (version_ < fmt::kMinVersion || version_ > fmt::kMaxVersion) {
+    const bool big_endian = (version_ & 0xFFFF) == 0 && version_ != 0;
     return absl::UnimplementedError(absl::StrCat(path_, ": unsupported GGUF version ", version_,
-                                                 " at byte offset 4 (supported: 2 and 3)"));
+                                                 " at byte offset 4 (supported: 2 and 3)",
+                                                 big_endian ? "; the file looks big-endian" : ""));
   }
   ASSIGN_OR_RETURN(uint64_t n_tensors, c.Read<uint64_t>("tensor count"));
   ASSIGN_OR_RETURN(uint64_t n_kv, c.Read<uint64_t>("metadata count"));

@@ -17,7 +17,8 @@
 //                    past the end of the file, overlapping tensors, misaligned offsets,
 //                    duplicate keys or tensor names, invalid value types
 //   Unimplemented    unsupported GGUF version; unknown tensor type number
-//   InvalidArgument  GetX() of a key holding another value type
+//   InvalidArgument  GetX() of a key holding another value type (or a value that does
+//                    not fit the result); Open() of something that is not a regular file
 //
 // Ownership and threads: a GgufFile owns its mapping; every string_view, Span and
 // pointer it hands out lives as long as the GgufFile. All const methods are safe to
