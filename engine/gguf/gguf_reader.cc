@@ -105,6 +105,8 @@ uint64_t MinValueSize(uint32_t type) {
 
 bool IsValidValueType(uint32_t type) { return type <= fmt::kMaxValueType; }
 
+constexpr uint64_t kMaxReserve = 1 << 16;  // entries reserved ahead of reading them
+
 absl::Status ReadArray(Cursor& c, absl::string_view key, int depth, GgufArray* out);
 
 absl::StatusOr<GgufValue> ReadValue(Cursor& c, absl::string_view key, GgufValueType type,
@@ -172,9 +174,10 @@ absl::Status ReadArray(Cursor& c, absl::string_view key, int depth, GgufArray* o
       }
       return absl::OkStatus();
     case GgufValueType::kArray:
-      out->arrays.resize(n);
+      // Grown one element at a time: a GgufArray is ~25x its 12-byte minimum encoding.
       for (uint64_t i = 0; i < n; ++i) {
-        RETURN_IF_ERROR(ReadArray(c, key, depth + 1, &out->arrays[i]));
+        out->arrays.emplace_back();
+        RETURN_IF_ERROR(ReadArray(c, key, depth + 1, &out->arrays.back()));
       }
       return absl::OkStatus();
   }
@@ -326,8 +329,10 @@ absl::Status GgufFile::Parse() {
   RETURN_IF_ERROR(c.CheckCount("metadata", n_kv, fmt::kMinKvSize));
 
   // Metadata.
-  metadata_.reserve(n_kv);
-  key_index_.reserve(n_kv);
+  // Entries are much larger in memory than their 13-byte minimum on disk, so the
+  // up-front reservation is capped; a real entry count grows the vectors as it is read.
+  metadata_.reserve(std::min<uint64_t>(n_kv, kMaxReserve));
+  key_index_.reserve(std::min<uint64_t>(n_kv, kMaxReserve));
   for (uint64_t i = 0; i < n_kv; ++i) {
     const uint64_t entry_at = c.pos();
     ASSIGN_OR_RETURN(absl::string_view key, c.ReadString(absl::StrCat("key of metadata entry ", i)));
@@ -361,8 +366,8 @@ absl::Status GgufFile::Parse() {
 
   // Tensor infos.
   RETURN_IF_ERROR(c.CheckCount("tensor", n_tensors, fmt::kMinTensorInfoSize));
-  tensors_.reserve(n_tensors);
-  tensor_index_.reserve(n_tensors);
+  tensors_.reserve(std::min<uint64_t>(n_tensors, kMaxReserve));
+  tensor_index_.reserve(std::min<uint64_t>(n_tensors, kMaxReserve));
   for (uint64_t i = 0; i < n_tensors; ++i) {
     const uint64_t info_at = c.pos();
     ASSIGN_OR_RETURN(absl::string_view name, c.ReadString(absl::StrCat("name of tensor ", i)));
