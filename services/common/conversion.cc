@@ -117,7 +117,7 @@ std::string ToValidUtf8(absl::string_view bytes) {
   return out;
 }
 
-double LogSoftmaxAt(absl::Span<const float> logits, int32_t id) {
+double LogProbOf(absl::Span<const float> logits, int32_t id) {
   double max = -INFINITY;
   for (float v : logits) max = std::max(max, static_cast<double>(v));
   double sum = 0;
@@ -153,7 +153,7 @@ void FillPositionLogits(int position, int32_t token_id, std::optional<int32_t> n
   out->set_position(position);
   out->set_token_id(token_id);
   out->set_argmax_id(ArgMaxId(logits));
-  if (next_id.has_value()) out->set_next_token_logprob(LogSoftmaxAt(logits, *next_id));
+  if (next_id.has_value()) out->set_next_token_logprob(LogProbOf(logits, *next_id));
   switch (output.kind) {
     case v1::LogitsOutput::FULL:
       out->set_logits(PackFloats(logits, output.format));

@@ -37,7 +37,7 @@ absl::StatusOr<std::vector<float>> UnpackFloats(absl::string_view bytes,
 std::string ToValidUtf8(absl::string_view bytes);
 
 // log-softmax of logits[id], numerically stable, accumulated in double.
-double LogSoftmaxAt(absl::Span<const float> logits, int32_t id);
+double LogProbOf(absl::Span<const float> logits, int32_t id);
 
 // Index of the largest logit, lowest index on ties.
 int32_t ArgMaxId(absl::Span<const float> logits);

@@ -1,10 +1,13 @@
 #include "services/common/engine_server.h"
 
-#include <pthread.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cerrno>
 #include <climits>
 #include <condition_variable>
 #include <cstdio>
@@ -204,29 +207,51 @@ void EngineServer::Shutdown(double grace_seconds) {
   server_->Wait();
 }
 
+namespace {
+
+// SIGTERM/SIGINT arrive on whichever thread the kernel picks (OpenBLAS starts
+// threads before main, so a blocked mask cannot cover them all); the handler
+// only writes the signal number into a pipe, which is async-signal-safe.
+int g_signal_pipe[2] = {-1, -1};
+
+void OnStopSignal(int sig) {
+  const int saved = errno;
+  const char c = static_cast<char>(sig);
+  ssize_t ignored = write(g_signal_pipe[1], &c, 1);
+  (void)ignored;
+  errno = saved;
+}
+
+}  // namespace
+
 int RunEngineServer(const ServerOptions& options, const BackendLoader& load) {
   RequestLog log;
-  // Signals are taken by one thread with sigtimedwait; every other thread
-  // (gRPC's, the engine's pool) inherits the blocked mask from here.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  if (pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+    log.Write({{"event", "error"}, {"stage", "signals"}, {"message", "pipe2 failed"}});
+    return 1;
+  }
+  struct sigaction sa {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
 
   std::mutex mu;
   std::condition_variable cv;
   int received = 0;  // guarded by mu
   std::atomic<bool> quit{false};
   std::thread waiter([&] {
-    const timespec tick{0, 200 * 1000 * 1000};
     while (!quit.load()) {
-      const int sig = sigtimedwait(&signals, nullptr, &tick);
-      if (sig > 0) {
-        std::lock_guard<std::mutex> lock(mu);
-        received = sig;
-        cv.notify_all();
-        return;
+      pollfd pfd{g_signal_pipe[0], POLLIN, 0};
+      if (poll(&pfd, 1, 200) > 0 && (pfd.revents & POLLIN)) {
+        char c = 0;
+        if (read(g_signal_pipe[0], &c, 1) == 1) {
+          std::lock_guard<std::mutex> lock(mu);
+          received = static_cast<unsigned char>(c);
+          cv.notify_all();
+          return;
+        }
       }
     }
   });

@@ -69,13 +69,13 @@ TEST(ToValidUtf8, ReplacesMaximalSubparts) {
   EXPECT_EQ(ToValidUtf8("\xF4\x90\x80\x80"), r + r + r + r);  // past U+10FFFF
 }
 
-TEST(LogSoftmaxAt, MatchesClosedForm) {
+TEST(LogProbOf, MatchesClosedForm) {
   const float logits[] = {1.0f, 2.0f, 3.0f};
   const double z = std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0));
-  EXPECT_NEAR(LogSoftmaxAt(logits, 0), 1.0 - z, 1e-12);
-  EXPECT_NEAR(LogSoftmaxAt(logits, 2), 3.0 - z, 1e-12);
+  EXPECT_NEAR(LogProbOf(logits, 0), 1.0 - z, 1e-12);
+  EXPECT_NEAR(LogProbOf(logits, 2), 3.0 - z, 1e-12);
   const float big[] = {1000.0f, 1000.0f};  // stable for large logits
-  EXPECT_NEAR(LogSoftmaxAt(big, 1), std::log(0.5), 1e-12);
+  EXPECT_NEAR(LogProbOf(big, 1), std::log(0.5), 1e-12);
 }
 
 TEST(ArgMaxAndTopK, TiesGoToTheLowerId) {
@@ -95,7 +95,7 @@ TEST(FillPositionLogits, FullTopKAndNone) {
   EXPECT_EQ(p.argmax_id(), 1);
   EXPECT_EQ(p.logits().size(), 16u);
   ASSERT_TRUE(p.has_next_token_logprob());
-  EXPECT_DOUBLE_EQ(p.next_token_logprob(), LogSoftmaxAt(logits, 3));
+  EXPECT_DOUBLE_EQ(p.next_token_logprob(), LogProbOf(logits, 3));
 
   LogitsOutputSpec top;
   top.kind = v1::LogitsOutput::TOP_K;

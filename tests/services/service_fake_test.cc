@@ -79,7 +79,7 @@ TEST_F(ServiceFakeTest, EvalLogitsReturnsTheBackendsRowsAndDerivedFigures) {
     EXPECT_EQ(pl.argmax_id(), ArgMaxId(*row));
     EXPECT_EQ(pl.has_next_token_logprob(), p < 3);
     if (p < 3) {
-      EXPECT_DOUBLE_EQ(pl.next_token_logprob(), LogSoftmaxAt(*row, resp.token_ids(p + 1)));
+      EXPECT_DOUBLE_EQ(pl.next_token_logprob(), LogProbOf(*row, resp.token_ids(p + 1)));
     }
   }
 }

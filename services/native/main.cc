@@ -1,0 +1,17 @@
+// bitnet-native-server: serves bitnet.v1.Engine (proto/bitnet/v1/engine.proto)
+// with the bitparity engine. See services/common/engine_server.h for the
+// lifecycle (health while loading, SIGTERM draining, exit codes).
+#include "CLI/CLI.hpp"
+#include "services/common/engine_server.h"
+#include "services/native/native_flags.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"bitnet-native-server: the bitnet.v1.Engine gRPC service on the bitparity engine"};
+  bitparity::ServerOptions server;
+  bitparity::NativeFlags native;
+  bitparity::AddServerFlags(app, &server);
+  bitparity::AddNativeFlags(app, &native);
+  CLI11_PARSE(app, argc, argv);
+  return bitparity::RunEngineServer(
+      server, [&] { return bitparity::LoadNativeBackend(native, server.limits.max_concurrent); });
+}

@@ -1,0 +1,33 @@
+// File: services/native/native_flags.h
+//
+// The engine flags of bitnet-native-server (--model, --threads, --max-context,
+// --kernels, --inject-fault) and turning them into a loaded NativeBackend.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "services/native/native_backend.h"
+
+namespace CLI {
+class App;
+}
+
+namespace bitparity {
+
+struct NativeFlags {
+  std::string model;
+  int threads = 0;
+  int max_context = 0;
+  std::string kernels = "auto";
+  std::string inject_fault;
+};
+
+void AddNativeFlags(CLI::App& app, NativeFlags* flags);
+
+// InvalidArgument for a bad --kernels or --inject-fault; Model::Load's errors.
+absl::StatusOr<std::unique_ptr<EngineBackend>> LoadNativeBackend(const NativeFlags& flags,
+                                                                 int max_concurrent);
+
+}  // namespace bitparity
