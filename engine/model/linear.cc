@@ -31,12 +31,21 @@ void LinearI2S(const Model& model, const WeightMatrix& w, const float* x, int n,
   model.pool().ParallelFor(
       w.rows,
       [&](int64_t r0, int64_t r1, int) {
-        std::vector<int32_t> sums(static_cast<size_t>(r1 - r0));
+        const int64_t m = r1 - r0;
+        // One pass over this thread's weight rows for all tokens (gemm), or the
+        // single-token gemv; both give the same integers.
+        thread_local std::vector<int32_t> sums;
+        sums.resize(static_cast<size_t>(m) * n);
+        if (n == 1) {
+          k.i2s_gemv(w.data + r0 * w.row_bytes, cols, m, s.q.data(), sums.data());
+        } else {
+          k.i2s_gemm(w.data + r0 * w.row_bytes, cols, m, s.q.data(), cols, n, sums.data(), m);
+        }
         for (int t = 0; t < n; ++t) {
-          k.i2s_gemv(w.data + r0 * w.row_bytes, cols, r1 - r0, s.q.data() + t * cols, sums.data());
           float* yt = y + static_cast<int64_t>(t) * w.rows;
+          const int32_t* st = sums.data() + static_cast<size_t>(t) * m;
           for (int64_t r = r0; r < r1; ++r) {
-            yt[r] = I2sOutput(sums[r - r0], s.act_sum[t], s.act_scale[t], w.i2s_scale);
+            yt[r] = I2sOutput(st[r - r0], s.act_sum[t], s.act_scale[t], w.i2s_scale);
           }
         }
       },
@@ -56,7 +65,8 @@ void LinearTernaryBlocks(const Model& model, const WeightMatrix& w, const float*
   model.pool().ParallelFor(
       w.rows,
       [&](int64_t r0, int64_t r1, int) {
-        std::vector<float> out(static_cast<size_t>(r1 - r0));
+        thread_local std::vector<float> out;
+        out.resize(static_cast<size_t>(r1 - r0));
         for (int t = 0; t < n; ++t) {
           dot(reinterpret_cast<const WBlock*>(w.Row(r0)), cols, r1 - r0, xq + t * nb, out.data());
           std::memcpy(y + static_cast<int64_t>(t) * w.rows + r0, out.data(), out.size() * sizeof(float));
