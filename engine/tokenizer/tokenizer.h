@@ -1,0 +1,168 @@
+// File: engine/tokenizer/tokenizer.h
+//
+// Text <-> token ids, identical to the llama.cpp copy inside bitnet.cpp
+// (llama_tokenize / llama_token_to_piece). Two vocabulary kinds:
+//
+//   kSentencePiece     tokenizer.ggml.model = "llama" (LLaMA-1/2, 1bitLLM BitNet models):
+//                      prepend one space (add_space_prefix), spaces -> U+2581, merge
+//                      neighbouring symbols by best vocabulary score, bytes without a
+//                      token fall back to <0xNN> tokens.
+//   kBytePairEncoding  tokenizer.ggml.model = "gpt2" (GPT-2, LLaMA-3 / BitNet-2B-4T):
+//                      regex pre-tokenizer chosen by tokenizer.ggml.pre, GPT-2
+//                      byte-to-unicode mapping, merges applied by rank.
+//
+//   ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> gguf, GgufFile::Open(path));
+//   ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tok, Tokenizer::FromGguf(*gguf));
+//   ASSIGN_OR_RETURN(std::vector<int32_t> ids, tok->Encode("Hello world"));  // BOS added
+//   ASSIGN_OR_RETURN(std::string text, tok->Decode(ids));  // "Hello world" (BOS hidden)
+//
+// Supported pre-tokenizers (tokenizer.ggml.pre): "default" (also used when the key is
+// missing), "gpt-2" (and its aliases phi-2, jina-*), "llama-bpe" (aliases llama3,
+// llama-v3, dbrx, smaug-bpe). Any other value is Unimplemented.
+//
+// Input text (documented behaviour for bad input):
+//   * SentencePiece works on bytes exactly as llama.cpp does: invalid UTF-8 is split
+//     at lead bytes and comes out as byte-fallback tokens; it never fails.
+//   * Byte-level BPE requires well-formed UTF-8 (RFC 3629). Anything else is
+//     InvalidArgument naming the byte offset. llama.cpp throws std::invalid_argument
+//     on most such input (truncated sequences, stray continuation bytes) and silently
+//     re-encodes overlong forms and surrogates; we reject all of them.
+//   * Empty text gives [] (plus BOS/EOS when they are added).
+//   * Size: work and memory are O(n log n) in the text length; 10 MB texts are fine.
+//     The regex engine (PCRE2 JIT) runs without recursion on the machine stack.
+//
+// Decoding: TokenToPiece/Decode return llama_token_to_piece bytes, concatenated.
+// Control and unknown tokens (BOS, EOS, <unk>...) are "" unless `special`. SPM pieces
+// keep their leading space: Decode(Encode("Hi", {.add_bos=false})) == " Hi" for SPM
+// (llama_detokenize strips it; the golden `greedy.text` and the server do not).
+// Pieces may end inside a UTF-8 sequence (byte tokens): StreamingDetokenizer holds
+// such tails back.
+//
+// Unicode tables: the regex classes (\p{L}, \p{N}, White_Space) come from PCRE2
+// (Unicode 14 in Debian 12); llama.cpp has its own tables. They differ only for code
+// points assigned after Unicode 14.
+//
+// Thread safety: a Tokenizer is immutable after FromGguf; every const method may be
+// called from many threads at once. A StreamingDetokenizer is single-threaded state.
+// A Tokenizer copies what it needs: the GgufFile may be closed afterwards.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+
+namespace bitparity {
+
+class GgufFile;
+
+namespace tokenizer_internal {
+struct Vocab;
+struct BpeModel;
+class PreTokenizer;
+}  // namespace tokenizer_internal
+
+enum class TokenizerKind {
+  kSentencePiece,     // tokenizer.ggml.model = "llama"
+  kBytePairEncoding,  // tokenizer.ggml.model = "gpt2"
+};
+
+class Tokenizer {
+ public:
+  // Reads the tokenizer.ggml.* keys: model, tokens, scores, token_type, merges,
+  // bos/eos/unk/pad/eot/eom/fim ids, add_bos_token/add_eos_token, add_space_prefix, pre.
+  // Errors: NotFound (no tokenizer.ggml.model or tokens), Unimplemented (unknown model
+  // or pre-tokenizer), DataLoss (array lengths that disagree, duplicate tokens, a merge
+  // without a space or naming a string that is not a token, a malformed <0xNN> byte
+  // token, BPE token text that is not UTF-8, add_bos/add_eos without a valid id).
+  // Special ids outside [0, n_vocab) are ignored, as llama.cpp does (it warns).
+  static absl::StatusOr<std::unique_ptr<Tokenizer>> FromGguf(const GgufFile& file);
+
+  ~Tokenizer();
+  Tokenizer(const Tokenizer&) = delete;
+  Tokenizer& operator=(const Tokenizer&) = delete;
+
+  struct EncodeOptions {
+    // BOS: unset = the model's add_bos flag. false also suppresses EOS, i.e. it is
+    // llama_tokenize(add_special=false), the convention of the known-answer files.
+    // true on a vocabulary without a BOS id is FailedPrecondition.
+    std::optional<bool> add_bos;
+    // Split text equal to CONTROL tokens (e.g. <|begin_of_text|>) out as those ids.
+    // USER_DEFINED tokens are always split out, as in llama.cpp.
+    bool parse_special = false;
+  };
+  // InvalidArgument for BPE text that is not UTF-8 (see top of file);
+  // ResourceExhausted if the regex engine runs out of its memory budget.
+  absl::StatusOr<std::vector<int32_t>> Encode(absl::string_view text,
+                                              const EncodeOptions& opts) const;
+  // Default options. (An overload rather than `opts = {}`: a nested struct with
+  // member initializers cannot be a default argument inside its own class.)
+  absl::StatusOr<std::vector<int32_t>> Encode(absl::string_view text) const {
+    return Encode(text, EncodeOptions());
+  }
+
+  // Bytes of one token as llama_token_to_piece(special) gives them: byte tokens ->
+  // the raw byte, SPM U+2581 -> space, GPT-2 byte-unicode -> bytes; CONTROL and
+  // UNKNOWN tokens -> "" unless `special`; USER_DEFINED -> their text.
+  // InvalidArgument for an id outside [0, n_vocab).
+  absl::StatusOr<std::string> TokenToPiece(int32_t id, bool special = false) const;
+
+  // Concatenated pieces; may end in a partial UTF-8 sequence (the caller's business).
+  // InvalidArgument (naming the position) for an id outside [0, n_vocab).
+  absl::StatusOr<std::string> Decode(absl::Span<const int32_t> ids, bool special = false) const;
+
+  int32_t n_vocab() const;
+  int32_t bos_id() const;  // -1 when absent
+  int32_t eos_id() const;  // -1 when absent
+  bool add_bos() const;
+  bool add_eos() const;
+  // EOS, EOT, EOM, the FIM pad/repo/sep tokens and tokens named like <|eot_id|>,
+  // <|endoftext|>, <|im_end|>... (llama.cpp's special_eog_ids).
+  bool IsEndOfGeneration(int32_t id) const;
+  TokenizerKind kind() const;
+  // tokenizer.ggml.pre as read ("default" when absent); "" for SentencePiece.
+  const std::string& pre() const;
+  // Raw vocabulary string ("" for an id out of range). Empty GGUF strings read as
+  // "[EMPTY_<id>]", as in llama.cpp.
+  absl::string_view TokenText(int32_t id) const;
+
+ private:
+  Tokenizer();
+  absl::Status EncodeSpm(absl::string_view text, std::vector<int32_t>* out) const;
+  absl::Status EncodeBpe(absl::string_view text, std::vector<int32_t>* out) const;
+
+  std::unique_ptr<const tokenizer_internal::Vocab> vocab_;
+  std::unique_ptr<const tokenizer_internal::BpeModel> bpe_;         // kBytePairEncoding only
+  std::unique_ptr<const tokenizer_internal::PreTokenizer> pre_tok_;  // kBytePairEncoding only
+};
+
+// For streaming generation: Push() returns the bytes that are ready to show, holding
+// back a UTF-8 sequence whose lead byte has arrived but not all its continuation
+// bytes, with the rule of llama.cpp's server (process_token). Bytes that can never
+// complete (stray continuation bytes, invalid lead bytes) are released as they are.
+//
+//   StreamingDetokenizer stream(*tok);
+//   for (int32_t id : generated) { ASSIGN_OR_RETURN(std::string s, stream.Push(id)); Emit(s); }
+//   Emit(stream.Flush());  // whatever is still held, possibly an incomplete sequence
+//
+// The Tokenizer must outlive the StreamingDetokenizer.
+class StreamingDetokenizer {
+ public:
+  explicit StreamingDetokenizer(const Tokenizer& tokenizer, bool special = false);
+  // InvalidArgument for an id out of range (the held bytes stay held).
+  absl::StatusOr<std::string> Push(int32_t id);
+  // Returns and clears the held bytes.
+  std::string Flush();
+
+ private:
+  const Tokenizer& tokenizer_;
+  bool special_;
+  std::string pending_;  // bytes not yet returned: at most one incomplete sequence
+};
+
+}  // namespace bitparity
