@@ -28,8 +28,11 @@
 //     on most such input (truncated sequences, stray continuation bytes) and silently
 //     re-encodes overlong forms and surrogates; we reject all of them.
 //   * Empty text gives [] (plus BOS/EOS when they are added).
-//   * Size: work and memory are O(n log n) in the text length; 10 MB texts are fine.
-//     The regex engine (PCRE2 JIT) runs without recursion on the machine stack.
+//   * Size: time is O(n log n), memory O(n); 10 MB of ordinary text takes ~0.2 s.
+//     Merging inside one pre-token is llama.cpp's priority-queue algorithm, so a
+//     single pre-token of n bytes (10 MB of 'a', of spaces, one SPM run without
+//     spaces) costs about 1 us per byte and ~40 bytes of memory per byte.
+//     The regex engine (PCRE2 JIT) needs no deep stack and has no step limit.
 //
 // Decoding: TokenToPiece/Decode return llama_token_to_piece bytes, concatenated.
 // Control and unknown tokens (BOS, EOS, <unk>...) are "" unless `special`. SPM pieces

@@ -569,6 +569,28 @@ TEST(BrokenVocabTest, TinyVocabularyWorks) {
   EXPECT_THAT(Ids(*tok, "a z"), ElementsAre(0));
 }
 
+TEST(BrokenVocabTest, UserDefinedTokensSplitWithoutParseSpecial) {
+  TinyVocab v;
+  v.tokens.push_back("<tag>");
+  v.types->push_back(4);  // USER_DEFINED
+  ASSERT_OK_AND_ASSIGN(auto tok, Build(v));
+  EXPECT_THAT(Ids(*tok, "ab<tag>c", false, /*parse_special=*/false), ElementsAre(3, 6, 2));
+  EXPECT_EQ(*tok->TokenToPiece(6), "<tag>");  // shown even without `special`
+  // CONTROL text stays plain text without parse_special ('<' etc. have no tokens).
+  EXPECT_THAT(Ids(*tok, "<|endoftext|>", false, false), ElementsAre());
+  EXPECT_THAT(Ids(*tok, "<|endoftext|>", false, true), ElementsAre(5));
+}
+
+TEST(BrokenVocabTest, EndOfGenerationNamesBecomeControlTokens) {
+  TinyVocab v;
+  (*v.types)[5] = 1;  // "<|endoftext|>" typed NORMAL: llama.cpp retypes it CONTROL
+  ASSERT_OK_AND_ASSIGN(auto tok, Build(v));
+  EXPECT_TRUE(tok->IsEndOfGeneration(5));
+  EXPECT_FALSE(tok->IsEndOfGeneration(4));
+  EXPECT_EQ(*tok->TokenToPiece(5), "");
+  EXPECT_EQ(*tok->TokenToPiece(5, true), "<|endoftext|>");
+}
+
 TEST(BrokenVocabTest, MissingModelOrTokensIsNotFound) {
   TinyVocab no_model;
   no_model.model = "";
