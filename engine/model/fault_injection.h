@@ -9,7 +9,8 @@
 //   flip-row:LAYER:TENSOR:ROW   negate output ROW of TENSOR (attn_q, attn_k, attn_v,
 //                               attn_output, ffn_gate, ffn_up, ffn_down) in LAYER
 //   skip-sub-norm:LAYER         skip attn_sub_norm's RMSNorm in LAYER (weights still applied)
-//   rope-offset:LAYER           rotate Q and K of LAYER as if one position later
+//   rope-offset:LAYER           rotate the queries of LAYER as if one position later
+//                               (keys stay put, so every query-key distance is off by one)
 //   scale-error:LAYER:TENSOR    multiply TENSOR's output in LAYER by (1 + 1e-3)
 #pragma once
 

@@ -29,6 +29,18 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path, cons
       return absl::InvalidArgumentError(absl::StrCat("fault ", options.fault.ToString(), " names layer ",
                                                      options.fault.layer, " but the model has ", m->config_.n_layer));
     }
+    if (options.fault.kind == FaultInjection::Kind::kFlipRow) {
+      const LayerWeights& l = m->weights_.layers[options.fault.layer];
+      const WeightMatrix* target = nullptr;
+      for (const WeightMatrix* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) {
+        if (w->name == absl::StrCat("blk.", options.fault.layer, ".", options.fault.tensor, ".weight")) target = w;
+      }
+      if (target == nullptr || options.fault.row >= target->rows) {
+        return absl::InvalidArgumentError(absl::StrCat("fault ", options.fault.ToString(), ": row ", options.fault.row,
+                                                       " is outside ", options.fault.tensor, " (",
+                                                       target ? target->rows : 0, " rows)"));
+      }
+    }
     if (options.fault.kind == FaultInjection::Kind::kSkipSubNorm && !m->config_.has_sub_norms) {
       return absl::InvalidArgumentError("fault skip-sub-norm needs a BitNet model (this one has no sub-norms)");
     }

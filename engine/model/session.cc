@@ -169,15 +169,19 @@ absl::Status Session::ForwardChunk(absl::Span<const int32_t> tokens, int first_r
       for (int i = 0; i < n * KV; ++i) s.v[i] *= l.wv_scale;
     }
 
-    // RoPE on q and k, per token position
+    // RoPE on q and k, per token position. The rope-offset fault rotates the queries
+    // one position too far (rotating both would cancel: attention sees only the
+    // distance between positions).
     const bool rope_fault = fault.kind == FaultInjection::Kind::kRopeOffset && fault.layer == il;
     for (int t = 0; t < n; ++t) {
-      RopeCache(static_cast<float>(pos0 + t + (rope_fault ? 1 : 0)), c.n_rot, c.rope_theta, c.rope_freq_scale,
-                s.rope.data());
-      for (int h = 0; h < c.n_head; ++h) RopeApply(c.rope_style, s.rope.data(), c.n_rot, &s.q[t * Q + h * c.head_dim]);
+      RopeCache(static_cast<float>(pos0 + t), c.n_rot, c.rope_theta, c.rope_freq_scale, s.rope.data());
       for (int h = 0; h < c.n_head_kv; ++h) {
         RopeApply(c.rope_style, s.rope.data(), c.n_rot, &s.k[t * KV + h * c.head_dim]);
       }
+      if (rope_fault) {
+        RopeCache(static_cast<float>(pos0 + t + 1), c.n_rot, c.rope_theta, c.rope_freq_scale, s.rope.data());
+      }
+      for (int h = 0; h < c.n_head; ++h) RopeApply(c.rope_style, s.rope.data(), c.n_rot, &s.q[t * Q + h * c.head_dim]);
     }
 
     // grouped-query attention over the KV cache
