@@ -7,15 +7,29 @@
 namespace bitparity {
 namespace {
 
-// Iterations a worker polls for new work before it sleeps on the condition variable.
-// Matrix products come back to back during a forward pass; a short spin keeps the
-// wake-up cost of the next one near zero without burning a core while idle.
+// Polls before a waiting thread yields (caller) or sleeps (worker). Matrix products
+// come back to back during a forward pass; a short spin keeps the hand-over cheap
+// without burning a core while idle.
 constexpr int kSpinIterations = 20000;
+// Chunks per thread: enough for the running threads to absorb a stalled one.
+constexpr int64_t kChunksPerThread = 4;
 
 inline void CpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
 #endif
+}
+
+// Spins, then yields, until pred() holds.
+template <typename Pred>
+void WaitUntil(Pred pred) {
+  for (int spin = 0; !pred(); ++spin) {
+    if (spin < kSpinIterations) {
+      CpuRelax();
+    } else {
+      std::this_thread::yield();
+    }
+  }
 }
 
 }  // namespace
@@ -38,70 +52,69 @@ ThreadPool::~ThreadPool() {
   for (std::thread& t : workers_) t.join();
 }
 
+void ThreadPool::RunChunks(Job& job, int thread) {
+  for (;;) {
+    const int64_t c = job.next.fetch_add(1, std::memory_order_relaxed);
+    if (c >= job.chunks) return;
+    const int64_t begin = c * job.chunk;
+    const int64_t end = std::min(job.n, begin + job.chunk);
+    (*job.fn)(begin, end, thread);
+    job.done.fetch_add(1, std::memory_order_acq_rel);
+  }
+}
+
 void ThreadPool::ParallelFor(int64_t n, const RangeFn& fn, int64_t min_per_thread) {
   if (n <= 0) return;
   std::lock_guard<std::mutex> call_lock(call_mu_);
   const int64_t per = std::max<int64_t>(1, min_per_thread);
-  const int active = static_cast<int>(std::min<int64_t>(n_threads_, (n + per - 1) / per));
-  if (active <= 1) {
+  const int64_t chunks = std::min<int64_t>(n_threads_ * kChunksPerThread, n / per);
+  if (n_threads_ == 1 || chunks <= 1) {
     fn(0, n, 0);
     return;
   }
+  Job job;
+  job.fn = &fn;
+  job.n = n;
+  job.chunk = (n + chunks - 1) / chunks;
+  job.chunks = (n + job.chunk - 1) / job.chunk;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    fn_ = &fn;
-    n_ = n;
-    active_ = active;
-    pending_.store(active - 1, std::memory_order_relaxed);
+    job_ = &job;
     generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
-  // The calling thread takes range 0.
-  fn(0, n / active, 0);
-  // Wait for the other ranges: spin first (they usually finish together), then yield
-  // so that a descheduled worker on a busy machine gets the core back.
-  for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
-    if (spin < kSpinIterations) {
-      CpuRelax();
-    } else {
-      std::this_thread::yield();
-    }
+  RunChunks(job, 0);
+  WaitUntil([&] { return job.done.load(std::memory_order_acquire) == job.chunks; });
+  // No worker may still hold &job when it goes out of scope.
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    job_ = nullptr;
   }
+  WaitUntil([&] { return in_job_.load(std::memory_order_acquire) == 0; });
 }
 
 void ThreadPool::WorkerLoop(int index) {
   uint64_t seen = 0;
   for (;;) {
     uint64_t gen = generation_.load(std::memory_order_acquire);
-    for (int spin = 0; gen == seen && spin < kSpinIterations && !stop_.load(); ++spin) {
+    for (int spin = 0; gen == seen && spin < kSpinIterations && !stop_.load(std::memory_order_relaxed); ++spin) {
       CpuRelax();
       gen = generation_.load(std::memory_order_acquire);
     }
-    if (gen == seen) {
-      std::unique_lock<std::mutex> lock(mu_);
-      wake_.wait(lock, [&] { return stop_.load() || generation_.load() != seen; });
-      if (stop_.load()) return;
-      gen = generation_.load(std::memory_order_acquire);
-    }
-    // Take a consistent snapshot of the call: the caller publishes fn_, n_, active_
-    // and the new generation together under mu_.
-    const RangeFn* fn;
-    int64_t n;
-    int active;
+    Job* job = nullptr;
     {
-      std::lock_guard<std::mutex> lock(mu_);
-      gen = generation_.load(std::memory_order_acquire);
-      fn = fn_;
-      n = n_;
-      active = active_;
+      std::unique_lock<std::mutex> lock(mu_);
+      if (gen == seen) {
+        wake_.wait(lock, [&] { return stop_.load() || generation_.load() != seen; });
+      }
+      if (stop_.load()) return;
+      seen = generation_.load(std::memory_order_acquire);
+      job = job_;
+      if (job != nullptr) in_job_.fetch_add(1, std::memory_order_acq_rel);
     }
-    if (gen == seen) continue;
-    seen = gen;
-    if (index < active) {
-      const int64_t begin = n * index / active;
-      const int64_t end = n * (index + 1) / active;
-      (*fn)(begin, end, index);
-      pending_.fetch_sub(1, std::memory_order_acq_rel);
+    if (job != nullptr) {
+      RunChunks(*job, index);
+      in_job_.fetch_sub(1, std::memory_order_acq_rel);
     }
   }
 }
