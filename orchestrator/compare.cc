@@ -1,0 +1,482 @@
+#include "orchestrator/compare.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <ctime>
+#include <future>
+#include <map>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "orchestrator/verdict.h"
+
+namespace bitparity {
+namespace v1 = ::bitnet::v1;
+
+namespace {
+
+std::string UtcNow() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+v1::EvalMode OtherMode(v1::EvalMode m) {
+  return m == v1::EVAL_MODE_SEQUENTIAL ? v1::EVAL_MODE_BATCH : v1::EVAL_MODE_SEQUENTIAL;
+}
+
+void SetIds(v1::Input* in, const std::vector<int32_t>& ids) {
+  for (int32_t id : ids) in->mutable_ids()->add_ids(id);
+}
+
+std::vector<float> Floats(const std::string& bytes) {
+  // The contract's payloads are little-endian float32, as is every host we build for.
+  std::vector<float> v(bytes.size() / 4);
+  std::memcpy(v.data(), bytes.data(), v.size() * 4);
+  return v;
+}
+
+void Push(DriftSeries* s, int32_t pos, int32_t tok, const RowDiff& d, double dp) {
+  s->position.push_back(pos);
+  s->token.push_back(tok);
+  s->max_abs.push_back(d.max_abs);
+  s->mean_abs.push_back(d.mean_abs);
+  s->rms.push_back(d.rms);
+  s->cosine.push_back(d.cosine);
+  s->kl.push_back(d.kl);
+  s->topk_overlap.push_back(d.topk_overlap);
+  s->top1_agree.push_back(d.top1_agree ? 1 : 0);
+  s->dp_next.push_back(dp);
+}
+
+// Teacher-forced drift: three streams (A mode, B mode, B other mode) read in
+// lockstep, so that only one position of each is held at a time.
+absl::Status MeasureDrift(EngineClient& a, EngineClient& b, const std::vector<int32_t>& ids,
+                          const CompareOptions& o, DriftResult* out) {
+  v1::EvalLogitsRequest req;
+  SetIds(req.mutable_input(), ids);
+  req.set_mode(o.mode);
+  req.mutable_positions()->set_kind(v1::Positions::ALL);
+  req.mutable_output()->set_kind(v1::LogitsOutput::FULL);
+  req.mutable_output()->set_format(v1::FLOAT_FORMAT_F32);
+  v1::EvalLogitsRequest noise_req = req;
+  noise_req.set_mode(OtherMode(o.mode));
+
+  auto sa = a.OpenLogitsStream(req);
+  if (!sa.ok()) return sa.status();
+  auto sb = b.OpenLogitsStream(req);
+  if (!sb.ok()) return sb.status();
+  auto sn = b.OpenLogitsStream(noise_req);
+  if (!sn.ok()) return sn.status();
+  LogitsStream* streams[3] = {sa->get(), sb->get(), sn->get()};
+  const char* names[3] = {"A", "B", "B (noise-floor mode)"};
+
+  const int n_vocab = a.info().model().n_vocab();
+  v1::PositionLogits rows[3];
+  int expected = 0;
+  auto finish_all = [&]() -> absl::Status {
+    absl::Status first;
+    for (LogitsStream* s : streams) {
+      absl::Status st = s->Finish();
+      if (!st.ok() && first.ok()) first = st;
+    }
+    return first;
+  };
+  for (;;) {
+    bool got[3];
+    for (int i = 0; i < 3; ++i) got[i] = streams[i]->Next(&rows[i]);
+    if (!got[0] && !got[1] && !got[2]) break;
+    if (!(got[0] && got[1] && got[2])) {
+      absl::Status st = finish_all();
+      if (!st.ok()) return st;
+      for (int i = 0; i < 3; ++i) {
+        if (!got[i]) {
+          return absl::DataLossError(absl::StrCat("side ", names[i], " EvalLogitsStream ended after ", expected,
+                                                  " of ", ids.size(), " positions"));
+        }
+      }
+    }
+    for (int i = 0; i < 3; ++i) {
+      const v1::PositionLogits& r = rows[i];
+      if (r.position() != expected || r.token_id() != ids[expected] ||
+          r.logits().size() != static_cast<size_t>(n_vocab) * 4) {
+        finish_all().IgnoreError();
+        return absl::DataLossError(absl::StrCat(
+            "side ", names[i], " EvalLogitsStream: incomplete or out-of-order row (position ", r.position(),
+            " expected ", expected, ", token ", r.token_id(), " expected ", ids[expected], ", ", r.logits().size(),
+            " bytes for a vocabulary of ", n_vocab, ")"));
+      }
+    }
+    const std::vector<float> la = Floats(rows[0].logits()), lb = Floats(rows[1].logits()),
+                             ln = Floats(rows[2].logits());
+    const RowDiff dab = CompareRows(la, lb, o.top_k);
+    const RowDiff dn = CompareRows(ln, lb, o.top_k);
+    const bool has_next = expected + 1 < static_cast<int>(ids.size());
+    double dp_ab = 0, dp_n = 0;
+    if (has_next) {
+      if (!rows[0].has_next_token_logprob() || !rows[1].has_next_token_logprob() ||
+          !rows[2].has_next_token_logprob()) {
+        finish_all().IgnoreError();
+        return absl::DataLossError(absl::StrCat("EvalLogitsStream: no next_token_logprob at position ", expected));
+      }
+      const double lpa = rows[0].next_token_logprob(), lpb = rows[1].next_token_logprob(),
+                   lpn = rows[2].next_token_logprob();
+      out->nll_a -= lpa;
+      out->nll_b -= lpb;
+      out->nll_noise -= lpn;
+      out->n_predicted++;
+      dp_ab = std::exp(lpa) - std::exp(lpb);
+      dp_n = std::exp(lpn) - std::exp(lpb);
+    }
+    Push(&out->ab, expected, ids[expected], dab, dp_ab);
+    Push(&out->noise, expected, ids[expected], dn, dp_n);
+    ++expected;
+  }
+  if (absl::Status st = finish_all(); !st.ok()) return st;
+  if (expected != static_cast<int>(ids.size())) {
+    return absl::DataLossError(
+        absl::StrCat("EvalLogitsStream returned ", expected, " positions for ", ids.size(), " tokens"));
+  }
+  for (int i = 0; i < 3; ++i) {
+    if (streams[i]->token_ids() != ids) {
+      return absl::DataLossError(absl::StrCat("side ", names[i], " evaluated a different token sequence"));
+    }
+  }
+  out->eval_ms_a = streams[0]->timings().eval_ms();
+  out->eval_ms_b = streams[1]->timings().eval_ms();
+  out->measured = true;
+  return absl::OkStatus();
+}
+
+std::string FinishName(v1::FinishReason r) {
+  std::string n = v1::FinishReason_Name(r);
+  return absl::StartsWith(n, "FINISH_REASON_") ? absl::AsciiStrToLower(n.substr(14)) : n;
+}
+
+absl::Status MeasureGeneration(EngineClient& a, EngineClient& b, const std::vector<int32_t>& ids,
+                               const CompareOptions& o, GenerationResult* out) {
+  v1::GenerateRequest req;
+  SetIds(req.mutable_input(), ids);
+  req.set_max_new_tokens(o.max_new_tokens);
+  req.mutable_sampling()->set_temperature(0);
+  req.set_ignore_eos(o.ignore_eos);
+  req.set_logprobs(true);
+  const int top_n = std::min({static_cast<int>(o.thresholds.near_tie_top_n),
+                              a.info().limits().max_top_logprobs(), b.info().limits().max_top_logprobs()});
+  req.set_top_logprobs(std::max(0, top_n));
+  req.set_prefill_mode(o.mode);
+  auto fb = std::async(std::launch::async, [&] { return b.Generate(req); });
+  absl::StatusOr<v1::GenerateResponse> ra = a.Generate(req);
+  absl::StatusOr<v1::GenerateResponse> rb = fb.get();
+  if (!ra.ok()) return ra.status();
+  if (!rb.ok()) return rb.status();
+  out->ids_a.assign(ra->ids().begin(), ra->ids().end());
+  out->ids_b.assign(rb->ids().begin(), rb->ids().end());
+  out->text_a = ra->text();
+  out->text_b = rb->text();
+  out->finish_a = FinishName(ra->finish_reason());
+  out->finish_b = FinishName(rb->finish_reason());
+  out->exact_match = out->ids_a == out->ids_b;
+  const size_t n = std::min(out->ids_a.size(), out->ids_b.size());
+  size_t i = 0;
+  while (i < n && out->ids_a[i] == out->ids_b[i]) ++i;
+  out->common_prefix = static_cast<int>(i);
+  if (!out->exact_match) {
+    NearTie t;
+    t.index = static_cast<int>(i);
+    if (i < n) {
+      t.token_a = out->ids_a[i];
+      t.token_b = out->ids_b[i];
+      // gap = the chosen token's logit minus the other side's token's logit, in the
+      // chooser's own distribution.
+      auto find = [](const v1::GeneratedToken& tok, int32_t chosen, int32_t other, double* gap) {
+        double lc = NAN, lo = NAN;
+        for (const auto& alt : tok.top()) {
+          if (alt.id() == chosen) lc = alt.logit();
+          if (alt.id() == other) lo = alt.logit();
+        }
+        if (std::isnan(lo) || std::isnan(lc)) return false;
+        *gap = lc - lo;
+        return true;
+      };
+      t.b_in_a_top = find(ra->tokens(i), t.token_a, t.token_b, &t.gap_a);
+      t.a_in_b_top = find(rb->tokens(i), t.token_b, t.token_a, &t.gap_b);
+      t.near_tie = t.b_in_a_top && t.a_in_b_top && t.gap_a <= o.thresholds.near_tie_max_logit_gap &&
+                   t.gap_b <= o.thresholds.near_tie_max_logit_gap;
+    }
+    out->divergence = t;
+  }
+  out->measured = true;
+  return absl::OkStatus();
+}
+
+std::vector<int32_t> TracePositions(const PromptResult& p, int max_positions) {
+  const int n = static_cast<int>(p.ids.size());
+  std::vector<int32_t> pos;
+  if (n <= max_positions) {
+    for (int i = 0; i < n; ++i) pos.push_back(i);
+    return pos;
+  }
+  for (int k = 0; k < max_positions - 1; ++k) pos.push_back(static_cast<int32_t>(int64_t{k} * (n - 1) / (max_positions - 1)));
+  pos.push_back(n - 1);
+  // The position where drift peaked is the best evidence; make sure it is traced.
+  const auto& m = p.drift.ab.max_abs;
+  if (!m.empty()) pos.push_back(static_cast<int32_t>(std::max_element(m.begin(), m.end()) - m.begin()));
+  std::sort(pos.begin(), pos.end());
+  pos.erase(std::unique(pos.begin(), pos.end()), pos.end());
+  return pos;
+}
+
+absl::Status Localize(EngineClient& a, EngineClient& b, const CompareOptions& o, PromptResult* p) {
+  Localization loc;
+  loc.positions = TracePositions(*p, o.trace_positions);
+  loc.n_layer = a.info().model().n_layer();
+  v1::EvalTraceRequest req;
+  SetIds(req.mutable_input(), p->ids);
+  req.set_mode(o.mode);
+  req.mutable_positions()->set_kind(v1::Positions::LIST);
+  for (int32_t q : loc.positions) req.mutable_positions()->add_list(q);
+  req.set_format(v1::FLOAT_FORMAT_F32);
+  v1::EvalTraceRequest noise_req = req;
+  noise_req.set_mode(OtherMode(o.mode));
+  auto fb = std::async(std::launch::async, [&] { return b.EvalTrace(req); });
+  auto fn = std::async(std::launch::async, [&] { return b.EvalTrace(noise_req); });
+  absl::StatusOr<v1::EvalTraceResponse> ra = a.EvalTrace(req);
+  absl::StatusOr<v1::EvalTraceResponse> rb = fb.get();
+  absl::StatusOr<v1::EvalTraceResponse> rn = fn.get();
+  if (!ra.ok()) return ra.status();
+  if (!rb.ok()) return rb.status();
+  if (!rn.ok()) return rn.status();
+  using Key = std::pair<int, int>;  // (layer, position)
+  auto index = [](const v1::EvalTraceResponse& r) {
+    std::map<Key, std::vector<float>> m;
+    for (const auto& x : r.residuals()) m[{x.layer(), x.position()}] = Floats(x.hidden());
+    return m;
+  };
+  auto ma = index(*ra), mb = index(*rb), mn = index(*rn);
+  const size_t expected = (loc.n_layer + 1) * loc.positions.size();
+  if (ma.size() != expected || mb.size() != expected || mn.size() != expected) {
+    return absl::DataLossError(absl::StrCat("EvalTrace: expected ", expected, " residual vectors per side, got ",
+                                            ma.size(), " (A), ", mb.size(), " (B), ", mn.size(), " (B noise)"));
+  }
+  for (int l = 0; l <= loc.n_layer; ++l) {
+    LayerDiff d;
+    d.layer = l;
+    double sum = 0, sum_noise = 0, sum_cos = 0;
+    for (int32_t q : loc.positions) {
+      const auto& va = ma[{l, q}];
+      const auto& vb = mb[{l, q}];
+      const auto& vn = mn[{l, q}];
+      const double r = RelativeRmsDiff(va, vb);
+      sum += r;
+      d.rel_diff_max = std::max(d.rel_diff_max, r);
+      sum_noise += RelativeRmsDiff(vn, vb);
+      sum_cos += CosineSimilarity(va, vb);
+    }
+    const double k = static_cast<double>(loc.positions.size());
+    d.rel_diff = sum / k;
+    d.noise_rel_diff = sum_noise / k;
+    d.cosine = sum_cos / k;
+    d.diverged = d.rel_diff > std::max(o.thresholds.trace_floor, o.thresholds.trace_noise_ratio * d.noise_rel_diff);
+    if (d.diverged && loc.first_diverging_layer < 0) loc.first_diverging_layer = l;
+    loc.layers.push_back(d);
+  }
+  p->localization = std::move(loc);
+  return absl::OkStatus();
+}
+
+void RecordError(const absl::Status& s, PromptResult* p, std::atomic<bool>* connection_lost) {
+  p->error_code = std::string(absl::StatusCodeToString(s.code()));
+  p->error_message = std::string(s.message());
+  if (s.code() == absl::StatusCode::kUnavailable) connection_lost->store(true);
+}
+
+}  // namespace
+
+ModelCheck CheckModels(const v1::GetModelInfoResponse& a, const v1::GetModelInfoResponse& b) {
+  ModelCheck c;
+  const v1::ModelFacts &ma = a.model(), &mb = b.model();
+  auto differ = [&](const char* what, auto va, auto vb) {
+    if (va != vb) {
+      c.status = "fail";
+      c.messages.push_back(absl::StrCat(what, " differs: A ", va, ", B ", vb));
+    }
+  };
+  differ("architecture", ma.architecture(), mb.architecture());
+  differ("n_layer", ma.n_layer(), mb.n_layer());
+  differ("n_embd", ma.n_embd(), mb.n_embd());
+  differ("n_ff", ma.n_ff(), mb.n_ff());
+  differ("n_head", ma.n_head(), mb.n_head());
+  differ("n_head_kv", ma.n_head_kv(), mb.n_head_kv());
+  differ("n_vocab", ma.n_vocab(), mb.n_vocab());
+  differ("bos_id", ma.bos_id(), mb.bos_id());
+  differ("eos_id", ma.eos_id(), mb.eos_id());
+  if (c.status == "fail") return c;
+  if (ma.sha256() != mb.sha256()) {
+    c.status = "warn";
+    c.messages.push_back(absl::StrCat("the model files differ (sha256 A ", ma.sha256().substr(0, 12), "…, B ",
+                                      mb.sha256().substr(0, 12),
+                                      "…) but have the same shape: comparing two files of one model"));
+  }
+  for (const auto* side : {&a, &b}) {
+    if (!side->fault_injection().empty()) {
+      c.status = "warn";
+      c.messages.push_back(absl::StrCat("side ", side == &a ? "A" : "B", " runs with --inject-fault ",
+                                        side->fault_injection(), ": a deliberately wrong forward pass"));
+    }
+  }
+  if (!ma.has_tokenizer() || !mb.has_tokenizer()) {
+    c.status = "warn";
+    c.messages.push_back("a side has no tokenizer: text prompts will fail there (use ids prompts)");
+  }
+  return c;
+}
+
+absl::StatusOr<CompareRun> RunCompare(EngineClient& a, EngineClient& b, const PromptSet& set,
+                                      const CompareOptions& o, Progress* progress) {
+  const auto t0 = std::chrono::steady_clock::now();
+  CompareRun run;
+  run.a = a.endpoint();
+  run.b = b.endpoint();
+  run.started_utc = UtcNow();
+  run.options = o;
+  run.prompt_source = set.source;
+  run.prompt_sha256 = set.sha256;
+  // Memory figures are more useful fresh; the connect-time info is the fallback.
+  auto ia = a.GetModelInfo();
+  auto ib = b.GetModelInfo();
+  run.info_a = ia.ok() ? *ia : a.info();
+  run.info_b = ib.ok() ? *ib : b.info();
+  run.model_check = CheckModels(run.info_a, run.info_b);
+  if (run.model_check.status == "fail" && !o.allow_model_mismatch) {
+    std::string msg = "the two servers serve different models:";
+    for (const auto& m : run.model_check.messages) absl::StrAppend(&msg, "\n  ", m);
+    absl::StrAppend(&msg, "\n(--allow-model-mismatch runs anyway)");
+    return absl::FailedPreconditionError(msg);
+  }
+  auto limit_of = [](const v1::GetModelInfoResponse& i) {
+    return i.limits().max_context() > 0 ? i.limits().max_context() : i.model().n_ctx_train();
+  };
+  const int max_ctx = std::min(limit_of(run.info_a), limit_of(run.info_b));
+  const int max_prompt = std::max(1, max_ctx - std::max(0, o.max_new_tokens));
+
+  run.prompts.resize(set.prompts.size());
+  std::atomic<size_t> next{0};
+  std::atomic<bool> lost{false};
+  progress->Begin("prompts (tokenize, drift, generate)", static_cast<int>(set.prompts.size()));
+  auto worker = [&] {
+    for (size_t i = next++; i < set.prompts.size(); i = next++) {
+      const auto p0 = std::chrono::steady_clock::now();
+      PromptResult& p = run.prompts[i];
+      p.prompt = set.prompts[i];
+      absl::Status st;
+      if (p.prompt.is_text()) {
+        auto fb = std::async(std::launch::async, [&] { return b.Tokenize(*p.prompt.text); });
+        absl::StatusOr<std::vector<int32_t>> ta = a.Tokenize(*p.prompt.text);
+        absl::StatusOr<std::vector<int32_t>> tb = fb.get();
+        if (!ta.ok()) st = ta.status();
+        else if (!tb.ok()) st = tb.status();
+        if (st.ok()) {
+          TokenizationResult& t = p.tokenization;
+          t.checked = true;
+          t.n_a = static_cast<int>(ta->size());
+          t.n_b = static_cast<int>(tb->size());
+          t.agree = *ta == *tb;
+          if (!t.agree) {
+            size_t k = 0;
+            while (k < ta->size() && k < tb->size() && (*ta)[k] == (*tb)[k]) ++k;
+            t.first_diff = static_cast<int>(k);
+            t.id_a = k < ta->size() ? (*ta)[k] : -1;
+            t.id_b = k < tb->size() ? (*tb)[k] : -1;
+          }
+          p.ids = *ta;
+        }
+      } else {
+        p.ids = p.prompt.ids;
+      }
+      if (st.ok() && p.ids.empty()) st = absl::InvalidArgumentError("the prompt tokenizes to no tokens");
+      if (st.ok() && static_cast<int>(p.ids.size()) > max_prompt) {
+        p.truncated_from = static_cast<int>(p.ids.size());
+        p.ids.resize(max_prompt);
+      }
+      if (st.ok()) st = MeasureDrift(a, b, p.ids, o, &p.drift);
+      if (st.ok() && o.max_new_tokens > 0) st = MeasureGeneration(a, b, p.ids, o, &p.generation);
+      if (!st.ok()) RecordError(st, &p, &lost);
+      JudgePrompt(o.thresholds, &p);
+      p.wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - p0).count();
+      progress->Advance();
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int j = 0; j < std::max(1, o.jobs); ++j) pool.emplace_back(worker);
+  for (auto& t : pool) t.join();
+  progress->End();
+
+  // Localization: the worst failing prompts by drift.
+  if (o.localize && !lost) {
+    std::vector<PromptResult*> failing;
+    for (auto& p : run.prompts) {
+      if (p.drift_check.status == "fail" && p.ids.size() > 0) failing.push_back(&p);
+    }
+    std::sort(failing.begin(), failing.end(),
+              [](const PromptResult* x, const PromptResult* y) { return x->drift_noise_ratio > y->drift_noise_ratio; });
+    if (static_cast<int>(failing.size()) > o.trace_prompts) failing.resize(o.trace_prompts);
+    if (!failing.empty()) {
+      progress->Begin("localization (EvalTrace)", static_cast<int>(failing.size()));
+      for (PromptResult* p : failing) {
+        absl::Status st = Localize(a, b, o, p);
+        if (!st.ok()) {
+          run.warnings.push_back(absl::StrCat("localization of prompt '", p->prompt.id, "' failed: ", st.message()));
+          if (st.code() == absl::StatusCode::kUnavailable) lost = true;
+        }
+        progress->Advance();
+      }
+      progress->End();
+    }
+  }
+
+  // Speed, one side at a time.
+  if (o.speed && !lost) {
+    std::vector<std::vector<int32_t>> load;
+    std::vector<int32_t> longest;
+    for (const auto& p : run.prompts) {
+      if (p.ids.empty() || !p.error_code.empty()) continue;
+      load.push_back(p.ids);
+      if (p.ids.size() > longest.size()) longest = p.ids;
+    }
+    const SpeedOptions& so = o.speed_options;
+    int levels_requests = 0;
+    for (size_t k = 0; k < so.concurrency.size(); ++k) levels_requests += so.requests;
+    if (!load.empty()) {
+      // The timed prompt must leave room for the generated tokens.
+      const int room = std::max(1, max_ctx - so.max_new_tokens);
+      if (static_cast<int>(longest.size()) > room) longest.resize(room);
+      for (auto& l : load) {
+        const int r = std::max(1, max_ctx - so.load_max_new_tokens);
+        if (static_cast<int>(l.size()) > r) l.resize(r);
+      }
+      progress->Begin("speed (A, then B)", 2 * (so.warmup + so.runs + levels_requests));
+      auto tick = [&] { progress->Advance(); };
+      auto sa = MeasureSpeed(a, longest, load, so, tick);
+      auto sb = sa.ok() ? MeasureSpeed(b, longest, load, so, tick) : absl::StatusOr<SideSpeed>(sa.status());
+      progress->End();
+      if (sa.ok() && sb.ok()) {
+        run.speed_a = *sa;
+        run.speed_b = *sb;
+      } else {
+        run.speed_error = std::string((sa.ok() ? sb.status() : sa.status()).message());
+        if ((sa.ok() ? sb.status() : sa.status()).code() == absl::StatusCode::kUnavailable) lost = true;
+      }
+    }
+  }
+  run.connection_lost = lost;
+  run.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return run;
+}
+
+}  // namespace bitparity

@@ -1,0 +1,106 @@
+// File: orchestrator/engine_client.h
+//
+// A checked client of one bitnet.v1.Engine server (one "side" of a comparison).
+// Every call has a deadline, retries RESOURCE_EXHAUSTED (the contract says the
+// caller may retry later) with backoff, checks the reply's completeness (sizes,
+// positions, ids) and returns an absl::Status whose message names the side, the
+// address and the RPC, e.g.
+//   "side A (127.0.0.1:50051) EvalLogits: UNAVAILABLE: failed to connect ...".
+// Thread safety: one EngineClient may be used from many threads at once (gRPC
+// stubs are thread-safe); a LogitsStream belongs to one thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "bitnet/v1/engine.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+
+namespace bitparity {
+
+struct Endpoint {
+  std::string label = "A";  // "A" or "B" in messages
+  std::string address;      // host:port
+  bool tls = false;         // TLS with the system roots unless ca_file is set
+  std::string ca_file;      // PEM roots (implies tls)
+  std::string cert_file;    // PEM client certificate (mutual TLS; implies tls)
+  std::string key_file;     // PEM client key
+  std::string server_name;  // TLS name override (e.g. "localhost" for a test cert)
+};
+
+struct ClientOptions {
+  double call_timeout_s = 300;    // per RPC
+  double connect_timeout_s = 10;  // the first GetModelInfo
+  int max_retries = 30;           // RESOURCE_EXHAUSTED retries
+};
+
+// absl::Status from a grpc::Status, with a prefix.
+absl::Status FromGrpc(const grpc::Status& s, const std::string& prefix);
+
+// One server-streaming EvalLogits call, read position by position.
+class LogitsStream {
+ public:
+  // Next position into *out; false at the end (then call Finish) or on error.
+  bool Next(bitnet::v1::PositionLogits* out);
+  // The first message's header fields (valid after the first Next()).
+  const std::vector<int32_t>& token_ids() const { return token_ids_; }
+  int n_vocab() const { return n_vocab_; }
+  const bitnet::v1::EvalTimings& timings() const { return timings_; }
+  absl::Status Finish();
+
+ private:
+  friend class EngineClient;
+  std::string prefix_;
+  std::unique_ptr<grpc::ClientContext> ctx_;
+  std::unique_ptr<grpc::ClientReader<bitnet::v1::EvalLogitsStreamResponse>> reader_;
+  std::vector<int32_t> token_ids_;
+  int n_vocab_ = 0;
+  bitnet::v1::EvalTimings timings_;
+  bool first_ = true;
+};
+
+// Per-token callback of a streamed generation: the token and its arrival time.
+using TokenCallback = std::function<void(const bitnet::v1::GeneratedToken&, std::chrono::steady_clock::time_point)>;
+
+class EngineClient {
+ public:
+  // Opens the channel and calls GetModelInfo (within connect_timeout_s) to prove
+  // the server is there; Unavailable with a clear message when it is not.
+  static absl::StatusOr<std::unique_ptr<EngineClient>> Connect(const Endpoint& endpoint,
+                                                               const ClientOptions& options);
+
+  const Endpoint& endpoint() const { return endpoint_; }
+  const bitnet::v1::GetModelInfoResponse& info() const { return info_; }
+  std::string Describe() const;  // "side A (host:port)"
+
+  absl::StatusOr<bitnet::v1::GetModelInfoResponse> GetModelInfo();
+  absl::StatusOr<std::vector<int32_t>> Tokenize(const std::string& text);
+  absl::StatusOr<std::string> Detokenize(const std::vector<int32_t>& ids);
+  // Opens the stream; completeness is checked by the caller per position.
+  absl::StatusOr<std::unique_ptr<LogitsStream>> OpenLogitsStream(const bitnet::v1::EvalLogitsRequest& req);
+  absl::StatusOr<bitnet::v1::EvalTraceResponse> EvalTrace(const bitnet::v1::EvalTraceRequest& req);
+  absl::StatusOr<bitnet::v1::GenerateResponse> Generate(const bitnet::v1::GenerateRequest& req);
+  // GenerateStream; returns the summary (its tokens filled in from the stream).
+  absl::StatusOr<bitnet::v1::GenerateResponse> GenerateStream(const bitnet::v1::GenerateRequest& req,
+                                                              const TokenCallback& on_token);
+
+ private:
+  EngineClient() = default;
+  void SetDeadline(grpc::ClientContext* ctx, double seconds) const;
+  std::string Prefix(const char* rpc) const;
+  // Runs `call` until it is not RESOURCE_EXHAUSTED (bounded).
+  grpc::Status WithRetry(const std::function<grpc::Status(grpc::ClientContext*)>& call) const;
+
+  Endpoint endpoint_;
+  ClientOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<bitnet::v1::Engine::Stub> stub_;
+  bitnet::v1::GetModelInfoResponse info_;
+};
+
+}  // namespace bitparity

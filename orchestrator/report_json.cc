@@ -1,0 +1,411 @@
+#include "orchestrator/report_json.h"
+
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/json_util.h"
+#include "orchestrator/host_info.h"
+#include "orchestrator/verdict.h"
+
+namespace bitparity {
+namespace v1 = ::bitnet::v1;
+using nlohmann::json;
+
+namespace {
+
+// JSON has no NaN or infinity: an undefined figure is null.
+json Num(double x) { return std::isfinite(x) ? json(x) : json(nullptr); }
+
+json SummaryJson(const std::vector<double>& x) {
+  const Summary s = Summarize(x);
+  return {{"n", s.n}, {"mean", Num(s.mean)}, {"median", Num(s.median)}, {"p99", Num(s.p99)}, {"max", Num(s.max)},
+          {"min", Num(s.min)}};
+}
+
+std::vector<double> Abs(std::vector<double> v) {
+  for (double& x : v) x = std::fabs(x);
+  return v;
+}
+
+json SeriesSummary(const DriftSeries& s) {
+  return {{"max_abs", SummaryJson(s.max_abs)}, {"mean_abs", SummaryJson(s.mean_abs)}, {"rms", SummaryJson(s.rms)},
+          {"cosine", SummaryJson(s.cosine)},   {"kl", SummaryJson(s.kl)},
+          {"topk_overlap", SummaryJson(s.topk_overlap)}, {"abs_dp_next", SummaryJson(Abs(s.dp_next))}};
+}
+
+double Rate(const std::vector<int>& v) {
+  if (v.empty()) return NAN;
+  double n = 0;
+  for (int x : v) n += x;
+  return n / v.size();
+}
+
+double Mean(const std::vector<double>& v) {
+  if (v.empty()) return NAN;
+  double s = 0;
+  for (double x : v) s += x;
+  return s / v.size();
+}
+double Max(const std::vector<double>& v) {
+  double m = 0;
+  for (double x : v) m = std::max(m, x);
+  return m;
+}
+
+json Ratio(double x, double y) {
+  if (y > 0) return Num(x / y);
+  return x == 0 ? json(0.0) : json(nullptr);
+}
+
+json RatiosToNoise(const DriftSeries& ab, const DriftSeries& n) {
+  return {{"max_abs", Ratio(Max(ab.max_abs), Max(n.max_abs))},
+          {"mean_abs", Ratio(Mean(ab.mean_abs), Mean(n.mean_abs))},
+          {"kl", Ratio(Mean(ab.kl), Mean(n.kl))}};
+}
+
+json CheckJson(const CheckResult& c) { return {{"status", c.status}, {"reasons", c.reasons}}; }
+
+json PromptJson(const PromptResult& p) {
+  json j;
+  j["id"] = p.prompt.id;
+  j["category"] = p.prompt.category;
+  j["kind"] = p.prompt.is_text() ? "text" : "ids";
+  if (p.prompt.is_text()) {
+    const std::string& t = *p.prompt.text;
+    // Keep reports small; cut on a UTF-8 boundary.
+    size_t cut = std::min<size_t>(t.size(), 160);
+    while (cut < t.size() && (static_cast<unsigned char>(t[cut]) & 0xC0) == 0x80) --cut;
+    j["text_preview"] = t.substr(0, cut) + (cut < t.size() ? "…" : "");
+  } else {
+    j["text_preview"] = absl::StrCat("[", p.prompt.ids.size(), " ids]");
+  }
+  j["n_tokens"] = p.ids.size();
+  j["truncated_from"] = p.truncated_from >= 0 ? json(p.truncated_from) : json(nullptr);
+  j["error"] = p.error_code.empty() ? json(nullptr) : json({{"code", p.error_code}, {"message", p.error_message}});
+  const TokenizationResult& t = p.tokenization;
+  j["tokenization"] = {{"checked", t.checked}, {"agree", t.agree}, {"n_a", t.n_a}, {"n_b", t.n_b},
+                       {"first_diff", t.first_diff}, {"id_a", t.id_a}, {"id_b", t.id_b}};
+  const DriftResult& d = p.drift;
+  if (d.measured) {
+    json dj;
+    dj["positions"] = {{"position", d.ab.position}, {"token", d.ab.token},   {"max_abs", d.ab.max_abs},
+                       {"mean_abs", d.ab.mean_abs}, {"rms", d.ab.rms},       {"cosine", d.ab.cosine},
+                       {"kl", d.ab.kl},             {"top1_agree", d.ab.top1_agree},
+                       {"topk_overlap", d.ab.topk_overlap}, {"dp_next", d.ab.dp_next}};
+    dj["noise_positions"] = {{"max_abs", d.noise.max_abs}, {"mean_abs", d.noise.mean_abs}, {"kl", d.noise.kl}};
+    dj["summary"] = SeriesSummary(d.ab);
+    dj["noise_summary"] = SeriesSummary(d.noise);
+    dj["top1_agreement"] = Num(Rate(d.ab.top1_agree));
+    dj["noise_top1_agreement"] = Num(Rate(d.noise.top1_agree));
+    dj["ratio_to_noise"] = RatiosToNoise(d.ab, d.noise);
+    dj["n_predicted"] = d.n_predicted;
+    dj["nll_a"] = d.nll_a;
+    dj["nll_b"] = d.nll_b;
+    const double ppl_a = Perplexity(d.nll_a, d.n_predicted), ppl_b = Perplexity(d.nll_b, d.n_predicted);
+    dj["ppl_a"] = Num(ppl_a);
+    dj["ppl_b"] = Num(ppl_b);
+    dj["ppl_ratio"] = Num(ppl_a / ppl_b);
+    dj["ppl_noise"] = Num(Perplexity(d.nll_noise, d.n_predicted));
+    dj["eval_ms_a"] = d.eval_ms_a;
+    dj["eval_ms_b"] = d.eval_ms_b;
+    j["drift"] = dj;
+  } else {
+    j["drift"] = nullptr;
+  }
+  const GenerationResult& g = p.generation;
+  if (g.measured) {
+    json gj = {{"ids_a", g.ids_a}, {"ids_b", g.ids_b}, {"text_a", g.text_a}, {"text_b", g.text_b},
+               {"finish_a", g.finish_a}, {"finish_b", g.finish_b}, {"exact_match", g.exact_match},
+               {"common_prefix", g.common_prefix}};
+    if (g.divergence) {
+      const NearTie& n = *g.divergence;
+      gj["divergence"] = {{"index", n.index},           {"token_a", n.token_a},       {"token_b", n.token_b},
+                          {"b_in_a_top", n.b_in_a_top}, {"a_in_b_top", n.a_in_b_top}, {"gap_a", n.gap_a},
+                          {"gap_b", n.gap_b},           {"near_tie", n.near_tie}};
+    } else {
+      gj["divergence"] = nullptr;
+    }
+    j["generation"] = gj;
+  } else {
+    j["generation"] = nullptr;
+  }
+  if (p.localization) {
+    const Localization& l = *p.localization;
+    json lj;
+    lj["positions"] = l.positions;
+    lj["n_layer"] = l.n_layer;
+    lj["layers"] = json::array();
+    for (const LayerDiff& d : l.layers) {
+      lj["layers"].push_back({{"layer", d.layer}, {"name", LayerName(d.layer, l.n_layer)},
+                              {"rel_diff", d.rel_diff}, {"rel_diff_max", d.rel_diff_max},
+                              {"noise_rel_diff", d.noise_rel_diff}, {"cosine", d.cosine}, {"diverged", d.diverged}});
+    }
+    lj["first_diverging_layer"] = l.first_diverging_layer;
+    lj["first_diverging_layer_name"] = LayerName(l.first_diverging_layer, l.n_layer);
+    j["localization"] = lj;
+  } else {
+    j["localization"] = nullptr;
+  }
+  j["checks"] = {{"tokenization", CheckJson(p.tokenization_check)},
+                 {"drift", CheckJson(p.drift_check)},
+                 {"generation", CheckJson(p.generation_check)}};
+  j["drift_noise_ratio"] = Num(p.drift_noise_ratio);
+  j["wall_ms"] = p.wall_ms;
+  return j;
+}
+
+json Overall(const CompareRun& run) {
+  DriftSeries all, noise;
+  double nll_a = 0, nll_b = 0;
+  int n_pred = 0, errors = 0, tok_checked = 0, tok_agree = 0, gen = 0, exact = 0, near = 0, other = 0;
+  double prefix_sum = 0;
+  std::map<int, int> votes;
+  int n_layer = run.info_a.model().n_layer();
+  int traced = 0;
+  auto append = [](DriftSeries* dst, const DriftSeries& s) {
+    auto cat = [](auto& a, const auto& b) { a.insert(a.end(), b.begin(), b.end()); };
+    cat(dst->position, s.position); cat(dst->token, s.token); cat(dst->max_abs, s.max_abs);
+    cat(dst->mean_abs, s.mean_abs); cat(dst->rms, s.rms); cat(dst->cosine, s.cosine); cat(dst->kl, s.kl);
+    cat(dst->topk_overlap, s.topk_overlap); cat(dst->dp_next, s.dp_next); cat(dst->top1_agree, s.top1_agree);
+  };
+  for (const PromptResult& p : run.prompts) {
+    if (!p.error_code.empty()) errors++;
+    if (p.tokenization.checked) {
+      tok_checked++;
+      tok_agree += p.tokenization.agree;
+    }
+    if (p.drift.measured) {
+      append(&all, p.drift.ab);
+      append(&noise, p.drift.noise);
+      nll_a += p.drift.nll_a;
+      nll_b += p.drift.nll_b;
+      n_pred += p.drift.n_predicted;
+    }
+    if (p.generation.measured) {
+      gen++;
+      prefix_sum += p.generation.common_prefix;
+      if (p.generation.exact_match) exact++;
+      else if (p.generation.divergence && p.generation.divergence->near_tie) near++;
+      else other++;
+    }
+    if (p.localization) {
+      traced++;
+      votes[p.localization->first_diverging_layer]++;
+    }
+  }
+  json o;
+  o["prompts"] = run.prompts.size();
+  o["prompts_with_errors"] = errors;
+  o["positions"] = all.size();
+  o["drift"] = SeriesSummary(all);
+  o["noise"] = SeriesSummary(noise);
+  o["top1_agreement"] = Num(Rate(all.top1_agree));
+  o["noise_top1_agreement"] = Num(Rate(noise.top1_agree));
+  o["ratio_to_noise"] = RatiosToNoise(all, noise);
+  o["n_predicted"] = n_pred;
+  o["nll_a"] = nll_a;
+  o["nll_b"] = nll_b;
+  const double ppl_a = Perplexity(nll_a, n_pred), ppl_b = Perplexity(nll_b, n_pred);
+  o["ppl_a"] = Num(ppl_a);
+  o["ppl_b"] = Num(ppl_b);
+  o["ppl_ratio"] = Num(ppl_a / ppl_b);
+  o["tokenization"] = {{"checked", tok_checked}, {"agree", tok_agree}};
+  o["generation"] = {{"measured", gen},
+                     {"exact", exact},
+                     {"near_tie_divergences", near},
+                     {"other_divergences", other},
+                     {"mean_common_prefix", gen > 0 ? json(prefix_sum / gen) : json(nullptr)}};
+  // The layer most traced prompts point at (ties: the earlier layer) is where the
+  // divergence starts.
+  int best = -1, best_votes = 0;
+  json vj = json::object();
+  for (const auto& [layer, n] : votes) {
+    vj[LayerName(layer, n_layer)] = n;
+    if (layer >= 0 && n > best_votes) {
+      best = layer;
+      best_votes = n;
+    }
+  }
+  o["localization"] = {{"traced_prompts", traced},
+                       {"first_diverging_layer", best},
+                       {"first_diverging_layer_name", LayerName(best, n_layer)},
+                       {"votes", vj}};
+  return o;
+}
+
+}  // namespace
+
+json ProtoToJson(const google::protobuf::Message& m) {
+  std::string s;
+  google::protobuf::util::JsonPrintOptions opt;
+  opt.preserve_proto_field_names = true;
+  opt.always_print_primitive_fields = true;
+  if (!google::protobuf::util::MessageToJsonString(m, &s, opt).ok()) return nullptr;
+  return json::parse(s, nullptr, false);
+}
+
+json SummarizeChecks(const json& r, const Thresholds& t) {
+  json checks = json::array();
+  const auto& mc = r["model_check"];
+  checks.push_back({{"name", "model"}, {"status", mc["status"]},
+                    {"summary", mc["messages"].empty() ? "same model file and shape"
+                                                         : mc["messages"][0].get<std::string>()}});
+  int tok_fail = 0, drift_fail = 0, drift_n = 0, gen_fail = 0, gen_n = 0, errors = 0, near = 0;
+  std::string first_tok, first_drift, first_gen, first_err;
+  for (const auto& p : r["prompts"]) {
+    const auto& c = p["checks"];
+    if (c["tokenization"]["status"] == "fail") {
+      if (tok_fail++ == 0) first_tok = p["id"].get<std::string>() + ": " + c["tokenization"]["reasons"][0].get<std::string>();
+    }
+    if (c["drift"]["status"] == "pass" || c["drift"]["status"] == "fail") drift_n++;
+    if (c["drift"]["status"] == "fail") {
+      if (drift_fail++ == 0) first_drift = p["id"].get<std::string>() + ": " + c["drift"]["reasons"][0].get<std::string>();
+    }
+    if (c["generation"]["status"] == "pass" || c["generation"]["status"] == "fail") gen_n++;
+    if (c["generation"]["status"] == "fail") {
+      if (gen_fail++ == 0) first_gen = p["id"].get<std::string>() + ": " + c["generation"]["reasons"][0].get<std::string>();
+    }
+    if (c["generation"]["status"] == "pass" && !c["generation"]["reasons"].empty()) near++;
+    if (!p["error"].is_null()) {
+      if (errors++ == 0) first_err = p["id"].get<std::string>() + ": " + p["error"]["message"].get<std::string>();
+    }
+  }
+  const int n = static_cast<int>(r["prompts"].size());
+  checks.push_back({{"name", "tokenization"},
+                    {"status", tok_fail > t.max_tokenization_mismatches ? "fail" : "pass"},
+                    {"summary", tok_fail == 0 ? "all text prompts tokenize identically"
+                                              : absl::StrCat(tok_fail, " prompt(s) tokenize differently; first: ",
+                                                             first_tok)}});
+  checks.push_back({{"name", "drift"},
+                    {"status", drift_n == 0 ? "skip" : (drift_fail > 0 ? "fail" : "pass")},
+                    {"summary", drift_fail == 0 ? absl::StrCat(drift_n, " prompt(s) within the noise-floor thresholds")
+                                                : absl::StrCat(drift_fail, " of ", drift_n,
+                                                               " prompt(s) drift beyond the thresholds; first: ",
+                                                               first_drift)}});
+  checks.push_back({{"name", "generation"},
+                    {"status", gen_n == 0 ? "skip" : (gen_fail > 0 ? "fail" : "pass")},
+                    {"summary", gen_fail == 0
+                                    ? absl::StrCat(gen_n, " greedy generation(s) agree (", near, " diverge at a near tie)")
+                                    : absl::StrCat(gen_fail, " of ", gen_n, " generation(s) diverge; first: ", first_gen)}});
+  checks.push_back({{"name", "errors"},
+                    {"status", errors > 0 ? "fail" : "pass"},
+                    {"summary", errors == 0 ? absl::StrCat("all ", n, " prompts completed on both sides")
+                                            : absl::StrCat(errors, " prompt(s) failed; first: ", first_err)}});
+  const auto& loc = r["overall"]["localization"];
+  if (loc["traced_prompts"].get<int>() > 0) {
+    checks.push_back({{"name", "localization"},
+                      {"status", "info"},
+                      {"summary", loc["first_diverging_layer"].get<int>() >= 0
+                                      ? "residual streams first diverge at " +
+                                            loc["first_diverging_layer_name"].get<std::string>()
+                                      : std::string("no layer's residuals diverge beyond the noise")}});
+  }
+  if (r["speed"].is_object() && t.min_decode_speed_ratio > 0) {
+    const json& ratio = r["speed"]["ratio_a_over_b"]["decode_tokens_per_s"];
+    const bool ok = ratio.is_number() && ratio.get<double>() >= t.min_decode_speed_ratio;
+    checks.push_back({{"name", "speed"},
+                      {"status", ok ? "pass" : "fail"},
+                      {"summary", absl::StrCat("decode tokens/s A/B ", ratio.is_number() ? ratio.dump() : "n/a",
+                                               " (minimum ", t.min_decode_speed_ratio, ")")}});
+  }
+  if (!r["speed_error"].is_null()) {
+    checks.push_back({{"name", "speed"}, {"status", "error"}, {"summary", r["speed_error"]}});
+  }
+  return checks;
+}
+
+json BuildReport(const CompareRun& run, const std::string& command_line) {
+  json r;
+  r["schema"] = kReportSchema;
+  r["schema_version"] = kReportSchemaVersion;
+  r["tool"] = {{"name", "bitparity"}, {"version", BITPARITY_VERSION}};
+  r["created_utc"] = run.started_utc;
+  r["command"] = command_line;
+  r["host"] = HostInfo();
+  r["reference_side"] = "b";
+  r["conventions"] =
+      "B is the reference: KL(P_A||P_B) with P from side A, deltas A-B, ratios A/B; the noise floor is B's own "
+      "difference between its two evaluation modes on the same prompt";
+  auto side = [](const Endpoint& e, const v1::GetModelInfoResponse& info) {
+    return json{{"label", e.label},
+                {"address", e.address},
+                {"tls", e.tls || !e.ca_file.empty() || !e.cert_file.empty()},
+                {"info", ProtoToJson(info)}};
+  };
+  r["sides"] = {{"a", side(run.a, run.info_a)}, {"b", side(run.b, run.info_b)}};
+  r["model_check"] = {{"status", run.model_check.status}, {"messages", run.model_check.messages}};
+  r["prompt_set"] = {{"source", run.prompt_source}, {"sha256", run.prompt_sha256}, {"count", run.prompts.size()}};
+  const CompareOptions& o = run.options;
+  const bool batch = o.mode != v1::EVAL_MODE_SEQUENTIAL;
+  r["settings"] = {{"mode", batch ? "batch" : "sequential"},
+                   {"noise_mode", batch ? "sequential" : "batch"},
+                   {"jobs", o.jobs},
+                   {"top_k", o.top_k},
+                   {"max_new_tokens", o.max_new_tokens},
+                   {"sampling", "greedy (temperature 0)"},
+                   {"seed", 0},
+                   {"ignore_eos", o.ignore_eos},
+                   {"localize", o.localize},
+                   {"trace_prompts", o.trace_prompts},
+                   {"trace_positions", o.trace_positions},
+                   {"speed", o.speed},
+                   {"speed_runs", o.speed_options.runs},
+                   {"speed_warmup", o.speed_options.warmup},
+                   {"speed_max_new_tokens", o.speed_options.max_new_tokens},
+                   {"speed_concurrency", o.speed_options.concurrency},
+                   {"speed_requests", o.speed_options.requests}};
+  r["thresholds"] = o.thresholds.ToJson();
+  r["prompts"] = json::array();
+  for (const PromptResult& p : run.prompts) r["prompts"].push_back(PromptJson(p));
+  r["overall"] = Overall(run);
+  if (run.speed_a && run.speed_b) {
+    r["speed"] = {{"a", SideSpeedToJson(*run.speed_a)},
+                  {"b", SideSpeedToJson(*run.speed_b)},
+                  {"ratio_a_over_b", SpeedRatios(*run.speed_a, *run.speed_b)}};
+  } else {
+    r["speed"] = nullptr;
+  }
+  r["speed_error"] = run.speed_error.empty() ? json(nullptr) : json(run.speed_error);
+  r["warnings"] = run.warnings;
+  r["connection_lost"] = run.connection_lost;
+  r["wall_s"] = run.wall_s;
+  r["baseline"] = nullptr;
+  r["checks"] = SummarizeChecks(r, o.thresholds);
+  return r;
+}
+
+absl::Status WriteTextFile(const std::string& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) return absl::PermissionDeniedError(absl::StrCat("cannot write '", path, "'"));
+  out << content;
+  out.close();
+  if (!out) return absl::DataLossError(absl::StrCat("writing '", path, "' failed"));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<json> ReadJsonFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read '", path, "'"));
+  json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return absl::InvalidArgumentError(absl::StrCat("'", path, "' is not valid JSON"));
+  return j;
+}
+
+absl::Status CheckReportVersion(const json& j, const std::string& source) {
+  if (!j.is_object() || j.value("schema", "") != kReportSchema) {
+    return absl::InvalidArgumentError(absl::StrCat("'", source, "' is not a bitparity report (no \"schema\": \"",
+                                                   kReportSchema, "\")"));
+  }
+  if (!j.contains("schema_version") || !j["schema_version"].is_number_integer() ||
+      j["schema_version"].get<int>() != kReportSchemaVersion) {
+    return absl::InvalidArgumentError(absl::StrCat("'", source, "' has schema_version ",
+                                                   j.contains("schema_version") ? j["schema_version"].dump() : "none",
+                                                   "; this bitparity reads version ", kReportSchemaVersion));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace bitparity

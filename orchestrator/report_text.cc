@@ -1,0 +1,165 @@
+#include <algorithm>
+#include <vector>
+
+#include "fmt/format.h"
+#include "orchestrator/reports.h"
+
+namespace bitparity {
+using nlohmann::json;
+
+std::string Fig(const json& v, int precision) {
+  if (v.is_null()) return "n/a";
+  if (v.is_boolean()) return v.get<bool>() ? "yes" : "no";
+  if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
+  if (!v.is_number()) return v.is_string() ? v.get<std::string>() : v.dump();
+  const double x = v.get<double>();
+  if (x == 0) return "0";
+  return fmt::format("{:.{}g}", x, precision);
+}
+
+std::string SideLine(const json& r, const char* side) {
+  const json& s = r["sides"][side];
+  const json& info = s["info"];
+  std::string engine = "?";
+  if (info.is_object() && info.contains("engine")) {
+    const json& e = info["engine"];
+    engine = fmt::format("{} {} ({})", e.value("name", "?"), e.value("version", "?"),
+                         e.contains("build") ? e["build"].value("simd_path", "?") : "?");
+  }
+  std::string fault;
+  if (info.is_object() && !info.value("fault_injection", "").empty()) {
+    fault = " [FAULT INJECTED: " + info["fault_injection"].get<std::string>() + "]";
+  }
+  return fmt::format("side {}: {} at {}{}{}", side == std::string("a") ? "A" : "B (reference)", engine,
+                     s["address"].get<std::string>(), s["tls"].get<bool>() ? " (TLS)" : "", fault);
+}
+
+namespace {
+
+std::string Status(const std::string& s, bool color) {
+  std::string up = s;
+  for (char& c : up) c = static_cast<char>(std::toupper(c));
+  if (!color) return up;
+  const char* code = s == "pass" ? "32" : (s == "fail" || s == "error") ? "31" : s == "warn" ? "33" : "36";
+  return fmt::format("\033[{}m{}\033[0m", code, up);
+}
+
+}  // namespace
+
+std::string RenderText(const json& r, bool color) {
+  std::string out;
+  auto line = [&](const std::string& s) { out += s + "\n"; };
+  const json& model = r["sides"]["a"]["info"]["model"];
+  line("bitparity compare");
+  line("  " + SideLine(r, "a"));
+  line("  " + SideLine(r, "b"));
+  if (model.is_object()) {
+    line(fmt::format("  model: {} ({}), {} layers, n_embd {}, vocab {}, sha256 {}…", model.value("name", ""),
+                     model.value("architecture", ""), Fig(model["n_layer"]), Fig(model["n_embd"]),
+                     Fig(model["n_vocab"]), model.value("sha256", "").substr(0, 16)));
+  }
+  line(fmt::format("  prompts: {} from {} (sha256 {}…); mode {}; noise floor = B {} vs B {}",
+                   Fig(r["prompt_set"]["count"]), r["prompt_set"]["source"].get<std::string>(),
+                   r["prompt_set"]["sha256"].get<std::string>().substr(0, 12),
+                   r["settings"]["mode"].get<std::string>(), r["settings"]["noise_mode"].get<std::string>(),
+                   r["settings"]["mode"].get<std::string>()));
+  for (const auto& m : r["model_check"]["messages"]) line("  ! " + m.get<std::string>());
+  for (const auto& w : r["warnings"]) line("  ! " + w.get<std::string>());
+  line("");
+
+  const json& o = r["overall"];
+  line(fmt::format("{:<26} {:>10} {:>10} {:>10} {:>10}   {:>10} {:>10}   {:>8}", "drift A vs B (per position)",
+                   "mean", "median", "p99", "max", "noise mean", "noise max", "mean/nf"));
+  struct Row {
+    const char* label;
+    const char* key;
+  };
+  for (const Row& row : {Row{"max|Δlogit|", "max_abs"}, Row{"mean|Δlogit|", "mean_abs"}, Row{"RMS Δlogit", "rms"},
+                         Row{"cosine", "cosine"}, Row{"KL(A‖B)", "kl"}, Row{"top-k overlap", "topk_overlap"},
+                         Row{"|Δp(next token)|", "abs_dp_next"}}) {
+    const json& s = o["drift"][row.key];
+    const json& n = o["noise"][row.key];
+    json ratio = nullptr;
+    if (s["mean"].is_number() && n["mean"].is_number() && n["mean"].get<double>() > 0) {
+      ratio = s["mean"].get<double>() / n["mean"].get<double>();
+    }
+    // Column widths count bytes; pad the label by its display width.
+    std::string label = row.label;
+    int width = 0;
+    for (unsigned char c : label) width += (c & 0xC0) != 0x80;
+    line(fmt::format("{}{} {:>10} {:>10} {:>10} {:>10}   {:>10} {:>10}   {:>8}", label,
+                     std::string(std::max(0, 26 - width), ' '), Fig(s["mean"]), Fig(s["median"]), Fig(s["p99"]),
+                     Fig(s["max"]), Fig(n["mean"]), Fig(n["max"]), Fig(ratio, 3)));
+  }
+  line(fmt::format("top-1 agreement {} (noise floor {}); perplexity A {} B {} (A/B {})", Fig(o["top1_agreement"]),
+                   Fig(o["noise_top1_agreement"]), Fig(o["ppl_a"], 6), Fig(o["ppl_b"], 6), Fig(o["ppl_ratio"], 6)));
+  const json& g = o["generation"];
+  line(fmt::format("greedy generation: {} of {} identical, {} diverge at a near tie, {} otherwise; mean common prefix {}",
+                   Fig(g["exact"]), Fig(g["measured"]), Fig(g["near_tie_divergences"]), Fig(g["other_divergences"]),
+                   Fig(g["mean_common_prefix"], 3)));
+  const json& loc = o["localization"];
+  if (loc["traced_prompts"].get<int>() > 0) {
+    line(fmt::format("localization: {} prompt(s) traced; residual streams first diverge at {} (votes {})",
+                     Fig(loc["traced_prompts"]), loc["first_diverging_layer_name"].get<std::string>(),
+                     loc["votes"].dump()));
+  }
+  line("");
+
+  // The prompts that drift most.
+  std::vector<const json*> ps;
+  for (const auto& p : r["prompts"]) ps.push_back(&p);
+  std::sort(ps.begin(), ps.end(), [](const json* x, const json* y) {
+    auto v = [](const json* p) { return (*p)["drift_noise_ratio"].is_number() ? (*p)["drift_noise_ratio"].get<double>() : -1; };
+    return v(x) > v(y);
+  });
+  line(fmt::format("{:<22} {:>6} {:>10} {:>10} {:>10} {:>8}  {:<6} {:<6} {:<6}", "worst prompts", "tokens",
+                   "max|Δ|", "mean|Δ|", "mean KL", "mean/nf", "tok", "drift", "gen"));
+  for (size_t i = 0; i < ps.size() && i < 8; ++i) {
+    const json& p = *ps[i];
+    const json& d = p["drift"];
+    auto st = [&](const char* c) { return Status(p["checks"][c]["status"].get<std::string>(), color); };
+    // Pad by visible width: the colored status has escape codes.
+    auto pad = [&](const std::string& s, const std::string& raw) { return s + std::string(std::max<int>(0, 6 - raw.size()), ' '); };
+    line(fmt::format("{:<22} {:>6} {:>10} {:>10} {:>10} {:>8}  {} {} {}", p["id"].get<std::string>().substr(0, 22),
+                     Fig(p["n_tokens"]), d.is_null() ? "n/a" : Fig(d["summary"]["max_abs"]["max"]),
+                     d.is_null() ? "n/a" : Fig(d["summary"]["mean_abs"]["mean"]),
+                     d.is_null() ? "n/a" : Fig(d["summary"]["kl"]["mean"]), Fig(p["drift_noise_ratio"], 3),
+                     pad(st("tokenization"), p["checks"]["tokenization"]["status"].get<std::string>()),
+                     pad(st("drift"), p["checks"]["drift"]["status"].get<std::string>()),
+                     pad(st("generation"), p["checks"]["generation"]["status"].get<std::string>())));
+  }
+  line("");
+
+  if (r["speed"].is_object()) {
+    const json& s = r["speed"];
+    line(fmt::format("{:<30} {:>12} {:>12} {:>8}", "speed (median of runs)", "A", "B", "A/B"));
+    for (const auto& [label, key] : std::vector<std::pair<std::string, std::string>>{
+             {"prefill tokens/s", "prefill_tokens_per_s"}, {"decode tokens/s", "decode_tokens_per_s"},
+             {"time to first token (ms)", "ttft_ms"}}) {
+      line(fmt::format("{:<30} {:>12} {:>12} {:>8}", label, Fig(s["a"][key]["median"]), Fig(s["b"][key]["median"]),
+                       Fig(s["ratio_a_over_b"][key], 3)));
+    }
+    for (size_t i = 0; i < s["a"]["load"].size() && i < s["b"]["load"].size(); ++i) {
+      const json &la = s["a"]["load"][i], &lb = s["b"]["load"][i];
+      line(fmt::format("latency @ concurrency {:<2} p50/p95/p99 ms  A {}/{}/{}  B {}/{}/{}", Fig(la["concurrency"]),
+                       Fig(la["p50_ms"]), Fig(la["p95_ms"]), Fig(la["p99_ms"]), Fig(lb["p50_ms"]), Fig(lb["p95_ms"]),
+                       Fig(lb["p99_ms"])));
+    }
+    line("");
+  }
+
+  line(fmt::format("{:<14} {:<7} {}", "check", "status", "summary"));
+  for (const auto& c : r["checks"]) {
+    const std::string st = c["status"].get<std::string>();
+    line(fmt::format("{:<14} {}{} {}", c["name"].get<std::string>(), Status(st, color),
+                     std::string(std::max<int>(1, 8 - st.size()), ' '), c["summary"].get<std::string>()));
+  }
+  line("");
+  const json& v = r["verdict"];
+  line(fmt::format("VERDICT: {} (exit {}) — {}", v["agree"].get<bool>() ? Status("pass", color) + " agree"
+                                                                         : Status("fail", color) + " disagree",
+                   Fig(v["exit_code"]), v["summary"].get<std::string>()));
+  return out;
+}
+
+}  // namespace bitparity

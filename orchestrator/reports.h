@@ -1,0 +1,28 @@
+// File: orchestrator/reports.h
+//
+// Renderers of a JSON report (report_json.h): each takes the finished report
+// (verdict included) and returns the document as a string.
+//   RenderText      the terminal summary table
+//   RenderMarkdown  the same as GitHub Markdown (--markdown)
+//   RenderJUnit     JUnit XML: one testsuite per check, one testcase per prompt (--junit)
+//   RenderHtml      one self-contained HTML file: inline CSS and SVG charts, no
+//                   scripts, no network requests (--html, `bitparity report`)
+#pragma once
+
+#include <string>
+
+#include "nlohmann/json.hpp"
+
+namespace bitparity {
+
+std::string RenderText(const nlohmann::json& report, bool color);
+std::string RenderMarkdown(const nlohmann::json& report);
+std::string RenderJUnit(const nlohmann::json& report);
+std::string RenderHtml(const nlohmann::json& report);
+
+// Shared by the renderers: a figure as text ("0.0123", "1.2e-07", "n/a" for null).
+std::string Fig(const nlohmann::json& v, int precision = 4);
+// "side A: bitparity-native 0.1.0 (avx512) at 127.0.0.1:5000"
+std::string SideLine(const nlohmann::json& report, const char* side);
+
+}  // namespace bitparity
