@@ -31,6 +31,10 @@ constexpr char kServiceName[] = "bitnet.v1.Engine";
 // Extra gRPC threads beyond the evaluating slots and queue: health checks,
 // GetModelInfo, Tokenize and the gRPC pollers themselves.
 constexpr int kSpareThreads = 32;
+// After cancelling, how long running requests get to notice and return.
+constexpr int64_t kCancelWaitMs = 5000;
+// How long gRPC gets to send the last responses once our work is done.
+constexpr auto kFlushResponses = std::chrono::milliseconds(500);
 
 absl::StatusOr<std::string> ReadFile(const std::string& path, const char* what) {
   std::ifstream in(path, std::ios::binary);
@@ -187,23 +191,23 @@ void EngineServer::BeginDrain() {
 void EngineServer::Shutdown(double grace_seconds) {
   if (stopped_) return;
   stopped_ = true;
+  // New evaluating work is refused (UNAVAILABLE) from here on.
   BeginDrain();
-  const auto grace = std::chrono::milliseconds(static_cast<int64_t>(grace_seconds * 1000));
-  // gRPC stops accepting calls at once and waits for running ones until its
-  // deadline. We cancel our own work a little earlier, so that cancelled
-  // generations still send their partial results before gRPC cuts the calls.
-  std::thread stopper([this, grace] {
-    server_->Shutdown(std::chrono::system_clock::now() + grace + std::chrono::seconds(2));
-  });
-  if (!service_->WaitIdle(grace.count())) {
+  const int64_t grace_ms = static_cast<int64_t>(grace_seconds * 1000);
+  if (!service_->WaitIdle(grace_ms)) {
     if (log_ != nullptr) {
       log_->Write({{"event", "cancelling"},
                    {"running", service_->gate().running()},
                    {"after_s", grace_seconds}});
     }
+    // Generation stops within a decode step and answers with what it made.
     service_->CancelRunning();
+    service_->WaitIdle(kCancelWaitMs);
   }
-  stopper.join();
+  // Only now stop gRPC: with work already finished, a short deadline lets the
+  // last responses go out without waiting on idle client connections (gRPC
+  // otherwise holds Shutdown for seconds while clients keep channels open).
+  server_->Shutdown(std::chrono::system_clock::now() + kFlushResponses);
   server_->Wait();
 }
 

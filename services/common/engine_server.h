@@ -76,7 +76,10 @@ class EngineServer {
   void SetBackend(std::shared_ptr<EngineBackend> backend);
   // Health NOT_SERVING; new evaluating requests get UNAVAILABLE.
   void BeginDrain();
-  // BeginDrain, give running work `grace_seconds`, cancel what is left, stop.
+  // BeginDrain, give running work `grace_seconds` to finish, cancel what is
+  // left (generation answers with what it made, finish reason CANCELLED), then
+  // stop gRPC. During the grace period the port stays open, and new evaluating
+  // requests get UNAVAILABLE, so clients move elsewhere instead of timing out.
   void Shutdown(double grace_seconds);
 
  private:
