@@ -22,7 +22,9 @@
 //
 // Input text (documented behaviour for bad input):
 //   * SentencePiece works on bytes exactly as llama.cpp does: invalid UTF-8 is split
-//     at lead bytes and comes out as byte-fallback tokens; it never fails.
+//     at lead bytes and comes out as byte-fallback tokens; it never fails. (So a
+//     truncated sequence can swallow the U+2581 of a following space, which then
+//     decodes as the bytes E2 96 81: same ids, same text as bitnet.cpp.)
 //   * Byte-level BPE requires well-formed UTF-8 (RFC 3629). Anything else is
 //     InvalidArgument naming the byte offset. llama.cpp throws std::invalid_argument
 //     on most such input (truncated sequences, stray continuation bytes) and silently
