@@ -283,8 +283,34 @@ absl::Status Localize(EngineClient& a, EngineClient& b, const CompareOptions& o,
     d.noise_rel_diff = sum_noise / k;
     d.cosine = sum_cos / k;
     d.diverged = d.rel_diff > std::max(o.thresholds.trace_floor, o.thresholds.trace_noise_ratio * d.noise_rel_diff);
-    if (d.diverged && loc.first_diverging_layer < 0) loc.first_diverging_layer = l;
+    if (d.diverged && loc.first_exceeding_layer < 0) loc.first_exceeding_layer = l;
     loc.layers.push_back(d);
+  }
+  // Where the divergence starts. The first layer past the noise-relative threshold
+  // is often one layer late: a small fault (a 1e-3 scale) hides under B's own noise
+  // in its layer and only grows past it when the next layer's int8 activation
+  // quantization amplifies it. So look back from there for the layer where the
+  // difference jumps most relative to the layer before (from exactly zero, for
+  // engines that agree bit for bit up to the fault).
+  const double fl = o.thresholds.trace_floor;
+  int last = loc.first_exceeding_layer;
+  if (last < 0) {
+    double best = 0;
+    for (const LayerDiff& d : loc.layers) {
+      if (d.rel_diff > fl && d.rel_diff > best) {
+        best = d.rel_diff;
+        last = d.layer;
+      }
+    }
+  }
+  double prev = 0, best_growth = 0;
+  for (LayerDiff& d : loc.layers) {
+    d.growth = std::max(d.rel_diff, fl) / std::max(prev, fl);
+    prev = d.rel_diff;
+    if (d.layer <= last && d.rel_diff > fl && d.growth > best_growth) {
+      best_growth = d.growth;
+      loc.first_diverging_layer = d.layer;
+    }
   }
   p->localization = std::move(loc);
   return absl::OkStatus();

@@ -95,13 +95,15 @@ struct LayerDiff {
   double rel_diff_max = 0;
   double noise_rel_diff = 0; // the same for B other mode vs B
   double cosine = 1;         // mean cosine A vs B
-  bool diverged = false;
+  bool diverged = false;     // rel_diff beyond the noise-relative threshold
+  double growth = 0;         // max(rel_diff, floor) / max(previous layer's rel_diff, floor)
 };
 
 struct Localization {
   std::vector<int32_t> positions;
   std::vector<LayerDiff> layers;
-  int first_diverging_layer = -1;  // -1: none found
+  int first_exceeding_layer = -1;  // first layer past the noise-relative threshold (-1: none)
+  int first_diverging_layer = -1;  // where the divergence starts (-1: none found)
   int n_layer = 0;
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "fmt/format.h"
@@ -39,6 +40,7 @@ std::vector<double> Doubles(const json& a) {
 }
 
 struct Series {
+  explicit Series(std::string n = "", std::string c = "") : name(std::move(n)), color(std::move(c)) {}
   std::string name, color;
   std::vector<double> x, y;
   bool dashed = false;
@@ -325,14 +327,16 @@ details{margin:6px 0} summary{cursor:pointer} .muted{color:#666;font-size:13px} 
   if (loc["traced_prompts"].get<int>() > 0) {
     h += "<h2>Localization (EvalTrace)</h2>\n";
     h += fmt::format("<p>Residual streams first diverge at <b>{}</b> (first diverging layer per traced prompt: "
-                     "<code>{}</code>). A layer diverges when its relative RMS difference exceeds {}× B's own "
-                     "difference at that layer (floor {}).</p>\n",
+                     "<code>{}</code>). A layer exceeds the noise when its relative RMS difference is above {}× B's own "
+                     "difference at that layer (floor {}); the divergence starts where the difference jumps most "
+                     "relative to the layer before, up to the first exceeding layer (a small fault hides under the "
+                     "noise in its own layer and is amplified by the next layer's int8 quantization).</p>\n",
                      Esc(loc["first_diverging_layer_name"].get<std::string>()), Esc(loc["votes"].dump()),
                      Fig(r["thresholds"]["trace_noise_ratio"]), Fig(r["thresholds"]["trace_floor"]));
     for (const auto& p : r["prompts"]) {
       if (p["localization"].is_null()) continue;
       const json& l = p["localization"];
-      Series a{"A vs B", "#c0392b"}, nf{"noise floor (B other mode vs B)", "#7f8c8d"};
+      Series a("A vs B", "#c0392b"), nf("noise floor (B other mode vs B)", "#7f8c8d");
       nf.dashed = true;
       for (const auto& layer : l["layers"]) {
         a.x.push_back(layer["layer"].get<double>());
@@ -442,8 +446,8 @@ details{margin:6px 0} summary{cursor:pointer} .muted{color:#666;font-size:13px} 
     }
     const json& d = p["drift"];
     if (!d.is_null()) {
-      Series mx{"max|Δ| A vs B", "#c0392b"}, mn{"mean|Δ| A vs B", "#e67e22"}, nmx{"max|Δ| noise floor", "#7f8c8d"},
-          nmn{"mean|Δ| noise floor", "#bdc3c7"};
+      Series mx("max|Δ| A vs B", "#c0392b"), mn("mean|Δ| A vs B", "#e67e22"), nmx("max|Δ| noise floor", "#7f8c8d"),
+          nmn("mean|Δ| noise floor", "#bdc3c7");
       nmx.dashed = nmn.dashed = true;
       mx.x = mn.x = nmx.x = nmn.x = Doubles(d["positions"]["position"]);
       mx.y = Doubles(d["positions"]["max_abs"]);

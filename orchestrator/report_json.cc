@@ -141,8 +141,10 @@ json PromptJson(const PromptResult& p) {
     for (const LayerDiff& d : l.layers) {
       lj["layers"].push_back({{"layer", d.layer}, {"name", LayerName(d.layer, l.n_layer)},
                               {"rel_diff", d.rel_diff}, {"rel_diff_max", d.rel_diff_max},
-                              {"noise_rel_diff", d.noise_rel_diff}, {"cosine", d.cosine}, {"diverged", d.diverged}});
+                              {"noise_rel_diff", d.noise_rel_diff}, {"cosine", d.cosine}, {"diverged", d.diverged},
+                              {"growth", d.growth}});
     }
+    lj["first_exceeding_layer"] = l.first_exceeding_layer;
     lj["first_diverging_layer"] = l.first_diverging_layer;
     lj["first_diverging_layer_name"] = LayerName(l.first_diverging_layer, l.n_layer);
     j["localization"] = lj;

@@ -80,7 +80,8 @@ std::string RenderText(const json& r, bool color) {
     const json& s = o["drift"][row.key];
     const json& n = o["noise"][row.key];
     json ratio = nullptr;
-    if (s["mean"].is_number() && n["mean"].is_number() && n["mean"].get<double>() > 0) {
+    const bool is_difference = std::string(row.key) != "cosine" && std::string(row.key) != "topk_overlap";
+    if (is_difference && s["mean"].is_number() && n["mean"].is_number() && n["mean"].get<double>() > 0) {
       ratio = s["mean"].get<double>() / n["mean"].get<double>();
     }
     // Column widths count bytes; pad the label by its display width.
@@ -152,7 +153,7 @@ std::string RenderText(const json& r, bool color) {
   for (const auto& c : r["checks"]) {
     const std::string st = c["status"].get<std::string>();
     line(fmt::format("{:<14} {}{} {}", c["name"].get<std::string>(), Status(st, color),
-                     std::string(std::max<int>(1, 8 - st.size()), ' '), c["summary"].get<std::string>()));
+                     std::string(std::max<int>(0, 7 - static_cast<int>(st.size())), ' '), c["summary"].get<std::string>()));
   }
   line("");
   const json& v = r["verdict"];
