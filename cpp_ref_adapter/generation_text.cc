@@ -1,0 +1,93 @@
+#include "cpp_ref_adapter/generation_text.h"
+
+#include <algorithm>
+#include <cstdint>
+
+namespace bitparity::worker {
+
+size_t IncompleteUtf8Tail(absl::string_view s) {
+  for (size_t i = 1; i < 5 && i <= s.size(); ++i) {
+    const uint8_t c = static_cast<uint8_t>(s[s.size() - i]);
+    if ((c & 0xC0) == 0x80) continue;  // continuation byte: keep looking for the lead
+    size_t need = 1;
+    if ((c & 0xE0) == 0xC0) {
+      need = 2;
+    } else if ((c & 0xF0) == 0xE0) {
+      need = 3;
+    } else if ((c & 0xF8) == 0xF0) {
+      need = 4;
+    }
+    return i < need ? i : 0;
+  }
+  return 0;
+}
+
+namespace {
+
+// Length of the longest suffix of `text` that is a proper prefix of a stop
+// sequence: it may still become a stop, so it waits.
+size_t HeldBackForStops(const std::string& text, const std::vector<std::string>& stops) {
+  size_t held = 0;
+  for (const std::string& stop : stops) {
+    for (size_t len = std::min(stop.size() - 1, text.size()); len > held; --len) {
+      if (text.compare(text.size() - len, len, stop, 0, len) == 0) {
+        held = len;
+        break;
+      }
+    }
+  }
+  return held;
+}
+
+}  // namespace
+
+GenerationText::GenerationText(std::vector<std::string> stop_sequences)
+    : stops_(std::move(stop_sequences)) {
+  stops_.erase(std::remove(stops_.begin(), stops_.end(), std::string()), stops_.end());
+  for (const std::string& s : stops_) longest_stop_ = std::max(longest_stop_, s.size());
+}
+
+GenerationText::Step GenerationText::Push(absl::string_view piece, bool adds_text, bool last) {
+  Step step;
+  bool finish = !adds_text;
+  if (adds_text) {
+    utf8_held_.append(piece.data(), piece.size());
+    if (IncompleteUtf8Tail(utf8_held_) == 0) {
+      pending_ += utf8_held_;
+      utf8_held_.clear();
+    }
+  }
+  size_t n_text = pending_.size();
+  if (!finish && !stops_.empty()) {
+    // Search the text not yet handed out, plus what could straddle its start.
+    const size_t tail = std::min(text_.size(), longest_stop_ - 1);
+    const std::string window = text_.substr(text_.size() - tail) + pending_;
+    const size_t carried = window.size() - pending_.size();
+    size_t best = std::string::npos;
+    for (const std::string& stop : stops_) {
+      const size_t at = window.find(stop);
+      if (at != std::string::npos && at + stop.size() > carried) best = std::min(best, at);
+    }
+    if (best != std::string::npos) {
+      finish = true;
+      step.stopped = true;
+      n_text = best > carried ? best - carried : 0;
+      pending_.resize(n_text);
+    } else {
+      n_text = pending_.size() - HeldBackForStops(pending_, stops_);
+    }
+  }
+  if (finish || last) {
+    if (!finish) {
+      pending_ += utf8_held_;
+      utf8_held_.clear();
+    }
+    n_text = pending_.size();
+  }
+  step.text = pending_.substr(0, n_text);
+  pending_.erase(0, n_text);
+  text_ += step.text;
+  return step;
+}
+
+}  // namespace bitparity::worker

@@ -1,0 +1,238 @@
+#include "cpp_ref_adapter/worker_backend.h"
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "cpp_ref_adapter/worker_codec.h"
+#include "engine/common/sha256.h"
+
+namespace bitparity::worker {
+
+absl::StatusOr<std::unique_ptr<WorkerBackend>> WorkerBackend::Start(
+    const WorkerBackendOptions& options) {
+  std::unique_ptr<WorkerBackend> b(new WorkerBackend());
+  b->options_ = options;
+  absl::StatusOr<std::unique_ptr<WorkerPool>> pool = WorkerPool::Start(options.pool);
+  if (!pool.ok()) return pool.status();
+  b->pool_ = std::move(*pool);
+  absl::StatusOr<wpb::Hello> hello = b->pool_->WaitFirstHello(options.start_timeout);
+  if (!hello.ok()) return hello.status();
+  b->info_ = FromProto(hello->info());
+  if (b->info_.sha256.empty() && !options.model_path.empty()) {
+    absl::StatusOr<std::string> sha = Sha256HexOfFile(options.model_path);
+    if (!sha.ok()) return sha.status();
+    b->info_.sha256 = *sha;
+  }
+  b->info_.build_extra["worker_command"] = options.pool.command.executable;
+  b->info_.build_extra["workers"] = std::to_string(options.pool.workers);
+  return b;
+}
+
+absl::Status WorkerBackend::Call(const char* what, wpb::Request& request, const StopFn& stop,
+                                 const PartialFn& on_partial, wpb::Response* final_frame) const {
+  absl::StatusOr<WorkerPool::Lease> leased = pool_->Acquire(stop);
+  if (!leased.ok()) return leased.status();
+  WorkerPool::Lease lease = std::move(*leased);
+  request.set_id(next_id_.fetch_add(1));
+  const std::string& label = pool_->options().label;
+
+  auto died = [&](WorkerPool::Lease l, const std::string& how) {
+    WorkerPool::Death d = pool_->Discard(std::move(l), /*crashed=*/true);
+    return absl::UnavailableError(absl::StrCat(label, " ", d.slot, " (pid ", d.pid, ") ", how,
+                                               " during ", what, ": ", d.exit,
+                                               "; last stderr lines: ", d.stderr_tail));
+  };
+  auto broken = [&](WorkerPool::Lease l, const std::string& how) {
+    WorkerPool::Death d = pool_->Discard(std::move(l), /*crashed=*/true);
+    return absl::InternalError(absl::StrCat(label, " ", d.slot, " (pid ", d.pid, ") ", how,
+                                            " during ", what, "; it was replaced (", d.exit,
+                                            "); last stderr lines: ", d.stderr_tail));
+  };
+
+  if (absl::Status st = lease.process().Send(request); !st.ok()) {
+    return died(std::move(lease), absl::StrCat("could not take the request (", st.message(), ")"));
+  }
+  for (;;) {
+    wpb::Response resp;
+    absl::Status st = lease.process().Receive(&resp, stop);
+    if (absl::IsCancelled(st)) {
+      // Abandoned (deadline, cancel, shutdown): a worker cannot be interrupted
+      // mid-decode, so it is killed and replaced.
+      WorkerPool::Death d = pool_->Discard(std::move(lease), /*crashed=*/false);
+      return absl::CancelledError(absl::StrCat(what, " abandoned; ", label, " ", d.slot, " (pid ",
+                                               d.pid, ") was killed and is restarting; its last "
+                                               "stderr lines: ", d.stderr_tail));
+    }
+    if (absl::IsUnavailable(st)) return died(std::move(lease), "died");
+    if (!st.ok()) return broken(std::move(lease), absl::StrCat("sent a bad frame (", st.message(), ")"));
+    if (resp.id() != request.id()) {
+      return broken(std::move(lease), absl::StrCat("answered request ", resp.id(), " instead of ",
+                                                   request.id()));
+    }
+    switch (resp.kind_case()) {
+      case wpb::Response::kLogitsRow:
+      case wpb::Response::kResidualRow:
+      case wpb::Response::kToken: {
+        if (!on_partial) return broken(std::move(lease), "sent an unexpected partial frame");
+        if (absl::Status p = on_partial(resp); !p.ok()) {
+          // The caller stopped listening (or the frame was malformed): the worker
+          // is still sending, so it goes.
+          pool_->Discard(std::move(lease), /*crashed=*/false);
+          return p;
+        }
+        continue;
+      }
+      case wpb::Response::kError: {
+        pool_->Release(std::move(lease));
+        return FromProto(resp.error());
+      }
+      case wpb::Response::kHello:
+      case wpb::Response::KIND_NOT_SET:
+        return broken(std::move(lease), "sent an unexpected frame");
+      default: {
+        int64_t session_bytes = 0;
+        if (resp.has_eval_done()) session_bytes = resp.eval_done().session_bytes();
+        if (resp.has_generate_done()) session_bytes = resp.generate_done().session_bytes();
+        if (resp.has_info()) session_bytes = resp.info().session_bytes();
+        pool_->Release(std::move(lease), session_bytes);
+        *final_frame = std::move(resp);
+        return absl::OkStatus();
+      }
+    }
+  }
+}
+
+absl::Status WorkerBackend::QuickCall(const char* what, wpb::Request& request,
+                                      wpb::Response* final_frame) const {
+  const auto deadline = WorkerPool::Clock::now() + options_.quick_timeout;
+  bool timed_out = false;
+  absl::Status st = Call(what, request,
+                         [&] { return timed_out = WorkerPool::Clock::now() > deadline; }, nullptr,
+                         final_frame);
+  if (timed_out && absl::IsCancelled(st)) {
+    return absl::DeadlineExceededError(absl::StrCat(what, " took longer than ",
+                                                    options_.quick_timeout.count(), " ms: ",
+                                                    st.message()));
+  }
+  return st;
+}
+
+absl::StatusOr<std::vector<int32_t>> WorkerBackend::Tokenize(absl::string_view text, bool add_bos,
+                                                             bool parse_special) const {
+  wpb::Request req;
+  req.mutable_tokenize()->set_text(std::string(text));
+  req.mutable_tokenize()->set_add_bos(add_bos);
+  req.mutable_tokenize()->set_parse_special(parse_special);
+  wpb::Response resp;
+  if (absl::Status st = QuickCall("Tokenize", req, &resp); !st.ok()) return st;
+  if (!resp.has_tokenize()) return absl::InternalError("worker answered Tokenize with another kind");
+  return std::vector<int32_t>(resp.tokenize().ids().begin(), resp.tokenize().ids().end());
+}
+
+absl::StatusOr<std::string> WorkerBackend::TokenPiece(int32_t id) const {
+  wpb::Request req;
+  req.mutable_token_piece()->set_id(id);
+  wpb::Response resp;
+  if (absl::Status st = QuickCall("TokenPiece", req, &resp); !st.ok()) return st;
+  if (!resp.has_token_piece()) return absl::InternalError("worker answered TokenPiece with another kind");
+  return resp.token_piece().piece();
+}
+
+absl::StatusOr<std::string> WorkerBackend::Detokenize(absl::Span<const int32_t> ids) const {
+  wpb::Request req;
+  req.mutable_detokenize()->mutable_ids()->Add(ids.begin(), ids.end());
+  wpb::Response resp;
+  if (absl::Status st = QuickCall("Detokenize", req, &resp); !st.ok()) return st;
+  if (!resp.has_detokenize()) return absl::InternalError("worker answered Detokenize with another kind");
+  return resp.detokenize().text();
+}
+
+absl::Status WorkerBackend::EvalLogits(absl::Span<const int32_t> ids, BackendEvalMode mode,
+                                       const std::vector<int>& rows, const LogitsRowFn& on_row,
+                                       const CancelledFn& cancelled) {
+  wpb::Request req;
+  wpb::EvalLogitsRequest* r = req.mutable_eval_logits();
+  r->mutable_ids()->Add(ids.begin(), ids.end());
+  r->set_mode(ToProto(mode));
+  r->mutable_rows()->Add(rows.begin(), rows.end());
+  std::vector<float> logits;
+  wpb::Response done;
+  absl::Status st = Call(
+      "EvalLogits", req, cancelled,
+      [&](const wpb::Response& part) -> absl::Status {
+        if (!part.has_logits_row()) return absl::InternalError("EvalLogits: unexpected partial frame");
+        if (absl::Status b = BytesToFloats(part.logits_row().logits_f32le(), info_.n_vocab, &logits);
+            !b.ok()) {
+          return b;
+        }
+        return on_row(part.logits_row().row(), logits);
+      },
+      &done);
+  if (!st.ok()) return st;
+  if (!done.has_eval_done()) return absl::InternalError("worker answered EvalLogits with another kind");
+  return absl::OkStatus();
+}
+
+absl::Status WorkerBackend::EvalTrace(absl::Span<const int32_t> ids, BackendEvalMode mode,
+                                      const std::vector<int>& rows, const ResidualFn& on_residual,
+                                      const CancelledFn& cancelled) {
+  wpb::Request req;
+  wpb::EvalTraceRequest* r = req.mutable_eval_trace();
+  r->mutable_ids()->Add(ids.begin(), ids.end());
+  r->set_mode(ToProto(mode));
+  r->mutable_rows()->Add(rows.begin(), rows.end());
+  std::vector<float> hidden;
+  wpb::Response done;
+  absl::Status st = Call(
+      "EvalTrace", req, cancelled,
+      [&](const wpb::Response& part) -> absl::Status {
+        if (!part.has_residual_row()) return absl::InternalError("EvalTrace: unexpected partial frame");
+        const wpb::ResidualRow& rr = part.residual_row();
+        if (absl::Status b = BytesToFloats(rr.hidden_f32le(), info_.n_embd, &hidden); !b.ok()) return b;
+        on_residual(rr.layer(), rr.row(), hidden);
+        return absl::OkStatus();
+      },
+      &done);
+  if (!st.ok()) return st;
+  if (!done.has_eval_done()) return absl::InternalError("worker answered EvalTrace with another kind");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<GenerationResult> WorkerBackend::Generate(absl::Span<const int32_t> prompt,
+                                                         const GenerationSpec& spec,
+                                                         const TokenFn& on_token,
+                                                         const CancelledFn& cancelled) {
+  wpb::Request req;
+  ToProto(spec, req.mutable_generate());
+  req.mutable_generate()->mutable_prompt()->Add(prompt.begin(), prompt.end());
+  GenerationResult result;
+  wpb::Response done;
+  absl::Status st = Call(
+      "Generate", req, cancelled,
+      [&](const wpb::Response& part) -> absl::Status {
+        if (!part.has_token()) return absl::InternalError("Generate: unexpected partial frame");
+        GeneratedTokenInfo token = FromProto(part.token());
+        result.ids.push_back(token.id);
+        result.text += token.text;
+        result.tokens.push_back(std::move(token));
+        return on_token ? on_token(result.tokens.back()) : absl::OkStatus();
+      },
+      &done);
+  if (absl::IsCancelled(st)) {
+    // What was generated before the request was abandoned stays the caller's.
+    result.finish = GenerationFinish::kCancelled;
+    return result;
+  }
+  if (!st.ok()) return st;
+  if (!done.has_generate_done()) return absl::InternalError("worker answered Generate with another kind");
+  const wpb::GenerateDone& g = done.generate_done();
+  result.text = g.text();
+  result.finish = FromProto(g.finish());
+  result.prefill_ms = g.prefill_ms();
+  result.decode_ms = g.decode_ms();
+  result.first_token_ms = g.first_token_ms();
+  result.decode_steps = g.decode_steps();
+  return result;
+}
+
+}  // namespace bitparity::worker

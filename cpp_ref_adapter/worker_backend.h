@@ -1,0 +1,102 @@
+// File: cpp_ref_adapter/worker_backend.h
+//
+// An EngineBackend whose engine runs in worker processes: each call leases a
+// worker from a WorkerPool, sends it one request frame and turns the answer
+// frames back into the EngineBackend results. The same class serves
+// bitnet-cpp-server (workers: bitnet-cpp-worker) and bitparity-worker-server
+// (workers: bitparity-native-worker); only the worker command differs.
+//
+//   WorkerBackendOptions o;
+//   o.pool.command = {bin_dir + "/bitnet-cpp-worker",
+//                     {"--model", path, "--threads", "1", "--max-context", "512"}};
+//   o.model_path = path;
+//   ASSIGN_OR_RETURN(std::unique_ptr<WorkerBackend> b, WorkerBackend::Start(o));
+//
+// Failures, as the request that was in flight sees them:
+//   the worker died (crash, abort, SIGKILL from outside)
+//        -> Unavailable: "<label> <slot> (pid P) died during EvalLogits: signal 6
+//           (SIGABRT); last stderr lines: ..."; the worker restarts (with backoff
+//           when it keeps dying)
+//   the request was abandoned (deadline, client cancel, shutdown)
+//        -> the worker is killed (SIGKILL) and restarted at once; eval returns
+//           Cancelled, which EngineService reports as DEADLINE_EXCEEDED or
+//           CANCELLED; Generate returns what it had, finish reason CANCELLED
+//   the worker answered with an error frame -> that status, worker kept
+//   the worker broke the protocol (bad frame) -> Internal, worker replaced
+//   no worker is ready (all failing to start) -> Unavailable with the last failure
+// Tokenize, Detokenize and TokenPiece get no caller deadline through the
+// interface, so they are bounded by `quick_timeout` (DeadlineExceeded).
+//
+// Thread safety: as EngineBackend; calls beyond the number of workers wait for
+// a free one.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "cpp_ref_adapter/worker.pb.h"
+#include "cpp_ref_adapter/worker_pool.h"
+#include "services/common/engine_backend.h"
+
+namespace bitparity::worker {
+
+struct WorkerBackendOptions {
+  WorkerPoolOptions pool;
+  // The model file, hashed here once when the workers leave BackendInfo.sha256
+  // empty (bitnet-cpp-worker does, so that N workers do not hash it N times).
+  std::string model_path;
+  // How long the first worker may take to become ready.
+  std::chrono::milliseconds start_timeout{std::chrono::seconds(120)};
+  // Bound on Tokenize / Detokenize / TokenPiece.
+  std::chrono::milliseconds quick_timeout{std::chrono::seconds(30)};
+};
+
+class WorkerBackend final : public EngineBackend {
+ public:
+  // Starts the pool and waits for the first worker's Hello (its model facts).
+  // Unavailable, with the workers' exit status and stderr lines, when none
+  // became ready within start_timeout.
+  static absl::StatusOr<std::unique_ptr<WorkerBackend>> Start(const WorkerBackendOptions& options);
+
+  const BackendInfo& Info() const override { return info_; }
+  int64_t SessionBytes() const override { return pool_->SessionBytes(); }
+
+  absl::StatusOr<std::vector<int32_t>> Tokenize(absl::string_view text, bool add_bos,
+                                                bool parse_special) const override;
+  absl::StatusOr<std::string> TokenPiece(int32_t id) const override;
+  absl::StatusOr<std::string> Detokenize(absl::Span<const int32_t> ids) const override;
+  absl::Status EvalLogits(absl::Span<const int32_t> ids, BackendEvalMode mode,
+                          const std::vector<int>& rows, const LogitsRowFn& on_row,
+                          const CancelledFn& cancelled) override;
+  absl::Status EvalTrace(absl::Span<const int32_t> ids, BackendEvalMode mode,
+                         const std::vector<int>& rows, const ResidualFn& on_residual,
+                         const CancelledFn& cancelled) override;
+  absl::StatusOr<GenerationResult> Generate(absl::Span<const int32_t> prompt,
+                                            const GenerationSpec& spec, const TokenFn& on_token,
+                                            const CancelledFn& cancelled) override;
+
+  WorkerPool& pool() const { return *pool_; }
+
+ private:
+  using PartialFn = std::function<absl::Status(const bitnet::worker::v1::Response& part)>;
+
+  WorkerBackend() = default;
+  // One request on one leased worker: partial frames to `on_partial` (may be
+  // null), the final frame into `*final_frame`. See the top of the file for the
+  // failure statuses. `what` names the call in messages.
+  absl::Status Call(const char* what, bitnet::worker::v1::Request& request, const StopFn& stop,
+                    const PartialFn& on_partial, bitnet::worker::v1::Response* final_frame) const;
+  absl::Status QuickCall(const char* what, bitnet::worker::v1::Request& request,
+                         bitnet::worker::v1::Response* final_frame) const;
+
+  WorkerBackendOptions options_;
+  std::unique_ptr<WorkerPool> pool_;
+  BackendInfo info_;
+  mutable std::atomic<uint64_t> next_id_{1};
+};
+
+}  // namespace bitparity::worker

@@ -1,0 +1,331 @@
+#include "cpp_ref_adapter/worker_pool.h"
+
+#include <poll.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
+
+namespace bitparity::worker {
+
+namespace wpb = ::bitnet::worker::v1;
+
+WorkerPool::Lease& WorkerPool::Lease::operator=(Lease&& o) noexcept {
+  if (this != &o) {
+    if (pool_ != nullptr) pool_->Discard(std::move(*this), /*crashed=*/false);
+    pool_ = o.pool_;
+    slot_ = o.slot_;
+    process_ = o.process_;
+    o.pool_ = nullptr;
+    o.process_ = nullptr;
+    o.slot_ = -1;
+  }
+  return *this;
+}
+
+WorkerPool::Lease::~Lease() {
+  if (pool_ != nullptr) pool_->Discard(std::move(*this), /*crashed=*/false);
+}
+
+WorkerPool::WorkerPool(const WorkerPoolOptions& options) : options_(options) {}
+
+absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Start(const WorkerPoolOptions& options) {
+  if (options.workers < 1) return absl::InvalidArgumentError("a worker pool needs at least 1 worker");
+  // A write to a worker that just died must be an EPIPE error, not our death.
+  ::signal(SIGPIPE, SIG_IGN);
+  std::unique_ptr<WorkerPool> pool(new WorkerPool(options));
+  {
+    std::lock_guard<std::mutex> lock(pool->mu_);
+    pool->slots_.resize(options.workers);
+    for (Slot& s : pool->slots_) s.restart_at = Clock::now();
+  }
+  pool->monitor_ = std::thread([p = pool.get()] { p->Monitor(); });
+  return pool;
+}
+
+WorkerPool::~WorkerPool() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (monitor_.joinable()) monitor_.join();
+}
+
+std::chrono::milliseconds WorkerPool::Backoff(int failures) const {
+  if (failures <= 0) return std::chrono::milliseconds(0);
+  int64_t ms = options_.backoff_initial.count();
+  for (int i = 1; i < failures && ms < options_.backoff_max.count(); ++i) ms *= 2;
+  return std::chrono::milliseconds(std::min<int64_t>(ms, options_.backoff_max.count()));
+}
+
+void WorkerPool::Log(const std::string& event, int slot, int pid, const std::string& detail) const {
+  if (!options_.log_events) return;
+  nlohmann::ordered_json j;
+  j["event"] = event;
+  j["worker"] = options_.label;
+  j["slot"] = slot;
+  if (pid > 0) j["pid"] = pid;
+  if (!detail.empty()) j["detail"] = detail;
+  const std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+void WorkerPool::Failed(Slot& slot, const std::string& why, bool at_start) {
+  ++slot.consecutive_failures;
+  if (at_start) ++slot.start_failures;
+  slot.state = State::kWaitingRestart;
+  const auto wait = Backoff(slot.consecutive_failures);
+  slot.restart_at = Clock::now() + wait;
+  last_failure_ = why;
+  Log("worker_failed", static_cast<int>(&slot - slots_.data()), -1,
+      absl::StrCat(why, " (restart in ", wait.count(), " ms)"));
+}
+
+void WorkerPool::SpawnDue(Clock::time_point now) {
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    Slot& s = slots_[i];
+    if (s.state != State::kWaitingRestart || s.restart_at > now) continue;
+    absl::StatusOr<std::unique_ptr<WorkerProcess>> p =
+        WorkerProcess::Spawn(options_.command, static_cast<int>(i));
+    if (s.ever_started) ++restarts_;
+    s.ever_started = true;
+    if (!p.ok()) {
+      Failed(s, absl::StrCat(options_.label, " ", i, " could not start: ", p.status().message()),
+             /*at_start=*/true);
+      continue;
+    }
+    s.process = std::move(*p);
+    s.state = State::kStarting;
+    s.started_at = now;
+    Log("worker_started", static_cast<int>(i), s.process->pid(), "");
+  }
+}
+
+// Polls the stdout of starting workers for their Hello (called with the lock;
+// releases it while waiting). Only the monitor touches slots in kStarting.
+void WorkerPool::AwaitHellos(std::unique_lock<std::mutex>& lock) {
+  std::vector<pollfd> fds;
+  std::vector<int> which;
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    if (slots_[i].state != State::kStarting) continue;
+    fds.push_back({slots_[i].process->stdout_fd(), POLLIN, 0});
+    which.push_back(static_cast<int>(i));
+  }
+  lock.unlock();
+  ::poll(fds.data(), fds.size(), 20);
+  std::vector<std::pair<int, absl::Status>> results;
+  std::vector<wpb::Response> hellos(fds.size());
+  for (size_t k = 0; k < fds.size(); ++k) {
+    if ((fds[k].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+    WorkerProcess* w;
+    {
+      std::lock_guard<std::mutex> relock(mu_);
+      w = slots_[which[k]].process.get();
+    }
+    // The Hello is one small frame written at once; a worker that sends a
+    // partial frame and stalls is caught by the hello timeout.
+    const auto deadline = Clock::now() + options_.hello_timeout;
+    absl::Status st = w->Receive(&hellos[k], [&] { return Clock::now() > deadline; });
+    results.emplace_back(static_cast<int>(k), st);
+  }
+  lock.lock();
+  const auto now = Clock::now();
+  std::vector<std::unique_ptr<WorkerProcess>> dead;
+  for (auto& [k, st] : results) {
+    Slot& s = slots_[which[k]];
+    const wpb::Response& r = hellos[k];
+    std::string why;
+    if (st.ok() && r.has_hello() && r.hello().protocol_version() == kProtocolVersion) {
+      s.state = State::kIdle;
+      s.start_failures = 0;
+      s.session_bytes = r.hello().session_bytes();
+      if (!first_hello_) first_hello_ = r.hello();
+      Log("worker_ready", which[k], s.process->pid(),
+          absl::StrCat("loaded in ", std::chrono::duration_cast<std::chrono::milliseconds>(now - s.started_at).count(), " ms"));
+      continue;
+    }
+    if (st.ok() && r.has_hello()) {
+      why = absl::StrCat("speaks protocol ", r.hello().protocol_version(), ", not ", kProtocolVersion);
+    } else if (st.ok() && r.has_error()) {
+      why = absl::StrCat("failed to load: ", r.error().message());
+    } else if (st.ok()) {
+      why = "sent something other than Hello first";
+    } else {
+      why = absl::StrCat("ended before Hello (", st.message(), ")");
+    }
+    // A worker that reported its load error exits by itself (code 1); give it a
+    // moment, so that the message shows its own exit code.
+    std::string exit = s.process->WaitExit(std::chrono::seconds(1));
+    if (exit == "still running") {
+      s.process->Kill();
+      exit = s.process->WaitExit(std::chrono::seconds(2));
+    }
+    Failed(s, absl::StrCat(options_.label, " ", which[k], " (pid ", s.process->pid(), ") ", why,
+                           "; ", exit, "; last stderr lines: ", s.process->StderrSummary()),
+           /*at_start=*/true);
+    dead.push_back(std::move(s.process));
+  }
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    Slot& s = slots_[i];
+    if (s.state == State::kStarting && now - s.started_at > options_.hello_timeout) {
+      s.process->Kill();
+      const std::string exit = s.process->WaitExit(std::chrono::seconds(2));
+      Failed(s, absl::StrCat(options_.label, " ", i, " (pid ", s.process->pid(),
+                             ") did not say Hello within ", options_.hello_timeout.count(),
+                             " ms; killed (", exit, "); last stderr lines: ",
+                             s.process->StderrSummary()),
+             /*at_start=*/true);
+      dead.push_back(std::move(s.process));
+    }
+  }
+  cv_.notify_all();
+  lock.unlock();
+  dead.clear();  // joins stderr readers outside the lock
+  lock.lock();
+}
+
+void WorkerPool::Monitor() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    SpawnDue(Clock::now());
+    const bool starting = std::any_of(slots_.begin(), slots_.end(),
+                                      [](const Slot& s) { return s.state == State::kStarting; });
+    if (starting) {
+      AwaitHellos(lock);
+      continue;
+    }
+    auto wake = Clock::now() + std::chrono::seconds(1);
+    for (const Slot& s : slots_) {
+      if (s.state == State::kWaitingRestart) wake = std::min(wake, s.restart_at);
+    }
+    cv_.wait_until(lock, wake);
+  }
+  // Shut down here, on the thread that forked the workers (see the header).
+  std::vector<std::unique_ptr<WorkerProcess>> all;
+  for (Slot& s : slots_) {
+    if (s.process != nullptr) all.push_back(std::move(s.process));
+    s.state = State::kWaitingRestart;
+  }
+  lock.unlock();
+  for (auto& w : all) {
+    const std::string how = w->Stop(options_.stop_grace);
+    Log("worker_stopped", w->index(), w->pid(), how);
+  }
+  all.clear();
+}
+
+absl::StatusOr<bitnet::worker::v1::Hello> WorkerPool::WaitFirstHello(
+    std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, timeout, [this] { return first_hello_.has_value() || stopping_; });
+  if (first_hello_) return *first_hello_;
+  return absl::UnavailableError(absl::StrCat(
+      "no ", options_.label, " became ready within ", timeout.count(), " ms",
+      last_failure_.empty() ? "" : absl::StrCat("; last failure: ", last_failure_)));
+}
+
+absl::StatusOr<WorkerPool::Lease> WorkerPool::Acquire(const StopFn& stop) {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    if (stopping_) return absl::UnavailableError(absl::StrCat(options_.label, " pool is shutting down"));
+    bool any_alive = false, all_failing = true;
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      Slot& s = slots_[i];
+      if (s.state == State::kIdle) {
+        s.state = State::kBusy;
+        Lease lease;
+        lease.pool_ = this;
+        lease.slot_ = static_cast<int>(i);
+        lease.process_ = s.process.get();
+        return lease;
+      }
+      if (s.state == State::kBusy) any_alive = true;
+      if (s.start_failures == 0) all_failing = false;
+    }
+    if (!any_alive && all_failing) {
+      return absl::UnavailableError(absl::StrCat("no ", options_.label,
+                                                 " is ready; last failure: ", last_failure_));
+    }
+    cv_.wait_for(lock, std::chrono::milliseconds(10));
+    if (stop && stop()) {
+      return absl::CancelledError(absl::StrCat("abandoned while waiting for a free ", options_.label));
+    }
+  }
+}
+
+void WorkerPool::Release(Lease lease, int64_t session_bytes) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Slot& s = slots_[lease.slot_];
+    s.state = State::kIdle;
+    s.consecutive_failures = 0;  // it served a request: healthy again
+    if (session_bytes >= 0) s.session_bytes = session_bytes;
+  }
+  lease.pool_ = nullptr;
+  cv_.notify_all();
+}
+
+WorkerPool::Death WorkerPool::Discard(Lease lease, bool crashed) {
+  Death d;
+  WorkerProcess* w = lease.process_;
+  d.slot = lease.slot_;
+  d.pid = w->pid();
+  lease.pool_ = nullptr;
+  w->Kill();  // it may be alive: hung, or abandoned mid-request
+  d.exit = w->WaitExit(std::chrono::seconds(5));
+  d.stderr_tail = w->StderrSummary();
+  std::unique_ptr<WorkerProcess> gone;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Slot& s = slots_[d.slot];
+    gone = std::move(s.process);
+    s.session_bytes = 0;
+    const std::string why = absl::StrCat(options_.label, " ", d.slot, " (pid ", d.pid, ") ",
+                                         crashed ? "died" : "was killed", ": ", d.exit,
+                                         "; last stderr lines: ", d.stderr_tail);
+    if (crashed) {
+      Failed(s, why, /*at_start=*/false);
+    } else {
+      s.state = State::kWaitingRestart;
+      s.restart_at = Clock::now();
+      Log("worker_killed", d.slot, d.pid, why);
+    }
+  }
+  cv_.notify_all();
+  gone.reset();  // joins its stderr reader outside the lock
+  return d;
+}
+
+int WorkerPool::ready() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(std::count_if(slots_.begin(), slots_.end(), [](const Slot& s) {
+    return s.state == State::kIdle || s.state == State::kBusy;
+  }));
+}
+
+int64_t WorkerPool::SessionBytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  int64_t sum = 0;
+  for (const Slot& s : slots_) sum += s.session_bytes;
+  return sum;
+}
+
+int WorkerPool::restarts() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return restarts_;
+}
+
+std::vector<int> WorkerPool::Pids() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<int> pids;
+  for (const Slot& s : slots_) {
+    if (s.process != nullptr) pids.push_back(s.process->pid());
+  }
+  return pids;
+}
+
+}  // namespace bitparity::worker

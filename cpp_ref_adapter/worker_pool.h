@@ -1,0 +1,159 @@
+// File: cpp_ref_adapter/worker_pool.h
+//
+// A fixed number of engine worker processes (worker_process.h), kept alive: each
+// request leases one idle worker; a worker that died or had to be killed is
+// reaped and started again, after an exponential backoff when it keeps failing.
+//
+//   WorkerPoolOptions o;  o.command = {"/path/bitnet-cpp-worker", {"--model", m}};  o.workers = 2;
+//   ASSIGN_OR_RETURN(auto pool, WorkerPool::Start(o));
+//   ASSIGN_OR_RETURN(Hello hello, pool->WaitFirstHello(std::chrono::seconds(60)));
+//   ASSIGN_OR_RETURN(WorkerPool::Lease lease, pool->Acquire(stop));
+//   ... lease.process().Send / Receive ...
+//   pool->Release(std::move(lease), session_bytes);           // healthy
+//   WorkerPool::Death d = pool->Discard(std::move(lease), true);  // crashed: restart with backoff
+//
+// Life of a slot:
+//   waiting-restart --(backoff over, spawn)--> starting --(Hello)--> idle <--> busy
+//        ^                                         |                         |
+//        +----- start failed / no Hello in time ---+---- died / killed ------+
+// A worker that completes a request resets its slot's failure count; a start
+// failure or a crash doubles the wait before the next start (backoff_initial,
+// 2x, ... up to backoff_max). A worker killed because its request was abandoned
+// (deadline, cancel) restarts at once: that is not its fault.
+//
+// Every spawn happens on the pool's own monitor thread, because a worker asks to
+// be killed when the thread that forked it ends (PR_SET_PDEATHSIG); the monitor
+// lives as long as the pool. The destructor closes every worker's stdin (they
+// exit 0), kills what still runs after a grace period, and reaps everything.
+//
+// Thread safety: all methods may be called from any thread.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "cpp_ref_adapter/worker.pb.h"
+#include "cpp_ref_adapter/worker_process.h"
+
+namespace bitparity::worker {
+
+struct WorkerPoolOptions {
+  WorkerCommand command;
+  int workers = 1;
+  // A started worker must say Hello (load its model) within this.
+  std::chrono::milliseconds hello_timeout{std::chrono::seconds(120)};
+  std::chrono::milliseconds backoff_initial{200};
+  std::chrono::milliseconds backoff_max{std::chrono::seconds(10)};
+  // On destruction, how long workers get to exit after their stdin closes.
+  std::chrono::milliseconds stop_grace{std::chrono::seconds(1)};
+  // Names the workers in messages, e.g. "bitnet.cpp worker".
+  std::string label = "worker";
+  // Write one JSON line per worker start, exit and restart to stderr.
+  bool log_events = true;
+};
+
+class WorkerPool {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  static absl::StatusOr<std::unique_ptr<WorkerPool>> Start(const WorkerPoolOptions& options);
+  ~WorkerPool();
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  // The first Hello any worker sent. Unavailable (with the last failure: exit
+  // status and stderr lines) when none arrived within `timeout`.
+  absl::StatusOr<bitnet::worker::v1::Hello> WaitFirstHello(std::chrono::milliseconds timeout);
+
+  // Exclusive use of one ready worker. Move-only; a Lease dropped without
+  // Release or Discard discards its worker (killed, restarted).
+  class Lease {
+   public:
+    Lease() = default;
+    Lease(Lease&& o) noexcept { *this = std::move(o); }
+    Lease& operator=(Lease&& o) noexcept;
+    ~Lease();
+    WorkerProcess& process() const { return *process_; }
+    int slot() const { return slot_; }
+    explicit operator bool() const { return pool_ != nullptr; }
+
+   private:
+    friend class WorkerPool;
+    WorkerPool* pool_ = nullptr;
+    int slot_ = -1;
+    WorkerProcess* process_ = nullptr;
+  };
+
+  // An idle ready worker; waits while all are busy or starting, polling `stop`
+  // (may be null) about every 10 ms: Cancelled when it says stop. Unavailable at
+  // once when no worker is ready and every slot's last start failed (the message
+  // has the last failure), and while the pool shuts down. A worker restarting
+  // after a crash is waited for: its next start is expected to work.
+  absl::StatusOr<Lease> Acquire(const StopFn& stop);
+
+  // Gives a healthy worker back; `session_bytes` is what it last reported
+  // (-1: unchanged).
+  void Release(Lease lease, int64_t session_bytes = -1);
+
+  struct Death {
+    int pid = -1;
+    int slot = -1;
+    std::string exit;         // "exit code 1", "signal 9 (SIGKILL)"
+    std::string stderr_tail;  // last lines, " | "-joined
+  };
+  // The leased worker is dead or must go: kill it (if alive), reap it, and
+  // schedule its restart (after a backoff when `crashed`).
+  Death Discard(Lease lease, bool crashed);
+
+  // Workers that said Hello and are alive (idle or busy).
+  int ready() const;
+  int64_t SessionBytes() const;
+  // Workers started after the first round (restarts), since the pool started.
+  int restarts() const;
+  // Pids of every live worker process (tests count them).
+  std::vector<int> Pids() const;
+  const WorkerPoolOptions& options() const { return options_; }
+
+ private:
+  enum class State { kWaitingRestart, kStarting, kIdle, kBusy };
+  struct Slot {
+    State state = State::kWaitingRestart;
+    std::unique_ptr<WorkerProcess> process;
+    Clock::time_point restart_at;
+    Clock::time_point started_at;
+    int consecutive_failures = 0;  // starts and crashes since the last served request
+    int start_failures = 0;        // starts since the last Hello that failed
+    bool ever_started = false;
+    int64_t session_bytes = 0;
+  };
+
+  explicit WorkerPool(const WorkerPoolOptions& options);
+  void Monitor();
+  void SpawnDue(Clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void AwaitHellos(std::unique_lock<std::mutex>& lock) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Marks a slot failed (start failure or crash): backoff, last_failure_.
+  void Failed(Slot& slot, const std::string& why, bool at_start) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::chrono::milliseconds Backoff(int failures) const;
+  void Log(const std::string& event, int slot, int pid, const std::string& detail) const;
+
+  const WorkerPoolOptions options_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Slot> slots_ ABSL_GUARDED_BY(mu_);
+  std::optional<bitnet::worker::v1::Hello> first_hello_ ABSL_GUARDED_BY(mu_);
+  std::string last_failure_ ABSL_GUARDED_BY(mu_);
+  int restarts_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread monitor_;
+};
+
+}  // namespace bitparity::worker

@@ -1,0 +1,396 @@
+// The supervisor (WorkerBackend, WorkerPool, WorkerProcess) with real worker
+// processes: bitparity-native-worker on the tiny-b158 fixture, behind a real
+// loopback gRPC server (the shared EngineService). Checks that the process
+// boundary changes nothing (logits bit for bit equal to the in-process engine)
+// and that failures are contained: a worker SIGKILLed mid-request, a deadline
+// overrun, a model that cannot load; and that no worker process is leaked.
+#include <signal.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <dirent.h>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "cpp_ref_adapter/worker_backend.h"
+#include "cpp_ref_adapter/worker_codec.h"
+#include "gtest/gtest.h"
+#include "services/native/native_backend.h"
+#include "tests/services/test_server.h"
+
+namespace bitparity::worker {
+namespace {
+
+namespace v1 = ::bitnet::v1;
+using std::chrono::milliseconds;
+
+const std::string kModel = std::string(BITPARITY_FIXTURES_DIR) + "/models/tiny-b158.gguf";
+const std::string kWorker = std::string(BITPARITY_BIN_DIR) + "/bitparity-native-worker";
+const std::string kServer = std::string(BITPARITY_BIN_DIR) + "/bitparity-worker-server";
+constexpr char kPrompt[] = "The quick brown fox jumps over the lazy dog.";
+
+struct Child {
+  int pid;
+  char state;  // 'Z' = zombie (exited, not reaped)
+};
+
+// Every child process of this test process, zombies included, from /proc.
+std::vector<Child> Children() {
+  std::vector<Child> out;
+  DIR* d = opendir("/proc");
+  if (d == nullptr) return out;
+  const int self = getpid();
+  while (dirent* e = readdir(d)) {
+    const int pid = std::atoi(e->d_name);
+    if (pid <= 0) continue;
+    std::ifstream f(absl::StrCat("/proc/", pid, "/stat"));
+    std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    const size_t paren = stat.rfind(')');
+    if (paren == std::string::npos || paren + 4 >= stat.size()) continue;
+    char state = stat[paren + 2];
+    const int ppid = std::atoi(stat.c_str() + paren + 4);
+    if (ppid == self) out.push_back({pid, state});
+  }
+  closedir(d);
+  return out;
+}
+
+std::string Describe(const std::vector<Child>& children) {
+  std::string s;
+  for (const Child& c : children) absl::StrAppend(&s, c.pid, ":", std::string(1, c.state), " ");
+  return s;
+}
+
+WorkerBackendOptions Options(const std::string& model, int workers) {
+  WorkerBackendOptions o;
+  o.pool.command.executable = kWorker;
+  o.pool.command.args = {"--model", model, "--threads", "1", "--max-context", "512"};
+  o.pool.workers = workers;
+  o.pool.label = "bitparity worker";
+  o.pool.backoff_initial = milliseconds(50);
+  o.pool.backoff_max = milliseconds(400);
+  o.pool.hello_timeout = std::chrono::seconds(60);
+  o.model_path = model;
+  o.start_timeout = std::chrono::seconds(60);
+  return o;
+}
+
+class SupervisorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (access(kModel.c_str(), R_OK) != 0) GTEST_SKIP() << "fixture missing: " << kModel;
+    ASSERT_EQ(access(kWorker.c_str(), X_OK), 0) << kWorker << " is not built";
+    ASSERT_TRUE(Children().empty()) << "children before the test: " << Describe(Children());
+  }
+
+  void StartServer(int workers) {
+    auto b = WorkerBackend::Start(Options(kModel, workers));
+    ASSERT_TRUE(b.ok()) << b.status();
+    backend_ = std::shared_ptr<WorkerBackend>(std::move(*b));
+    ServerOptions so;
+    so.limits.max_concurrent = workers;
+    server_ = testing::LoopbackServer::Start(so, backend_);
+    ASSERT_NE(server_, nullptr);
+    stub_ = server_->Stub();
+  }
+
+  void StopServer() {
+    stub_.reset();
+    server_.reset();
+    backend_.reset();  // the pool closes the workers' stdin, kills leftovers, reaps
+  }
+
+  void TearDown() override {
+    StopServer();
+    EXPECT_TRUE(Children().empty()) << "leaked worker processes: " << Describe(Children());
+  }
+
+  // Waits until the pool has `n` ready workers.
+  void WaitReady(int n) {
+    for (int i = 0; i < 2000 && backend_->pool().ready() < n; ++i) {
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+    ASSERT_EQ(backend_->pool().ready(), n);
+  }
+
+  static v1::EvalLogitsRequest FullLogits(const std::vector<int32_t>& ids, v1::EvalMode mode) {
+    v1::EvalLogitsRequest req;
+    req.mutable_input()->mutable_ids()->mutable_ids()->Add(ids.begin(), ids.end());
+    req.set_mode(mode);
+    req.mutable_positions()->set_kind(v1::Positions::ALL);
+    req.mutable_output()->set_kind(v1::LogitsOutput::FULL);
+    req.mutable_output()->set_format(v1::FLOAT_FORMAT_F32);
+    return req;
+  }
+
+  static v1::GenerateRequest LongGeneration(int max_new_tokens) {
+    v1::GenerateRequest req;
+    req.mutable_input()->set_text("Once");
+    req.set_max_new_tokens(max_new_tokens);
+    req.set_ignore_eos(true);
+    return req;
+  }
+
+  grpc::Status EvalOnce(v1::EvalLogitsResponse* resp) {
+    grpc::ClientContext ctx;
+    v1::EvalLogitsRequest req;
+    req.mutable_input()->set_text(kPrompt);
+    return stub_->EvalLogits(&ctx, req, resp);
+  }
+
+  std::shared_ptr<WorkerBackend> backend_;
+  std::unique_ptr<testing::LoopbackServer> server_;
+  std::unique_ptr<v1::Engine::Stub> stub_;
+};
+
+TEST_F(SupervisorTest, EvalLogitsEqualsInProcessEngineBitForBit) {
+  StartServer(1);
+  NativeBackendOptions no;
+  no.model_path = kModel;
+  no.threads = 1;
+  no.max_context = 512;
+  auto native = NativeBackend::Load(no);
+  ASSERT_TRUE(native.ok()) << native.status();
+  auto ids = (*native)->Tokenize(kPrompt, true, false);
+  ASSERT_TRUE(ids.ok());
+  std::vector<int> rows(ids->size());
+  for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<int>(i);
+
+  for (auto [mode, backend_mode] :
+       {std::pair{v1::EVAL_MODE_BATCH, BackendEvalMode::kBatch},
+        std::pair{v1::EVAL_MODE_SEQUENTIAL, BackendEvalMode::kSequential}}) {
+    std::vector<std::string> expected;
+    ASSERT_TRUE((*native)
+                    ->EvalLogits(*ids, backend_mode, rows,
+                                 [&](int, absl::Span<const float> l) {
+                                   expected.push_back(FloatsToBytes(l));
+                                   return absl::OkStatus();
+                                 },
+                                 [] { return false; })
+                    .ok());
+    grpc::ClientContext ctx;
+    v1::EvalLogitsResponse resp;
+    grpc::Status st = stub_->EvalLogits(&ctx, FullLogits(*ids, mode), &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    ASSERT_EQ(resp.positions_size(), static_cast<int>(ids->size()));
+    for (int i = 0; i < resp.positions_size(); ++i) {
+      EXPECT_EQ(resp.positions(i).logits(), expected[i])
+          << "mode " << v1::EvalMode_Name(mode) << " position " << i << " differs";
+    }
+  }
+}
+
+TEST_F(SupervisorTest, GenerateEqualsInProcessEngine) {
+  StartServer(1);
+  NativeBackendOptions no;
+  no.model_path = kModel;
+  no.threads = 1;
+  no.max_context = 512;
+  auto native = NativeBackend::Load(no);
+  ASSERT_TRUE(native.ok()) << native.status();
+  auto ids = (*native)->Tokenize(kPrompt, true, false);
+  ASSERT_TRUE(ids.ok());
+  GenerationSpec spec;
+  spec.max_new_tokens = 24;
+  spec.ignore_eos = true;
+  auto expected = (*native)->Generate(*ids, spec, nullptr, [] { return false; });
+  ASSERT_TRUE(expected.ok()) << expected.status();
+
+  grpc::ClientContext ctx;
+  v1::GenerateRequest req;
+  req.mutable_input()->set_text(kPrompt);
+  req.set_max_new_tokens(24);
+  req.set_ignore_eos(true);
+  v1::GenerateResponse resp;
+  grpc::Status st = stub_->Generate(&ctx, req, &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(std::vector<int32_t>(resp.ids().begin(), resp.ids().end()), expected->ids);
+  EXPECT_EQ(resp.raw_text(), expected->text);
+}
+
+TEST_F(SupervisorTest, WorkerErrorKeepsTheWorker) {
+  StartServer(1);
+  const std::vector<int> before = backend_->pool().Pids();
+  // Past the service's validation, straight to the worker: its engine says no.
+  absl::Status st = backend_->EvalLogits(
+      std::vector<int32_t>{1, 99999999}, BackendEvalMode::kBatch, {0},
+      [](int, absl::Span<const float>) { return absl::OkStatus(); }, nullptr);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  EXPECT_EQ(backend_->pool().Pids(), before);
+  EXPECT_EQ(backend_->pool().restarts(), 0);
+}
+
+TEST_F(SupervisorTest, WorkerKilledMidRequestAnswersUnavailableAndNextRequestsSucceed) {
+  StartServer(1);
+  const std::vector<int> before = backend_->pool().Pids();
+  ASSERT_EQ(before.size(), 1u);
+
+  grpc::ClientContext ctx;
+  auto reader = stub_->GenerateStream(&ctx, LongGeneration(480));
+  v1::GenerateStreamResponse msg;
+  ASSERT_TRUE(reader->Read(&msg)) << "no first token";  // the worker is mid-request now
+  ASSERT_EQ(::kill(before[0], SIGKILL), 0);
+  while (reader->Read(&msg)) {
+  }
+  grpc::Status st = reader->Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
+  EXPECT_NE(st.error_message().find("died during Generate"), std::string::npos) << st.error_message();
+  EXPECT_NE(st.error_message().find("SIGKILL"), std::string::npos) << st.error_message();
+  EXPECT_NE(st.error_message().find("last stderr lines"), std::string::npos) << st.error_message();
+
+  for (int i = 0; i < 3; ++i) {
+    v1::EvalLogitsResponse resp;
+    grpc::Status ok = EvalOnce(&resp);
+    EXPECT_TRUE(ok.ok()) << "request " << i << " after the kill: " << ok.error_message();
+  }
+  const std::vector<int> after = backend_->pool().Pids();
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_NE(after[0], before[0]);
+  EXPECT_EQ(backend_->pool().restarts(), 1);
+  const std::vector<Child> children = Children();
+  ASSERT_EQ(children.size(), 1u) << Describe(children);  // the dead one was reaped
+  EXPECT_EQ(children[0].pid, after[0]);
+  EXPECT_NE(children[0].state, 'Z');
+}
+
+TEST_F(SupervisorTest, DeadlineOverrunAnswersDeadlineExceededAndReplacesTheWorker) {
+  StartServer(1);
+  // The whole generation first, unbounded: the deadline is then a quarter of it,
+  // so that it surely passes while the worker is busy, on any machine.
+  double full_ms = 0;
+  {
+    grpc::ClientContext ctx;
+    v1::GenerateResponse resp;
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(stub_->Generate(&ctx, LongGeneration(480), &resp).ok());
+    full_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    ASSERT_EQ(resp.ids_size(), 480);
+  }
+  const std::vector<int> before = backend_->pool().Pids();
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   std::chrono::microseconds(static_cast<int64_t>(full_ms * 250)));
+  v1::GenerateResponse resp;
+  const auto t0 = std::chrono::steady_clock::now();
+  grpc::Status st = stub_->Generate(&ctx, LongGeneration(480), &resp);
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << st.error_message();
+  EXPECT_LT(ms, full_ms / 4 + 1000) << "the overrun was not stopped promptly (full run: " << full_ms << " ms)";
+
+  // The client sees its deadline pass a moment before the server does.
+  std::vector<int> after = backend_->pool().Pids();
+  for (int i = 0; i < 1000 && (after.empty() || after == before || backend_->pool().ready() < 1); ++i) {
+    std::this_thread::sleep_for(milliseconds(5));
+    after = backend_->pool().Pids();
+  }
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_NE(after[0], before[0]) << "the overrunning worker was not replaced; full run " << full_ms
+                                 << " ms; server log:\n" << absl::StrJoin(server_->LogLines(), "\n");
+  EXPECT_EQ(backend_->pool().restarts(), 1);
+  v1::EvalLogitsResponse ok_resp;
+  grpc::Status ok = EvalOnce(&ok_resp);
+  EXPECT_TRUE(ok.ok()) << ok.error_message();
+  EXPECT_EQ(Children().size(), 1u) << Describe(Children());
+}
+
+TEST_F(SupervisorTest, TwoWorkersServeTwoRequestsAtOnce) {
+  StartServer(2);
+  WaitReady(2);
+  std::vector<std::thread> threads;
+  std::vector<grpc::Status> results(4);
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&, i] {
+      v1::EvalLogitsResponse resp;
+      results[i] = EvalOnce(&resp);
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const grpc::Status& st : results) EXPECT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(Children().size(), 2u) << Describe(Children());
+}
+
+TEST_F(SupervisorTest, BadModelPathFailsStartWithTheWorkersWords) {
+  WorkerBackendOptions o = Options("/nonexistent/model.gguf", 2);
+  o.start_timeout = milliseconds(1500);
+  auto b = WorkerBackend::Start(o);
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.status().code(), absl::StatusCode::kUnavailable) << b.status();
+  EXPECT_NE(b.status().message().find("/nonexistent/model.gguf"), std::string::npos) << b.status();
+  EXPECT_NE(b.status().message().find("exit code 1"), std::string::npos) << b.status();
+}
+
+// The server binary itself: health NOT_SERVING while no worker can start, every
+// RPC UNAVAILABLE, then exit 1 with the reason when the start timeout passes.
+TEST_F(SupervisorTest, ServerHealthIsNotServingWhileWorkersCannotStart) {
+  ASSERT_EQ(access(kServer.c_str(), X_OK), 0) << kServer << " is not built";
+  char dir[] = "/tmp/bp-worker-server-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string port_file = std::string(dir) + "/port";
+  const std::string log_file = std::string(dir) + "/stderr";
+  std::vector<std::string> args = {kServer, "--model", "/nonexistent/model.gguf", "--listen",
+                                   "127.0.0.1:0", "--port-file", port_file,
+                                   "--worker-start-timeout", "4", "--threads", "1"};
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 2, log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = -1;
+  ASSERT_EQ(posix_spawn(&pid, kServer.c_str(), &fa, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&fa);
+
+  int port = 0;
+  for (int i = 0; i < 400 && port == 0; ++i) {
+    std::ifstream in(port_file);
+    if (!(in >> port)) port = 0;
+    if (port == 0) std::this_thread::sleep_for(milliseconds(10));
+  }
+  ASSERT_GT(port, 0) << "no port file";
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
+  {
+    auto health = grpc::health::v1::Health::NewStub(channel);
+    grpc::ClientContext ctx;
+    grpc::health::v1::HealthCheckRequest req;
+    grpc::health::v1::HealthCheckResponse resp;
+    grpc::Status st = health->Check(&ctx, req, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  }
+  {
+    auto stub = v1::Engine::NewStub(channel);
+    grpc::ClientContext ctx;
+    v1::GetModelInfoResponse resp;
+    EXPECT_EQ(stub->GetModelInfo(&ctx, v1::GetModelInfoRequest(), &resp).error_code(),
+              grpc::StatusCode::UNAVAILABLE);
+  }
+  int status = 0;
+  pid_t done = 0;
+  for (int i = 0; i < 1500 && done == 0; ++i) {
+    done = waitpid(pid, &status, WNOHANG);
+    if (done == 0) std::this_thread::sleep_for(milliseconds(10));
+  }
+  if (done == 0) {
+    ::kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    FAIL() << "the server did not give up after --worker-start-timeout";
+  }
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << "status " << status;
+  const std::string log = testing::ReadWholeFile(log_file);
+  EXPECT_NE(log.find("no bitparity worker became ready"), std::string::npos) << log;
+  EXPECT_NE(log.find("/nonexistent/model.gguf"), std::string::npos) << log;
+  std::system(absl::StrCat("rm -rf ", dir).c_str());
+}
+
+}  // namespace
+}  // namespace bitparity::worker
