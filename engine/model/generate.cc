@@ -158,7 +158,9 @@ absl::StatusOr<GenerateResult> Generate(Session& session, absl::Span<const int32
         n_text = pending.size() - HeldBackForStops(pending, options.stop_sequences);
       }
     }
-    if (finish || step + 1 == options.max_new_tokens) {
+    // Last token of this generation: by count, or because the context is full.
+    const bool last = step + 1 == options.max_new_tokens || session.n_past() >= session.max_context();
+    if (finish || last) {
       if (detok && !finish) pending += detok->Flush();
       n_text = pending.size();
     }
@@ -168,8 +170,7 @@ absl::StatusOr<GenerateResult> Generate(Session& session, absl::Span<const int32
       result.finish_reason = *finish;
       break;
     }
-    if (step + 1 == options.max_new_tokens) break;
-    if (session.n_past() >= session.max_context()) break;  // context full: finish "length"
+    if (last) break;  // finish "length" (also when the context is full)
 
     const Clock::time_point t_step = Clock::now();
     st = session.Eval(absl::MakeConstSpan(&gt.id, 1), EvalMode::kSequential, LogitRows::Last(), keep_logits, &hooks);

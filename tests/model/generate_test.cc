@@ -288,6 +288,10 @@ TEST_F(TinyGenerateTest, FullContextEndsWithLength) {
   // Three generated tokens fill the cache; a fourth is sampled from the last logits.
   EXPECT_EQ(r->ids.size(), 4u);
   EXPECT_EQ(s.n_past(), s.max_context());
+  // Text held back (a partial UTF-8 sequence) is still handed out at the end.
+  auto text = model().tokenizer()->Decode(r->ids);
+  ASSERT_THAT(text, IsOk());
+  EXPECT_EQ(r->text, *text);
 }
 
 TEST_F(TinyGenerateTest, SeededSamplingIsReproducibleAcrossSessions) {
