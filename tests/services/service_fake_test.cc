@@ -499,6 +499,10 @@ grpc::Status CallInfo(const std::shared_ptr<grpc::Channel>& channel) {
 }
 
 TEST_F(ServiceFakeTest, TlsServesTlsClientsOnly) {
+  if (!::bitparity::testing::HaveOpensslTool()) {
+    GTEST_SKIP() << "the openssl command-line tool (Debian package openssl) is needed to make "
+                    "test certificates";
+  }
   auto certs = TestCertificates::Make();
   ASSERT_NE(certs, nullptr);
   ServerOptions options;
@@ -512,6 +516,10 @@ TEST_F(ServiceFakeTest, TlsServesTlsClientsOnly) {
 }
 
 TEST_F(ServiceFakeTest, MutualTlsRequiresAClientCertificate) {
+  if (!::bitparity::testing::HaveOpensslTool()) {
+    GTEST_SKIP() << "the openssl command-line tool (Debian package openssl) is needed to make "
+                    "test certificates";
+  }
   auto certs = TestCertificates::Make();
   ASSERT_NE(certs, nullptr);
   ServerOptions options;

@@ -111,6 +111,8 @@ class LoopbackServer {
 
 // A CA, a server certificate for localhost/127.0.0.1 and a client certificate,
 // all signed by the CA, made with the `openssl` tool in a fresh temporary folder.
+inline bool HaveOpensslTool() { return std::system("command -v openssl >/dev/null 2>&1") == 0; }
+
 struct TestCertificates {
   std::string dir;
   std::string ca_pem, server_pem, server_key, client_pem, client_key;
