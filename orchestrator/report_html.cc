@@ -50,7 +50,8 @@ struct Series {
 
 // A line chart; log_y plots log10(max(y, floor)).
 std::string LineChart(const std::string& title, const std::vector<Series>& series, const std::string& xlabel,
-                      const std::string& ylabel, bool log_y, int w = 920, int h = 300, bool legend = true) {
+                      const std::string& ylabel, bool log_y, int w = 920, int h = 300, bool legend = true,
+                      double marker_x = NAN, const std::string& marker_label = "") {
   const double L = 70, R = 20, T = 28, B = 40;
   const double pw = w - L - R, ph = h - T - B;
   double xmin = 1e300, xmax = -1e300, ymin = 1e300, ymax = -1e300;
@@ -88,14 +89,22 @@ std::string LineChart(const std::string& title, const std::vector<Series>& serie
     const std::string lab = log_y ? fmt::format("1e{}", static_cast<int>(std::lround(t))) : Fig(json(t), 3);
     s += fmt::format("<text x=\"{}\" y=\"{:.1f}\" class=\"tk\" text-anchor=\"end\">{}</text>\n", L - 6, yy + 4, lab);
   }
-  for (int i = 0; i <= 5; ++i) {
-    const double xv = xmin + (xmax - xmin) * i / 5;
+  // Small integer ranges (layers) get one tick per integer.
+  const bool int_ticks = xmax - xmin <= 12 && std::floor(xmin) == xmin && std::floor(xmax) == xmax;
+  const int nx = int_ticks ? static_cast<int>(xmax - xmin) : 5;
+  for (int i = 0; i <= nx; ++i) {
+    const double xv = xmin + (xmax - xmin) * i / nx;
     s += fmt::format("<text x=\"{:.1f}\" y=\"{}\" class=\"tk\" text-anchor=\"middle\">{}</text>", X(xv), T + ph + 16,
                      Fig(json(std::round(xv * 10) / 10), 4));
   }
   s += fmt::format("<text x=\"{}\" y=\"{}\" class=\"al\" text-anchor=\"middle\">{}</text>", L + pw / 2, h - 6, Esc(xlabel));
   s += fmt::format("<text x=\"14\" y=\"{}\" class=\"al\" text-anchor=\"middle\" transform=\"rotate(-90 14 {})\">{}</text>\n",
                    T + ph / 2, T + ph / 2, Esc(ylabel + (log_y ? " (log)" : "")));
+  if (std::isfinite(marker_x)) {
+    s += fmt::format("<line x1=\"{0:.1f}\" x2=\"{0:.1f}\" y1=\"{1}\" y2=\"{2}\" stroke=\"#c0392b\" stroke-dasharray=\"2 2\"/>"
+                     "<text x=\"{3:.1f}\" y=\"{4}\" class=\"tk\">{5}</text>\n",
+                     X(marker_x), T, T + ph, X(marker_x) + 4, T + ph - 6, Esc(marker_label));
+  }
   for (const auto& se : series) {
     std::string pts;
     for (size_t i = 0; i < se.x.size() && i < se.y.size(); ++i) {
@@ -308,7 +317,7 @@ details{margin:6px 0} summary{cursor:pointer} .muted{color:#666;font-size:13px} 
       nf.opacity = 0.35;
       ss.push_back(nf);
     }
-    h += LineChart("max|Δlogit| per position, every prompt (colored: A vs B; grey dashed: B's own noise floor)", ss,
+    h += LineChart("max|Δlogit| per position, every prompt (colored: A vs B; grey dashed: B's noise floor; 0 at the bottom)", ss,
                    "position", "max|Δlogit|", true, 920, 320, false);
   }
   h += KlHistogram(r);
@@ -344,11 +353,11 @@ details{margin:6px 0} summary{cursor:pointer} .muted{color:#666;font-size:13px} 
         nf.x.push_back(layer["layer"].get<double>());
         nf.y.push_back(layer["noise_rel_diff"].get<double>());
       }
-      h += LineChart(fmt::format("{}: relative RMS difference of the residual stream per layer (first diverging: {}; "
-                                 "layer {} = after the final norm)",
-                                 p["id"].get<std::string>(), l["first_diverging_layer_name"].get<std::string>(),
-                                 l["n_layer"].get<int>()),
-                     {a, nf}, "layer", "rms(A-B)/rms(B)", true, 920, 240);
+      const int first = l["first_diverging_layer"].get<int>();
+      h += LineChart(fmt::format("{}: residual-stream difference per layer (layer {} = after the final norm)",
+                                 p["id"].get<std::string>(), l["n_layer"].get<int>()),
+                     {a, nf}, "layer", "rms(A-B)/rms(B)", true, 920, 240, true, first >= 0 ? first : NAN,
+                     "divergence starts: " + l["first_diverging_layer_name"].get<std::string>());
     }
   }
 

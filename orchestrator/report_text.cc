@@ -109,9 +109,13 @@ std::string RenderText(const json& r, bool color) {
   // The prompts that drift most.
   std::vector<const json*> ps;
   for (const auto& p : r["prompts"]) ps.push_back(&p);
-  std::sort(ps.begin(), ps.end(), [](const json* x, const json* y) {
+  std::stable_sort(ps.begin(), ps.end(), [](const json* x, const json* y) {
     auto v = [](const json* p) { return (*p)["drift_noise_ratio"].is_number() ? (*p)["drift_noise_ratio"].get<double>() : -1; };
-    return v(x) > v(y);
+    auto m = [](const json* p) {
+      const json& d = (*p)["drift"];
+      return d.is_null() || !d["summary"]["max_abs"]["max"].is_number() ? -1.0 : d["summary"]["max_abs"]["max"].get<double>();
+    };
+    return v(x) != v(y) ? v(x) > v(y) : m(x) > m(y);
   });
   line(fmt::format("{:<22} {:>6} {:>10} {:>10} {:>10} {:>8}  {:<6} {:<6} {:<6}", "worst prompts", "tokens",
                    "max|Δ|", "mean|Δ|", "mean KL", "mean/nf", "tok", "drift", "gen"));

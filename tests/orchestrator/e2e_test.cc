@@ -191,6 +191,7 @@ struct FaultCase {
   std::string spec;
   int layer;
 };
+void PrintTo(const FaultCase& c, std::ostream* os) { *os << c.spec << " (layer " << c.layer << ")"; }
 
 class FaultTest : public EndToEnd, public ::testing::WithParamInterface<FaultCase> {};
 
