@@ -15,6 +15,7 @@
 // Then speed, one side at a time (speed.h).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -123,7 +124,7 @@ struct PromptResult {
   GenerationResult generation;
   std::optional<Localization> localization;
   CheckResult tokenization_check, drift_check, generation_check;
-  double drift_noise_ratio = 0;  // mean|Δ| / noise mean|Δ| (the headline ratio)
+  double drift_noise_ratio = NAN;  // mean|Δ| / noise mean|Δ| (the headline ratio; NaN: not measured)
   double wall_ms = 0;
 };
 

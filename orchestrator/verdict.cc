@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
@@ -29,6 +30,8 @@ std::string LayerName(int l, int n_layer) {
 void JudgePrompt(const Thresholds& t, PromptResult* p) {
   if (!p->error_code.empty()) {
     for (CheckResult* c : {&p->tokenization_check, &p->drift_check, &p->generation_check}) {
+      // An ids prompt has nothing to tokenize: its tokenization check stays skipped.
+      if (c == &p->tokenization_check && !p->prompt.is_text()) continue;
       if (c->status == "skip") {
         c->status = "error";
         c->reasons.push_back(absl::StrCat(p->error_code, ": ", p->error_message));
@@ -54,7 +57,7 @@ void JudgePrompt(const Thresholds& t, PromptResult* p) {
     const double mean_ab = Mean(d.ab.mean_abs), mean_n = Mean(d.noise.mean_abs);
     const double kl_ab = Mean(d.ab.kl), kl_n = Mean(d.noise.kl);
     const double top1_ab = Rate(d.ab.top1_agree), top1_n = Rate(d.noise.top1_agree);
-    p->drift_noise_ratio = mean_n > 0 ? mean_ab / mean_n : (mean_ab > 0 ? 1e9 : 0);
+    p->drift_noise_ratio = mean_n > 0 ? mean_ab / mean_n : (mean_ab > 0 ? std::numeric_limits<double>::infinity() : 0);
     const double lim_max = std::max(t.drift_max_abs_floor, t.drift_max_abs_noise_ratio * max_n);
     const double lim_mean = std::max(t.drift_mean_abs_floor, t.drift_mean_abs_noise_ratio * mean_n);
     const double lim_kl = std::max(t.drift_kl_floor, t.drift_kl_noise_ratio * kl_n);
@@ -123,6 +126,8 @@ void FinalizeVerdict(nlohmann::json* report) {
     summary = "connection lost during the run: results are incomplete";
   } else if (failed.empty()) {
     summary = "the engines agree within the thresholds";
+  } else if (failed.size() == 1 && failed.front() == "errors") {
+    summary = "some prompts could not be compared (failed RPCs, see the errors check)";
   } else {
     summary = "the engines disagree: " + failed.front();
     for (size_t i = 1; i < failed.size(); ++i) summary += ", " + failed[i];
