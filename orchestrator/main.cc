@@ -235,6 +235,9 @@ int main(int argc, char** argv) {
   }
   if (*report) {
     auto r = ReadJsonFile(report_in);
+    // A report that passes the version check but was edited by hand may still lack
+    // fields the renderers read; nlohmann::json throws then, caught below.
+    try {
     absl::Status s = r.ok() ? CheckReportVersion(*r, report_in) : r.status();
     if (!s.ok()) {
       std::fprintf(stderr, "bitparity report: %s\n", std::string(s.message()).c_str());
@@ -245,6 +248,10 @@ int main(int argc, char** argv) {
     if (!WriteOutputs(*r, rout)) return 2;
     if (rtext) std::fputs(RenderText(*r, isatty(STDOUT_FILENO)).c_str(), stdout);
     return 0;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "bitparity report: '%s' is not a complete report: %s\n", report_in.c_str(), e.what());
+      return 2;
+    }
   }
   if (*bench) {
     auto prompts = LoadPrompts(brun);
