@@ -115,10 +115,11 @@ absl::StatusOr<GenerateResult> Generate(Session& session, absl::Span<const int32
     GeneratedToken gt;
     gt.id = sampler->Sample(logits, history);
     if (options.logprobs_top_n >= 0) {
-      gt.logprob = static_cast<float>(LogSoftmaxAt(logits, gt.id));
+      const double lse = LogSumExp(logits);
+      gt.logprob = logits[gt.id] - lse;
       if (options.logprobs_top_n > 0) {
         gt.top = TopK(logits, options.logprobs_top_n);
-        for (const TokenProb& p : gt.top) gt.top_logprobs.push_back(static_cast<float>(LogSoftmaxAt(logits, p.id)));
+        for (const TokenProb& p : gt.top) gt.top_logprobs.push_back(p.logit - lse);
       }
     }
     if (step == 0) result.timings.first_token_ms = MsSince(t_start);

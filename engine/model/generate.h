@@ -45,9 +45,9 @@ const char* FinishReasonName(FinishReason r);
 struct GeneratedToken {
   int32_t id = 0;
   std::string text;           // text completed by this token (may be empty)
-  float logprob = 0.0f;       // log-softmax of the raw logits (if logprobs requested)
+  double logprob = 0.0;       // log-softmax of the raw logits (if logprobs requested)
   std::vector<TokenProb> top;  // top-N raw logits (if requested), see TokenProb
-  std::vector<float> top_logprobs;
+  std::vector<double> top_logprobs;  // log-softmax of each of `top`
 };
 
 struct GenerateTimings {

@@ -165,12 +165,16 @@ int32_t ArgMax(absl::Span<const float> logits) {
   return best;
 }
 
-double LogSoftmaxAt(absl::Span<const float> logits, int32_t id) {
+double LogSumExp(absl::Span<const float> logits) {
   double max = -std::numeric_limits<double>::infinity();
   for (float l : logits) max = std::max<double>(max, l);
   double sum = 0;
   for (float l : logits) sum += std::exp(static_cast<double>(l) - max);
-  return static_cast<double>(logits[id]) - max - std::log(sum);
+  return max + std::log(sum);
+}
+
+double LogSoftmaxAt(absl::Span<const float> logits, int32_t id) {
+  return static_cast<double>(logits[id]) - LogSumExp(logits);
 }
 
 std::vector<TokenProb> TopK(absl::Span<const float> logits, int k) {

@@ -67,6 +67,9 @@ int32_t ArgMax(absl::Span<const float> logits);
 // log-softmax of logits[id] (numerically stable, double accumulation).
 double LogSoftmaxAt(absl::Span<const float> logits, int32_t id);
 
+// log(Σ exp(logits)) in double; log-softmax of id is logits[id] - LogSumExp(logits).
+double LogSumExp(absl::Span<const float> logits);
+
 // The k largest (id, logit) pairs, sorted by descending logit, ties by lower id.
 std::vector<TokenProb> TopK(absl::Span<const float> logits, int k);
 

@@ -51,7 +51,7 @@ GeneratedTokenInfo ToTokenInfo(const GeneratedToken& t, bool logprobs) {
   if (logprobs) out.logprob = t.logprob;
   for (size_t i = 0; i < t.top.size(); ++i) {
     out.top.push_back({t.top[i].id, t.top[i].logit,
-                       i < t.top_logprobs.size() ? static_cast<double>(t.top_logprobs[i]) : 0.0});
+                       i < t.top_logprobs.size() ? t.top_logprobs[i] : 0.0});
   }
   return out;
 }
