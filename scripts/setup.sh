@@ -17,7 +17,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libboost-dev libboost-filesystem-dev libopenblas-dev
-  nlohmann-json3-dev libcli11-dev libfmt-dev libpcre2-dev prometheus-cpp-dev libssl-dev
+  nlohmann-json3-dev libcli11-dev libfmt-dev libpcre2-dev prometheus-cpp-dev libssl-dev openssl
   python3-grpcio python3-protobuf
 )
 
