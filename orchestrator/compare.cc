@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <future>
@@ -54,8 +55,74 @@ void Push(DriftSeries* s, int32_t pos, int32_t tok, const RowDiff& d, double dp)
   s->dp_next.push_back(dp);
 }
 
-// Teacher-forced drift: three streams (A mode, B mode, B other mode) read in
-// lockstep, so that only one position of each is held at a time.
+// One side's EvalLogitsStream, drained into a temporary file (rows of n_vocab float32)
+// so that memory stays bounded by one row however long the prompt is.
+struct LogitsSpool {
+  std::unique_ptr<FILE, int (*)(FILE*)> file{nullptr, &std::fclose};
+  std::vector<double> next_logprob;  // per position; NaN when absent
+  std::vector<int32_t> token_ids;    // the sequence the server evaluated
+  v1::EvalTimings timings;
+  int rows = 0;
+  int n_vocab = 0;
+
+  absl::Status ReadRow(int i, std::vector<float>* row) const {
+    row->resize(n_vocab);
+    if (std::fseek(file.get(), static_cast<long>(i) * n_vocab * 4, SEEK_SET) != 0 ||
+        std::fread(row->data(), 4, n_vocab, file.get()) != static_cast<size_t>(n_vocab)) {
+      return absl::DataLossError("cannot read back a spooled logits row");
+    }
+    return absl::OkStatus();
+  }
+};
+
+// Drains a stream completely before anything else reads it. Streams are never read
+// in lockstep: a server with one worker (the bitnet.cpp adapter's default) would
+// hold the worker for one stream while the client waits on another from the same
+// server, and both would stall.
+absl::StatusOr<LogitsSpool> DrainLogits(EngineClient& client, const v1::EvalLogitsRequest& req, const char* name,
+                                        const std::vector<int32_t>& ids, int n_vocab) {
+  LogitsSpool sp;
+  sp.n_vocab = n_vocab;
+  sp.file.reset(std::tmpfile());
+  if (!sp.file) return absl::ResourceExhaustedError("cannot create a temporary file for logits");
+  auto stream = client.OpenLogitsStream(req);
+  if (!stream.ok()) return stream.status();
+  LogitsStream* st = stream->get();
+  v1::PositionLogits r;
+  while (st->Next(&r)) {
+    const int expected = sp.rows;
+    if (expected >= static_cast<int>(ids.size()) || r.position() != expected || r.token_id() != ids[expected] ||
+        r.logits().size() != static_cast<size_t>(n_vocab) * 4) {
+      st->Finish().IgnoreError();
+      return absl::DataLossError(absl::StrCat(
+          "side ", name, " EvalLogitsStream: incomplete or out-of-order row (position ", r.position(), " expected ",
+          expected, ", token ", r.token_id(), " expected ", expected < static_cast<int>(ids.size()) ? ids[expected] : -1,
+          ", ", r.logits().size(), " bytes for a vocabulary of ", n_vocab, ")"));
+    }
+    if (std::fwrite(r.logits().data(), 1, r.logits().size(), sp.file.get()) != r.logits().size()) {
+      st->Finish().IgnoreError();
+      return absl::ResourceExhaustedError("cannot spool logits to a temporary file (disk full?)");
+    }
+    sp.next_logprob.push_back(r.has_next_token_logprob() ? r.next_token_logprob() : std::nan(""));
+    ++sp.rows;
+  }
+  absl::Status fin = st->Finish();
+  if (!fin.ok()) return fin;
+  if (sp.rows != static_cast<int>(ids.size())) {
+    return absl::DataLossError(absl::StrCat("side ", name, " EvalLogitsStream ended after ", sp.rows, " of ",
+                                            ids.size(), " positions"));
+  }
+  sp.token_ids = st->token_ids();
+  sp.timings = st->timings();
+  if (sp.token_ids != ids) {
+    return absl::DataLossError(absl::StrCat("side ", name, " evaluated a different token sequence"));
+  }
+  std::fflush(sp.file.get());
+  return sp;
+}
+
+// Teacher-forced drift: A, B and B in the other mode (the noise floor), each stream
+// drained on its own thread, then compared position by position.
 absl::Status MeasureDrift(EngineClient& a, EngineClient& b, const std::vector<int32_t>& ids,
                           const CompareOptions& o, DriftResult* out) {
   v1::EvalLogitsRequest req;
@@ -67,65 +134,30 @@ absl::Status MeasureDrift(EngineClient& a, EngineClient& b, const std::vector<in
   v1::EvalLogitsRequest noise_req = req;
   noise_req.set_mode(OtherMode(o.mode));
 
-  auto sa = a.OpenLogitsStream(req);
-  if (!sa.ok()) return sa.status();
-  auto sb = b.OpenLogitsStream(req);
-  if (!sb.ok()) return sb.status();
-  auto sn = b.OpenLogitsStream(noise_req);
-  if (!sn.ok()) return sn.status();
-  LogitsStream* streams[3] = {sa->get(), sb->get(), sn->get()};
-  const char* names[3] = {"A", "B", "B (noise-floor mode)"};
-
   const int n_vocab = a.info().model().n_vocab();
-  v1::PositionLogits rows[3];
-  int expected = 0;
-  auto finish_all = [&]() -> absl::Status {
-    absl::Status first;
-    for (LogitsStream* s : streams) {
-      absl::Status st = s->Finish();
-      if (!st.ok() && first.ok()) first = st;
-    }
-    return first;
-  };
-  for (;;) {
-    bool got[3];
-    for (int i = 0; i < 3; ++i) got[i] = streams[i]->Next(&rows[i]);
-    if (!got[0] && !got[1] && !got[2]) break;
-    if (!(got[0] && got[1] && got[2])) {
-      absl::Status st = finish_all();
-      if (!st.ok()) return st;
-      for (int i = 0; i < 3; ++i) {
-        if (!got[i]) {
-          return absl::DataLossError(absl::StrCat("side ", names[i], " EvalLogitsStream ended after ", expected,
-                                                  " of ", ids.size(), " positions"));
-        }
-      }
-    }
-    for (int i = 0; i < 3; ++i) {
-      const v1::PositionLogits& r = rows[i];
-      if (r.position() != expected || r.token_id() != ids[expected] ||
-          r.logits().size() != static_cast<size_t>(n_vocab) * 4) {
-        finish_all().IgnoreError();
-        return absl::DataLossError(absl::StrCat(
-            "side ", names[i], " EvalLogitsStream: incomplete or out-of-order row (position ", r.position(),
-            " expected ", expected, ", token ", r.token_id(), " expected ", ids[expected], ", ", r.logits().size(),
-            " bytes for a vocabulary of ", n_vocab, ")"));
-      }
-    }
-    const std::vector<float> la = Floats(rows[0].logits()), lb = Floats(rows[1].logits()),
-                             ln = Floats(rows[2].logits());
+  auto fa = std::async(std::launch::async, [&] { return DrainLogits(a, req, "A", ids, n_vocab); });
+  auto fb = std::async(std::launch::async, [&] { return DrainLogits(b, req, "B", ids, n_vocab); });
+  absl::StatusOr<LogitsSpool> sn = DrainLogits(b, noise_req, "B (noise-floor mode)", ids, n_vocab);
+  absl::StatusOr<LogitsSpool> sa = fa.get();
+  absl::StatusOr<LogitsSpool> sb = fb.get();
+  if (!sa.ok()) return sa.status();
+  if (!sb.ok()) return sb.status();
+  if (!sn.ok()) return sn.status();
+
+  std::vector<float> la, lb, ln;
+  for (int pos = 0; pos < static_cast<int>(ids.size()); ++pos) {
+    if (absl::Status st = sa->ReadRow(pos, &la); !st.ok()) return st;
+    if (absl::Status st = sb->ReadRow(pos, &lb); !st.ok()) return st;
+    if (absl::Status st = sn->ReadRow(pos, &ln); !st.ok()) return st;
     const RowDiff dab = CompareRows(la, lb, o.top_k);
     const RowDiff dn = CompareRows(ln, lb, o.top_k);
-    const bool has_next = expected + 1 < static_cast<int>(ids.size());
+    const bool has_next = pos + 1 < static_cast<int>(ids.size());
     double dp_ab = 0, dp_n = 0;
     if (has_next) {
-      if (!rows[0].has_next_token_logprob() || !rows[1].has_next_token_logprob() ||
-          !rows[2].has_next_token_logprob()) {
-        finish_all().IgnoreError();
-        return absl::DataLossError(absl::StrCat("EvalLogitsStream: no next_token_logprob at position ", expected));
+      const double lpa = sa->next_logprob[pos], lpb = sb->next_logprob[pos], lpn = sn->next_logprob[pos];
+      if (std::isnan(lpa) || std::isnan(lpb) || std::isnan(lpn)) {
+        return absl::DataLossError(absl::StrCat("EvalLogitsStream: no next_token_logprob at position ", pos));
       }
-      const double lpa = rows[0].next_token_logprob(), lpb = rows[1].next_token_logprob(),
-                   lpn = rows[2].next_token_logprob();
       out->nll_a -= lpa;
       out->nll_b -= lpb;
       out->nll_noise -= lpn;
@@ -133,22 +165,11 @@ absl::Status MeasureDrift(EngineClient& a, EngineClient& b, const std::vector<in
       dp_ab = std::exp(lpa) - std::exp(lpb);
       dp_n = std::exp(lpn) - std::exp(lpb);
     }
-    Push(&out->ab, expected, ids[expected], dab, dp_ab);
-    Push(&out->noise, expected, ids[expected], dn, dp_n);
-    ++expected;
+    Push(&out->ab, pos, ids[pos], dab, dp_ab);
+    Push(&out->noise, pos, ids[pos], dn, dp_n);
   }
-  if (absl::Status st = finish_all(); !st.ok()) return st;
-  if (expected != static_cast<int>(ids.size())) {
-    return absl::DataLossError(
-        absl::StrCat("EvalLogitsStream returned ", expected, " positions for ", ids.size(), " tokens"));
-  }
-  for (int i = 0; i < 3; ++i) {
-    if (streams[i]->token_ids() != ids) {
-      return absl::DataLossError(absl::StrCat("side ", names[i], " evaluated a different token sequence"));
-    }
-  }
-  out->eval_ms_a = streams[0]->timings().eval_ms();
-  out->eval_ms_b = streams[1]->timings().eval_ms();
+  out->eval_ms_a = sa->timings.eval_ms();
+  out->eval_ms_b = sb->timings.eval_ms();
   out->measured = true;
   return absl::OkStatus();
 }

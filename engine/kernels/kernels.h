@@ -96,6 +96,14 @@ struct Kernels {
   // ---- Conversions (exact; F16C semantics, see engine/quant/fp16.h)
   void (*fp16_to_fp32_row)(const uint16_t* x, float* y, int64_t n);
   void (*fp32_to_fp16_row)(const float* x, uint16_t* y, int64_t n);
+
+  // ---- Softmax numerator (ggml_vec_soft_max_f32 of the AVX-512 build)
+  // y[i] = exp(x[i] - max) and returns their sum: in chunks of 16, exp is ggml's
+  // vectorised approximation (ggml_v_expf: a degree-5 polynomial with 2^n scaling,
+  // within ~1 ulp of expf) and each chunk's sum is reduced like
+  // _mm512_reduce_add_ps and added in double; the n % 16 tail uses libm expf and
+  // double adds. x[i] may be -inf (a masked score), giving 0.
+  double (*softmax_exp)(const float* x, float max, float* y, int64_t n);
 };
 
 // The table in use (best supported path, or the override). Cheap: one atomic load.

@@ -164,6 +164,42 @@ void F16GemmF32(const uint16_t* w, int64_t w_stride, int64_t n_rows, int64_t k, 
   }
 }
 
+// ggml_v_expf, 16 lanes (see GgmlExpf in kernels_internal.h for the scalar twin).
+inline __m512 ExpGgml(__m512 x) {
+  const __m512 r = _mm512_set1_ps(0x1.8p23f);
+  const __m512 z = _mm512_fmadd_ps(x, _mm512_set1_ps(0x1.715476p+0f), r);
+  const __m512 n = _mm512_sub_ps(z, r);
+  const __m512 b = _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.7f7d1cp-20f),
+                                    _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e4p-1f), x));
+  const __m512 u = _mm512_mul_ps(b, b);
+  const __m512 j = _mm512_fmadd_ps(
+      _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b, _mm512_set1_ps(0x1.573e2ep-5f)), u,
+                      _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b, _mm512_set1_ps(0x1.fffdb6p-2f))),
+      u, _mm512_fmadd_ps(_mm512_set1_ps(0x1.ffffecp-1f), b, _mm512_set1_ps(1.0f)));
+  const __m512 res = _mm512_scalef_ps(j, n);
+  // Lanes where |n| > 192 or n is NaN (x = -inf): 0 for n <= 0, else +inf.
+  const __mmask16 fine = _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(192), _CMP_LE_OQ);
+  const __m512 alt = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(n, _mm512_setzero_ps(), _CMP_LE_OQ),
+                                          _mm512_set1_ps(INFINITY), _mm512_setzero_ps());
+  return _mm512_mask_blend_ps(fine, alt, res);
+}
+
+double SoftmaxExp(const float* x, float max, float* y, int64_t n) {
+  double sum = 0.0;
+  int64_t i = 0;
+  const __m512 vmax = _mm512_set1_ps(max);
+  for (; i + 16 <= n; i += 16) {
+    const __m512 v = ExpGgml(_mm512_sub_ps(_mm512_loadu_ps(x + i), vmax));
+    _mm512_storeu_ps(y + i, v);
+    sum += static_cast<double>(_mm512_reduce_add_ps(v));
+  }
+  for (; i < n; ++i) {
+    y[i] = std::exp(x[i] - max);
+    sum += static_cast<double>(y[i]);
+  }
+  return sum;
+}
+
 }  // namespace
 
 const Kernels& Avx512Kernels() {
@@ -175,6 +211,7 @@ const Kernels& Avx512Kernels() {
     t.i2s_gemm = I2sGemm;
     t.f16_dot_rows = F16DotRows;
     t.f16_gemm_f32 = F16GemmF32;
+    t.softmax_exp = SoftmaxExp;
     return t;
   }();
   return k;

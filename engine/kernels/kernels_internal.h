@@ -5,6 +5,8 @@
 // kernels.cc calls the table getters, after checking the CPU.
 #pragma once
 
+#include <cmath>
+
 #include "engine/kernels/kernels.h"
 
 namespace bitparity::kernels_internal {
@@ -32,5 +34,25 @@ inline float HsumFloat8(const float v[8]) {
   const float b = r[1] + r[3];
   return a + b;
 }
+
+// One lane of ggml_v_expf (ggml.c, AVX-512 build): exp(x) = 2^n * p(b) with
+// n = round(x * log2(e)), b = x - n*ln2 (in two parts), p a degree-5 polynomial;
+// every multiply-add is fused, as the vector code's FMAs are. |n| > 192 saturates
+// to 0 (n <= 0) or +inf. The AVX-512 kernel computes the same, 16 lanes at a time.
+inline float GgmlExpf(float x) {
+  const float r = 0x1.8p23f;
+  const float z = std::fma(x, 0x1.715476p+0f, r);
+  const float n = z - r;
+  const float b = std::fma(-n, 0x1.7f7d1cp-20f, std::fma(-n, 0x1.62e4p-1f, x));
+  const float u = b * b;
+  const float j = std::fma(std::fma(std::fma(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
+                                    std::fma(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
+                           u, std::fma(0x1.ffffecp-1f, b, 1.0f));
+  if (!(std::fabs(n) <= 192.0f)) return n <= 0.0f ? 0.0f : INFINITY;  // also NaN n (x = -inf)
+  return std::ldexp(j, static_cast<int>(n));
+}
+
+// The softmax numerator over n values, the scalar twin of the AVX-512 kernel.
+double SoftmaxExpScalar(const float* x, float max, float* y, int64_t n);
 
 }  // namespace bitparity::kernels_internal

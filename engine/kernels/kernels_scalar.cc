@@ -105,10 +105,25 @@ void QuantizeRowQ8KRow(const float* x, int64_t k, BlockQ8K* y) { QuantizeRowQ8K(
 
 }  // namespace
 
+double SoftmaxExpScalar(const float* x, float max, float* y, int64_t n) {
+  double sum = 0.0;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    for (int l = 0; l < 16; ++l) y[i + l] = GgmlExpf(x[i + l] - max);
+    sum += static_cast<double>(ReduceAdd16(y + i));
+  }
+  for (; i < n; ++i) {
+    y[i] = std::exp(x[i] - max);
+    sum += static_cast<double>(y[i]);
+  }
+  return sum;
+}
+
 const Kernels& ScalarKernels() {
   static const Kernels k = {
       "scalar",       KernelPath::kScalar, I2sGemv, I2sGemm, QuantizeRowI8S, F16DotRows, F16GemmF32,
       Tq1Dot,         Tq2Dot,              QuantizeRowQ8KRow, Fp16ToFp32Row, Fp32ToFp16Row,
+      SoftmaxExpScalar,
   };
   return k;
 }

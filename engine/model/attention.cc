@@ -60,20 +60,18 @@ void Attention(const Model& model, KvCache& cache, int layer, int pos0, int n, c
         float* row = s.scores.data() + static_cast<size_t>(t) * n_kv;
         // scores[j] = q_t · k_j
         kern.f16_dot_rows(kc, hd, n_kv, hd, s.q16.data() + static_cast<size_t>(t) * hd, row);
-        const int visible = pos0 + t + 1;  // causal mask
+        // Scale, causal mask (-inf), softmax over all n_kv cells, as ggml's soft_max
+        // does it (engine/kernels: softmax_exp).
+        const int visible = pos0 + t + 1;
         float max = -std::numeric_limits<float>::infinity();
         for (int j = 0; j < visible; ++j) {
           row[j] = row[j] * scale;
           max = std::max(max, row[j]);
         }
-        double sum = 0.0;
-        for (int j = 0; j < visible; ++j) {
-          row[j] = std::exp(row[j] - max);
-          sum += row[j];
-        }
+        std::fill(row + visible, row + n_kv, -std::numeric_limits<float>::infinity());
+        const double sum = kern.softmax_exp(row, max, row, n_kv);
         const float inv = static_cast<float>(1.0 / sum);
-        for (int j = 0; j < visible; ++j) row[j] = row[j] * inv;
-        std::fill(row + visible, row + n_kv, 0.0f);
+        for (int j = 0; j < n_kv; ++j) row[j] = row[j] * inv;
       }
       // out[t][d] = Σ_j p[t][j] · v[j][d]
       if (n == 1) {
