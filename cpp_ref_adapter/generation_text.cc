@@ -3,24 +3,9 @@
 #include <algorithm>
 #include <cstdint>
 
-namespace bitparity::worker {
+#include "engine/tokenizer/utf8.h"
 
-size_t IncompleteUtf8Tail(absl::string_view s) {
-  for (size_t i = 1; i < 5 && i <= s.size(); ++i) {
-    const uint8_t c = static_cast<uint8_t>(s[s.size() - i]);
-    if ((c & 0xC0) == 0x80) continue;  // continuation byte: keep looking for the lead
-    size_t need = 1;
-    if ((c & 0xE0) == 0xC0) {
-      need = 2;
-    } else if ((c & 0xF0) == 0xE0) {
-      need = 3;
-    } else if ((c & 0xF8) == 0xF0) {
-      need = 4;
-    }
-    return i < need ? i : 0;
-  }
-  return 0;
-}
+namespace bitparity::worker {
 
 namespace {
 
@@ -52,7 +37,9 @@ GenerationText::Step GenerationText::Push(absl::string_view piece, bool adds_tex
   bool finish = !adds_text;
   if (adds_text) {
     utf8_held_.append(piece.data(), piece.size());
-    if (IncompleteUtf8Tail(utf8_held_) == 0) {
+    // The tokenizers' rule (llama.cpp server's): hold a lead byte whose
+    // continuation bytes have not all arrived.
+    if (tokenizer_internal::IncompleteUtf8Tail(utf8_held_) == 0) {
       pending_ += utf8_held_;
       utf8_held_.clear();
     }

@@ -29,9 +29,6 @@
 
 namespace bitparity::worker {
 
-// Bytes at the end of `s` that start a UTF-8 sequence not yet complete (0..3).
-size_t IncompleteUtf8Tail(absl::string_view s);
-
 class GenerationText {
  public:
   explicit GenerationText(std::vector<std::string> stop_sequences);

@@ -4,7 +4,8 @@
 // with a different default worker (BP_DEFAULT_WORKER): bitnet-cpp-worker
 // (the user's bitnet.cpp build) or bitparity-native-worker (our engine).
 // Lifecycle as every bitnet.v1 server: services/common/engine_server.h; health
-// stays NOT_SERVING until the first worker has loaded its model.
+// stays NOT_SERVING until the first worker has loaded its model, and is
+// NOT_SERVING again while no worker is ready (all dead, waiting to restart).
 #include "CLI/CLI.hpp"
 #include "cpp_ref_adapter/worker_flags.h"
 #include "services/common/engine_server.h"
@@ -23,7 +24,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   // One request per worker: without an explicit limit, admit as many as there are workers.
   if (app.count("--max-concurrent") == 0) server.limits.max_concurrent = flags.workers;
-  return bitparity::RunEngineServer(server, [&] {
-    return bitparity::worker::LoadWorkerBackend(flags, BP_DEFAULT_WORKER, BP_WORKER_LABEL);
+  // A stop signal during start-up ends the wait for the first worker at once.
+  return bitparity::RunEngineServer(server, [&](const bitparity::CancelledFn& stop) {
+    return bitparity::worker::LoadWorkerBackend(flags, BP_DEFAULT_WORKER, BP_WORKER_LABEL, stop);
   });
 }

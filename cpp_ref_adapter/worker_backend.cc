@@ -9,13 +9,14 @@
 namespace bitparity::worker {
 
 absl::StatusOr<std::unique_ptr<WorkerBackend>> WorkerBackend::Start(
-    const WorkerBackendOptions& options) {
+    const WorkerBackendOptions& options, const StopFn& stop) {
   std::unique_ptr<WorkerBackend> b(new WorkerBackend());
   b->options_ = options;
   absl::StatusOr<std::unique_ptr<WorkerPool>> pool = WorkerPool::Start(options.pool);
   if (!pool.ok()) return pool.status();
   b->pool_ = std::move(*pool);
-  absl::StatusOr<wpb::Hello> hello = b->pool_->WaitFirstHello(options.start_timeout);
+  // On failure `b` goes, and with it the pool: its workers are stopped and reaped.
+  absl::StatusOr<wpb::Hello> hello = b->pool_->WaitFirstHello(options.start_timeout, stop);
   if (!hello.ok()) return hello.status();
   b->info_ = FromProto(hello->info());
   if (b->info_.sha256.empty() && !options.model_path.empty()) {
@@ -221,6 +222,7 @@ absl::StatusOr<GenerationResult> WorkerBackend::Generate(absl::Span<const int32_
   if (absl::IsCancelled(st)) {
     // What was generated before the request was abandoned stays the caller's.
     result.finish = GenerationFinish::kCancelled;
+    result.cancel_detail = std::string(st.message());
     return result;
   }
   if (!st.ok()) return st;

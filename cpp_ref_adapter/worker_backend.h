@@ -20,7 +20,9 @@
 //   the request was abandoned (deadline, client cancel, shutdown)
 //        -> the worker is killed (SIGKILL) and restarted at once; eval returns
 //           Cancelled, which EngineService reports as DEADLINE_EXCEEDED or
-//           CANCELLED; Generate returns what it had, finish reason CANCELLED
+//           CANCELLED; Generate returns what it had, finish reason CANCELLED;
+//           either way the message names the killed worker and its last
+//           stderr lines (GenerationResult::cancel_detail for Generate)
 //   the worker answered with an error frame -> that status, worker kept
 //   the worker broke the protocol (bad frame) -> Internal, worker replaced
 //   no worker is ready (all failing to start) -> Unavailable with the last failure
@@ -59,11 +61,20 @@ class WorkerBackend final : public EngineBackend {
  public:
   // Starts the pool and waits for the first worker's Hello (its model facts).
   // Unavailable, with the workers' exit status and stderr lines, when none
-  // became ready within start_timeout.
-  static absl::StatusOr<std::unique_ptr<WorkerBackend>> Start(const WorkerBackendOptions& options);
+  // became ready within start_timeout; Cancelled as soon as `stop` (may be
+  // null; polled every few ms) says so, after the starting workers are killed
+  // and reaped.
+  static absl::StatusOr<std::unique_ptr<WorkerBackend>> Start(const WorkerBackendOptions& options,
+                                                              const StopFn& stop = nullptr);
 
   const BackendInfo& Info() const override { return info_; }
   int64_t SessionBytes() const override { return pool_->SessionBytes(); }
+  std::vector<int> WorkerPids() const override { return pool_->Pids(); }
+  // Ready while at least one worker is (idle or busy): false while every
+  // worker is dead and waiting for its restart, or still loading.
+  void SetReadinessObserver(ReadinessObserver observer) override {
+    pool_->SetReadinessObserver(std::move(observer));
+  }
 
   absl::StatusOr<std::vector<int32_t>> Tokenize(absl::string_view text, bool add_bos,
                                                 bool parse_special) const override;

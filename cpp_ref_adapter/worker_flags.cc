@@ -74,10 +74,11 @@ absl::StatusOr<WorkerBackendOptions> MakeWorkerBackendOptions(const WorkerServer
 
 absl::StatusOr<std::unique_ptr<EngineBackend>> LoadWorkerBackend(const WorkerServerFlags& flags,
                                                                  const std::string& default_worker,
-                                                                 const std::string& label) {
+                                                                 const std::string& label,
+                                                                 const StopFn& stop) {
   absl::StatusOr<WorkerBackendOptions> o = MakeWorkerBackendOptions(flags, default_worker, label);
   if (!o.ok()) return o.status();
-  absl::StatusOr<std::unique_ptr<WorkerBackend>> b = WorkerBackend::Start(*o);
+  absl::StatusOr<std::unique_ptr<WorkerBackend>> b = WorkerBackend::Start(*o, stop);
   if (!b.ok()) return b.status();
   return std::unique_ptr<EngineBackend>(std::move(*b));
 }

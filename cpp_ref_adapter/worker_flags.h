@@ -45,10 +45,11 @@ absl::StatusOr<WorkerBackendOptions> MakeWorkerBackendOptions(const WorkerServer
                                                               const std::string& default_worker,
                                                               const std::string& label);
 
-// MakeWorkerBackendOptions + WorkerBackend::Start.
+// MakeWorkerBackendOptions + WorkerBackend::Start (`stop`: see there).
 absl::StatusOr<std::unique_ptr<EngineBackend>> LoadWorkerBackend(const WorkerServerFlags& flags,
                                                                  const std::string& default_worker,
-                                                                 const std::string& label);
+                                                                 const std::string& label,
+                                                                 const StopFn& stop = nullptr);
 
 // The folder of the running executable ("" if /proc/self/exe is unreadable).
 std::string ExecutableDir();

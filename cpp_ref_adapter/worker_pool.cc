@@ -1,7 +1,11 @@
 #include "cpp_ref_adapter/worker_pool.h"
 
+#include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -37,6 +41,10 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Start(const WorkerPoolOp
   // A write to a worker that just died must be an EPIPE error, not our death.
   ::signal(SIGPIPE, SIG_IGN);
   std::unique_ptr<WorkerPool> pool(new WorkerPool(options));
+  pool->wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (pool->wake_fd_ < 0) {
+    return absl::UnavailableError(absl::StrCat("eventfd: ", strerror(errno)));
+  }
   {
     std::lock_guard<std::mutex> lock(pool->mu_);
     pool->slots_.resize(options.workers);
@@ -52,7 +60,34 @@ WorkerPool::~WorkerPool() {
     stopping_ = true;
   }
   cv_.notify_all();
+  Wake();
   if (monitor_.joinable()) monitor_.join();
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+void WorkerPool::Wake() {
+  if (wake_fd_ < 0) return;
+  const uint64_t one = 1;
+  ssize_t ignored = ::write(wake_fd_, &one, sizeof(one));  // fails only when the count is full
+  (void)ignored;
+}
+
+void WorkerPool::SetReadinessObserver(std::function<void(bool ready)> observer) {
+  std::lock_guard<std::mutex> lock(observer_mu_);
+  observer_ = std::move(observer);
+  if (observer_) {
+    reported_ready_ = ready() > 0;
+    observer_(reported_ready_);
+  }
+}
+
+void WorkerPool::NotifyReadiness() {
+  std::lock_guard<std::mutex> lock(observer_mu_);
+  if (!observer_) return;
+  const bool now = ready() > 0;
+  if (now == reported_ready_) return;
+  reported_ready_ = now;
+  observer_(now);
 }
 
 std::chrono::milliseconds WorkerPool::Backoff(int failures) const {
@@ -101,26 +136,41 @@ void WorkerPool::SpawnDue(Clock::time_point now) {
     s.process = std::move(*p);
     s.state = State::kStarting;
     s.started_at = now;
+    ++s.generation;
     Log("worker_started", static_cast<int>(i), s.process->pid(), "");
   }
 }
 
-// Polls the stdout of starting workers for their Hello (called with the lock;
-// releases it while waiting). Only the monitor touches slots in kStarting.
-void WorkerPool::AwaitHellos(std::unique_lock<std::mutex>& lock) {
-  std::vector<pollfd> fds;
-  std::vector<int> which;
+void WorkerPool::PollWorkers(std::unique_lock<std::mutex>& lock, Clock::time_point until) {
+  // Entry 0 is the wake-up eventfd; then starting workers (for their Hello) and
+  // idle ones (an idle worker writes nothing: readable stdout means it died,
+  // or broke the protocol).
+  std::vector<pollfd> fds{{wake_fd_, POLLIN, 0}};
+  std::vector<int> which{-1};
+  std::vector<uint64_t> generation{0};
+  std::vector<bool> starting{false};
   for (size_t i = 0; i < slots_.size(); ++i) {
-    if (slots_[i].state != State::kStarting) continue;
-    fds.push_back({slots_[i].process->stdout_fd(), POLLIN, 0});
+    const Slot& s = slots_[i];
+    if (s.state != State::kStarting && s.state != State::kIdle) continue;
+    fds.push_back({s.process->stdout_fd(), POLLIN, 0});
     which.push_back(static_cast<int>(i));
+    generation.push_back(s.generation);
+    starting.push_back(s.state == State::kStarting);
+    if (s.state == State::kStarting) until = std::min(until, s.started_at + options_.hello_timeout);
   }
+  const auto wait = std::chrono::ceil<std::chrono::milliseconds>(until - Clock::now());
   lock.unlock();
-  ::poll(fds.data(), fds.size(), 20);
-  std::vector<std::pair<int, absl::Status>> results;
+  ::poll(fds.data(), fds.size(), static_cast<int>(std::max<int64_t>(0, wait.count())));
+  if (fds[0].revents & POLLIN) {
+    uint64_t count = 0;
+    ssize_t ignored = ::read(wake_fd_, &count, sizeof(count));
+    (void)ignored;
+  }
+  // Hellos are read without the lock: only this thread touches a starting slot.
+  std::vector<std::pair<size_t, absl::Status>> results;
   std::vector<wpb::Response> hellos(fds.size());
-  for (size_t k = 0; k < fds.size(); ++k) {
-    if ((fds[k].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+  for (size_t k = 1; k < fds.size(); ++k) {
+    if (!starting[k] || (fds[k].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
     WorkerProcess* w;
     {
       std::lock_guard<std::mutex> relock(mu_);
@@ -130,7 +180,7 @@ void WorkerPool::AwaitHellos(std::unique_lock<std::mutex>& lock) {
     // partial frame and stalls is caught by the hello timeout.
     const auto deadline = Clock::now() + options_.hello_timeout;
     absl::Status st = w->Receive(&hellos[k], [&] { return Clock::now() > deadline; });
-    results.emplace_back(static_cast<int>(k), st);
+    results.emplace_back(k, st);
   }
   lock.lock();
   const auto now = Clock::now();
@@ -169,6 +219,25 @@ void WorkerPool::AwaitHellos(std::unique_lock<std::mutex>& lock) {
            /*at_start=*/true);
     dead.push_back(std::move(s.process));
   }
+  // Idle workers whose stdout stirred. A request may have taken the worker
+  // meanwhile (and even given it back): only a worker idle now, still the one
+  // polled, and still readable under the lock (nobody can lease it) is lost.
+  std::vector<Lease> lost;
+  for (size_t k = 1; k < fds.size(); ++k) {
+    if (starting[k] || (fds[k].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+    Slot& s = slots_[which[k]];
+    if (s.state != State::kIdle || s.generation != generation[k]) continue;
+    pollfd again{s.process->stdout_fd(), POLLIN, 0};
+    if (::poll(&again, 1, 0) <= 0) continue;
+    Log("worker_lost", which[k], s.process->pid(),
+        "stdout closed or written to between requests");
+    s.state = State::kBusy;  // ours now, for Discard
+    Lease lease;
+    lease.pool_ = this;
+    lease.slot_ = which[k];
+    lease.process_ = s.process.get();
+    lost.push_back(std::move(lease));
+  }
   for (size_t i = 0; i < slots_.size(); ++i) {
     Slot& s = slots_[i];
     if (s.state == State::kStarting && now - s.started_at > options_.hello_timeout) {
@@ -185,6 +254,9 @@ void WorkerPool::AwaitHellos(std::unique_lock<std::mutex>& lock) {
   cv_.notify_all();
   lock.unlock();
   dead.clear();  // joins stderr readers outside the lock
+  // Reaped and restarted with a backoff, like a worker that dies mid-request.
+  for (Lease& lease : lost) Discard(std::move(lease), /*crashed=*/true);
+  NotifyReadiness();
   lock.lock();
 }
 
@@ -192,26 +264,23 @@ void WorkerPool::Monitor() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
     SpawnDue(Clock::now());
-    const bool starting = std::any_of(slots_.begin(), slots_.end(),
-                                      [](const Slot& s) { return s.state == State::kStarting; });
-    if (starting) {
-      AwaitHellos(lock);
-      continue;
-    }
-    auto wake = Clock::now() + std::chrono::seconds(1);
+    auto until = Clock::now() + std::chrono::seconds(1);
     for (const Slot& s : slots_) {
-      if (s.state == State::kWaitingRestart) wake = std::min(wake, s.restart_at);
+      if (s.state == State::kWaitingRestart) until = std::min(until, s.restart_at);
     }
-    cv_.wait_until(lock, wake);
+    PollWorkers(lock, until);
   }
   // Shut down here, on the thread that forked the workers (see the header).
-  std::vector<std::unique_ptr<WorkerProcess>> all;
+  std::vector<std::pair<std::unique_ptr<WorkerProcess>, bool>> all;
   for (Slot& s : slots_) {
-    if (s.process != nullptr) all.push_back(std::move(s.process));
+    if (s.process != nullptr) all.emplace_back(std::move(s.process), s.state == State::kStarting);
     s.state = State::kWaitingRestart;
   }
   lock.unlock();
-  for (auto& w : all) {
+  for (auto& [w, loading] : all) {
+    // A worker still loading does not read its stdin, and its model is of no
+    // use now: kill it rather than wait out the grace period.
+    if (loading) w->Kill();
     const std::string how = w->Stop(options_.stop_grace);
     Log("worker_stopped", w->index(), w->pid(), how);
   }
@@ -219,9 +288,16 @@ void WorkerPool::Monitor() {
 }
 
 absl::StatusOr<bitnet::worker::v1::Hello> WorkerPool::WaitFirstHello(
-    std::chrono::milliseconds timeout) {
+    std::chrono::milliseconds timeout, const StopFn& stop) {
+  const auto until = Clock::now() + timeout;
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait_for(lock, timeout, [this] { return first_hello_.has_value() || stopping_; });
+  while (!first_hello_.has_value() && !stopping_ && Clock::now() < until) {
+    if (stop && stop()) {
+      return absl::CancelledError(
+          absl::StrCat("start-up interrupted while waiting for the first ", options_.label));
+    }
+    cv_.wait_until(lock, std::min(until, Clock::now() + std::chrono::milliseconds(20)));
+  }
   if (first_hello_) return *first_hello_;
   return absl::UnavailableError(absl::StrCat(
       "no ", options_.label, " became ready within ", timeout.count(), " ms",
@@ -267,6 +343,7 @@ void WorkerPool::Release(Lease lease, int64_t session_bytes) {
   }
   lease.pool_ = nullptr;
   cv_.notify_all();
+  Wake();  // the monitor watches idle workers
 }
 
 WorkerPool::Death WorkerPool::Discard(Lease lease, bool crashed) {
@@ -296,7 +373,9 @@ WorkerPool::Death WorkerPool::Discard(Lease lease, bool crashed) {
     }
   }
   cv_.notify_all();
+  Wake();  // a restart is due (now, or after the backoff)
   gone.reset();  // joins its stderr reader outside the lock
+  NotifyReadiness();
   return d;
 }
 

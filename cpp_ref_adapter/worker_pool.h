@@ -19,12 +19,18 @@
 // A worker that completes a request resets its slot's failure count; a start
 // failure or a crash doubles the wait before the next start (backoff_initial,
 // 2x, ... up to backoff_max). A worker killed because its request was abandoned
-// (deadline, cancel) restarts at once: that is not its fault.
+// (deadline, cancel) restarts at once: that is not its fault. The monitor also
+// watches idle workers: one that dies between requests (its stdout closes) is
+// reaped and restarted at once, not when the next request finds it dead.
+//
+// Readiness: the pool is ready while at least one worker is idle or busy; a
+// readiness observer hears every change (a server's health follows it).
 //
 // Every spawn happens on the pool's own monitor thread, because a worker asks to
 // be killed when the thread that forked it ends (PR_SET_PDEATHSIG); the monitor
-// lives as long as the pool. The destructor closes every worker's stdin (they
-// exit 0), kills what still runs after a grace period, and reaps everything.
+// lives as long as the pool. The destructor kills workers still loading, closes
+// every other worker's stdin (they exit 0), kills what still runs after a grace
+// period, and reaps everything.
 //
 // Thread safety: all methods may be called from any thread.
 #pragma once
@@ -32,6 +38,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -71,8 +78,15 @@ class WorkerPool {
   WorkerPool& operator=(const WorkerPool&) = delete;
 
   // The first Hello any worker sent. Unavailable (with the last failure: exit
-  // status and stderr lines) when none arrived within `timeout`.
-  absl::StatusOr<bitnet::worker::v1::Hello> WaitFirstHello(std::chrono::milliseconds timeout);
+  // status and stderr lines) when none arrived within `timeout`; Cancelled as
+  // soon as `stop` (may be null; polled about every 20 ms) returns true.
+  absl::StatusOr<bitnet::worker::v1::Hello> WaitFirstHello(std::chrono::milliseconds timeout,
+                                                           const StopFn& stop = nullptr);
+
+  // `observer(ready())` now and on every later change of ready() > 0, one call
+  // at a time (from the monitor or a request thread, never under the pool's
+  // lock). nullptr removes it; after this returns the old one is not called.
+  void SetReadinessObserver(std::function<void(bool ready)> observer);
 
   // Exclusive use of one ready worker. Move-only; a Lease dropped without
   // Release or Discard discards its worker (killed, restarted).
@@ -119,7 +133,8 @@ class WorkerPool {
   int64_t SessionBytes() const;
   // Workers started after the first round (restarts), since the pool started.
   int restarts() const;
-  // Pids of every live worker process (tests count them).
+  // Pids of every live worker process, starting ones included, in slot order
+  // (tests count them; GetModelInfo reads their memory).
   std::vector<int> Pids() const;
   const WorkerPoolOptions& options() const { return options_; }
 
@@ -134,12 +149,20 @@ class WorkerPool {
     int start_failures = 0;        // starts since the last Hello that failed
     bool ever_started = false;
     int64_t session_bytes = 0;
+    uint64_t generation = 0;  // spawns so far: tells a new process from the one polled
   };
 
   explicit WorkerPool(const WorkerPoolOptions& options);
   void Monitor();
   void SpawnDue(Clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void AwaitHellos(std::unique_lock<std::mutex>& lock) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Waits (without the lock) until a starting worker speaks, an idle worker's
+  // stdout shows it died, Wake(), or `until`; then acts on what it saw.
+  void PollWorkers(std::unique_lock<std::mutex>& lock, Clock::time_point until)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Interrupts the monitor's poll (its wait set or wake-up time changed).
+  void Wake();
+  // Tells the observer when ready() > 0 changed. Not under mu_.
+  void NotifyReadiness();
   // Marks a slot failed (start failure or crash): backoff, last_failure_.
   void Failed(Slot& slot, const std::string& why, bool at_start) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::chrono::milliseconds Backoff(int failures) const;
@@ -153,7 +176,12 @@ class WorkerPool {
   std::string last_failure_ ABSL_GUARDED_BY(mu_);
   int restarts_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int wake_fd_ = -1;  // eventfd the monitor polls beside the workers' stdout
   std::thread monitor_;
+
+  std::mutex observer_mu_;  // taken before mu_, never under it
+  std::function<void(bool)> observer_ ABSL_GUARDED_BY(observer_mu_);
+  bool reported_ready_ ABSL_GUARDED_BY(observer_mu_) = false;
 };
 
 }  // namespace bitparity::worker

@@ -28,21 +28,22 @@ void RopeCache(float position, int n_rot, float freq_base, float freq_scale, flo
   }
 }
 
+// bitnet.cpp is built with clang, which contracts `x0*c - x1*s` into one fused
+// multiply-add on the left product (fma(x0, c, -(x1*s))) and `x0*s + x1*c` into
+// fma(x0, s, x1*c). The rotation is written the same way so that it rounds the same.
 void RopeApply(RopeStyle style, const float* cache, int n_rot, float* x) {
+  auto rotate = [](float x0, float x1, float c, float s, float* y0, float* y1) {
+    *y0 = std::fma(x0, c, -(x1 * s));
+    *y1 = std::fma(x0, s, x1 * c);
+  };
   if (style == RopeStyle::kNeox) {
     const int half = n_rot / 2;
     for (int ic = 0; ic < half; ++ic) {
-      const float c = cache[2 * ic], s = cache[2 * ic + 1];
-      const float x0 = x[ic], x1 = x[ic + half];
-      x[ic] = x0 * c - x1 * s;
-      x[ic + half] = x0 * s + x1 * c;
+      rotate(x[ic], x[ic + half], cache[2 * ic], cache[2 * ic + 1], &x[ic], &x[ic + half]);
     }
   } else {
     for (int i0 = 0; i0 < n_rot; i0 += 2) {
-      const float c = cache[i0], s = cache[i0 + 1];
-      const float x0 = x[i0], x1 = x[i0 + 1];
-      x[i0] = x0 * c - x1 * s;
-      x[i0 + 1] = x0 * s + x1 * c;
+      rotate(x[i0], x[i0 + 1], cache[i0], cache[i0 + 1], &x[i0], &x[i0 + 1]);
     }
   }
 }

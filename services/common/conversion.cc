@@ -205,7 +205,7 @@ void FillGeneratedToken(int index, const GeneratedTokenInfo& token, v1::Generate
 
 void FillModelInfo(const BackendInfo& info, const ServiceLimits& limits,
                    const ProcessMemory& memory, int64_t session_bytes,
-                   v1::GetModelInfoResponse* out) {
+                   absl::Span<const ChildMemory> workers, v1::GetModelInfoResponse* out) {
   v1::EngineInfo* engine = out->mutable_engine();
   engine->set_name(info.engine_name);
   engine->set_version(info.engine_version);
@@ -258,6 +258,17 @@ void FillModelInfo(const BackendInfo& info, const ServiceLimits& limits,
   mem->set_resident_bytes(memory.resident_bytes);
   mem->set_peak_resident_bytes(memory.peak_resident_bytes);
   mem->set_session_bytes(session_bytes);
+  int64_t worker_rss = 0, worker_peak = 0;
+  for (const ChildMemory& w : workers) {
+    v1::WorkerMemoryUsage* wm = mem->add_workers();
+    wm->set_pid(w.pid);
+    wm->set_resident_bytes(w.memory.resident_bytes);
+    wm->set_peak_resident_bytes(w.memory.peak_resident_bytes);
+    worker_rss += w.memory.resident_bytes;
+    worker_peak += w.memory.peak_resident_bytes;
+  }
+  mem->set_worker_resident_bytes(worker_rss);
+  mem->set_worker_peak_resident_bytes(worker_peak);
 
   out->set_fault_injection(info.fault_injection);
 }

@@ -56,8 +56,11 @@ bitnet::v1::EvalMode ToProtoEvalMode(BackendEvalMode mode);
 
 void FillGeneratedToken(int index, const GeneratedTokenInfo& token, bitnet::v1::GeneratedToken* out);
 
+// `memory`: this process; `workers`: the backend's worker processes (none when
+// the engine runs in process), summed into worker_resident_bytes and
+// worker_peak_resident_bytes and listed one by one.
 void FillModelInfo(const BackendInfo& info, const ServiceLimits& limits,
                    const ProcessMemory& memory, int64_t session_bytes,
-                   bitnet::v1::GetModelInfoResponse* out);
+                   absl::Span<const ChildMemory> workers, bitnet::v1::GetModelInfoResponse* out);
 
 }  // namespace bitparity

@@ -136,7 +136,14 @@ struct GenerationResult {
   double decode_ms = 0;
   double first_token_ms = 0;  // from the start of prefill to the first token
   int decode_steps = 0;       // tokens evaluated one at a time
+  // With finish == kCancelled: the backend's own account of the stop (a worker
+  // backend names the worker it killed and its last stderr lines). EngineService
+  // keeps it in the DEADLINE_EXCEEDED / CANCELLED message; may be empty.
+  std::string cancel_detail;
 };
+
+// Called with whether the backend can serve now (see SetReadinessObserver).
+using ReadinessObserver = std::function<void(bool ready)>;
 
 class EngineBackend {
  public:
@@ -146,6 +153,21 @@ class EngineBackend {
 
   // Bytes of KV caches and scratch buffers the backend holds now.
   virtual int64_t SessionBytes() const = 0;
+
+  // Processes other than this one that run the engine now: live worker
+  // processes, children of the server process (starting ones included).
+  // GetModelInfo reports their memory beside the server's own. Empty (the
+  // default) when the engine runs in the server process.
+  virtual std::vector<int> WorkerPids() const { return {}; }
+
+  // Readiness after load. A backend that can lose the ability to serve while it
+  // is installed (every worker process dead and waiting to restart) calls
+  // `observer` with false then, and with true once it can serve again: at once
+  // with the current readiness when installed, then on each change, never two
+  // calls at a time. nullptr removes the observer; once this returns, the previous one is
+  // not called again. The default suits a backend that is ready from load to
+  // destruction: it never calls the observer, so the server keeps SERVING.
+  virtual void SetReadinessObserver(ReadinessObserver observer) { (void)observer; }
 
   // Text -> ids (add_bos already resolved against Info().add_bos).
   // FailedPrecondition when the model has no tokenizer.

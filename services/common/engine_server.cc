@@ -154,7 +154,10 @@ absl::StatusOr<std::unique_ptr<EngineServer>> EngineServer::Start(const ServerOp
     return absl::UnavailableError(absl::StrCat("cannot serve on '", options.listen,
                                                "' (address in use or not valid?)"));
   }
-  s->SetServing(false);
+  {
+    std::lock_guard<std::mutex> lock(s->health_mu_);
+    s->UpdateHealth();  // NOT_SERVING until a backend is installed
+  }
 
   if (options.metrics_port >= 0) {
     auto port = s->metrics_->Expose(HostOf(options.listen), options.metrics_port);
@@ -171,20 +174,47 @@ EngineServer::~EngineServer() {
   if (!stopped_) Shutdown(0);
 }
 
-void EngineServer::SetServing(bool serving) {
+void EngineServer::UpdateHealth() {
+  const bool serving = has_backend_ && backend_ready_ && !draining_;
+  if (serving_ == static_cast<int>(serving)) return;
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
   if (health == nullptr) return;
   health->SetServingStatus("", serving);
   health->SetServingStatus(kServiceName, serving);
+  // The first NOT_SERVING (start-up) is not news; every later change is.
+  if (serving_ != -1 && log_ != nullptr) {
+    log_->Write({{"event", "health"}, {"status", serving ? "SERVING" : "NOT_SERVING"}});
+  }
+  serving_ = serving;
+}
+
+void EngineServer::OnBackendReadiness(bool ready) {
+  std::lock_guard<std::mutex> lock(health_mu_);
+  backend_ready_ = ready;
+  UpdateHealth();
 }
 
 void EngineServer::SetBackend(std::shared_ptr<EngineBackend> backend) {
-  service_->SetBackend(std::move(backend));
-  SetServing(true);
+  service_->SetBackend(backend);
+  backend_ = backend;
+  {
+    std::lock_guard<std::mutex> lock(health_mu_);
+    has_backend_ = true;
+    backend_ready_ = true;  // a backend that reports no readiness is always ready
+  }
+  // Called at once with the backend's current readiness, then on changes. Not
+  // under health_mu_: the backend calls the observer under its own lock.
+  backend->SetReadinessObserver([this](bool ready) { OnBackendReadiness(ready); });
+  std::lock_guard<std::mutex> lock(health_mu_);
+  UpdateHealth();
 }
 
 void EngineServer::BeginDrain() {
-  SetServing(false);
+  {
+    std::lock_guard<std::mutex> lock(health_mu_);
+    draining_ = true;
+    UpdateHealth();
+  }
   service_->BeginDrain();
 }
 
@@ -209,6 +239,8 @@ void EngineServer::Shutdown(double grace_seconds) {
   // otherwise holds Shutdown for seconds while clients keep channels open).
   server_->Shutdown(std::chrono::system_clock::now() + kFlushResponses);
   server_->Wait();
+  // The backend may outlive this server (it is shared): no calls into us later.
+  if (backend_ != nullptr) backend_->SetReadinessObserver(nullptr);
 }
 
 namespace {
@@ -241,19 +273,27 @@ int RunEngineServer(const ServerOptions& options, const BackendLoader& load) {
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);
 
-  std::mutex mu;
-  std::condition_variable cv;
-  int received = 0;  // guarded by mu
+  // What the main thread waits for: a stop signal, or the end of the load.
+  // Shared, because an abandoned loader thread may still finish after we exit.
+  struct Events {
+    std::mutex mu;
+    std::condition_variable cv;
+    int signal = 0;                  // guarded by mu
+    bool loaded = false;             // guarded by mu
+    absl::StatusOr<std::unique_ptr<EngineBackend>> backend{absl::UnknownError("not loaded")};
+    std::atomic<bool> stop_load{false};
+  };
+  auto events = std::make_shared<Events>();
   std::atomic<bool> quit{false};
-  std::thread waiter([&] {
+  std::thread waiter([&quit, events] {
     while (!quit.load()) {
       pollfd pfd{g_signal_pipe[0], POLLIN, 0};
       if (poll(&pfd, 1, 200) > 0 && (pfd.revents & POLLIN)) {
         char c = 0;
         if (read(g_signal_pipe[0], &c, 1) == 1) {
-          std::lock_guard<std::mutex> lock(mu);
-          received = static_cast<unsigned char>(c);
-          cv.notify_all();
+          std::lock_guard<std::mutex> lock(events->mu);
+          events->signal = static_cast<unsigned char>(c);
+          events->cv.notify_all();
           return;
         }
       }
@@ -263,6 +303,7 @@ int RunEngineServer(const ServerOptions& options, const BackendLoader& load) {
     quit.store(true);
     waiter.join();
   };
+  auto signal_name = [](int sig) { return sig == SIGTERM ? "SIGTERM" : "SIGINT"; };
 
   auto started = EngineServer::Start(options, &log);
   if (!started.ok()) {
@@ -287,8 +328,53 @@ int RunEngineServer(const ServerOptions& options, const BackendLoader& load) {
     }
   }
 
+  // The load runs on its own thread, so that a stop signal does not wait for it.
   const auto t0 = std::chrono::steady_clock::now();
-  absl::StatusOr<std::unique_ptr<EngineBackend>> backend = load();
+  std::thread loader([events, load] {
+    absl::StatusOr<std::unique_ptr<EngineBackend>> backend =
+        load([events] { return events->stop_load.load(); });
+    std::lock_guard<std::mutex> lock(events->mu);
+    events->backend = std::move(backend);
+    events->loaded = true;
+    events->cv.notify_all();
+  });
+  int sig = 0;
+  {
+    std::unique_lock<std::mutex> lock(events->mu);
+    events->cv.wait(lock, [&] { return events->loaded || events->signal != 0; });
+    if (!events->loaded) sig = events->signal;
+  }
+  if (sig != 0) {
+    log.Write({{"event", "interrupted"},
+               {"stage", "load"},
+               {"signal", signal_name(sig)},
+               {"load_ms", std::chrono::duration<double, std::milli>(
+                               std::chrono::steady_clock::now() - t0)
+                               .count()}});
+    events->stop_load.store(true);
+    bool returned = false;
+    {
+      std::unique_lock<std::mutex> lock(events->mu);
+      returned = events->cv.wait_for(lock, std::chrono::milliseconds(kStopLoadWaitMs),
+                                     [&] { return events->loaded; });
+    }
+    server->Shutdown(0);
+    stop_waiter();
+    if (!returned) {
+      // Nothing left to wait for but the load itself; exit() would run static
+      // destructors under the loader's feet, so leave at once.
+      log.Write({{"event", "stopped"}, {"load", "abandoned"}});
+      std::fflush(nullptr);
+      _exit(0);
+    }
+    loader.join();
+    events->backend = absl::CancelledError("load interrupted");  // a loaded backend goes now
+    log.Write({{"event", "stopped"}, {"load", "interrupted"}});
+    return 0;
+  }
+  loader.join();
+
+  absl::StatusOr<std::unique_ptr<EngineBackend>> backend = std::move(events->backend);
   if (!backend.ok()) {
     log.Write({{"event", "error"}, {"stage", "load"}, {"message", backend.status().ToString()}});
     server->Shutdown(0);
@@ -309,14 +395,13 @@ int RunEngineServer(const ServerOptions& options, const BackendLoader& load) {
                              .count()}});
   server->SetBackend(std::shared_ptr<EngineBackend>(std::move(*backend)));
 
-  int sig = 0;
   {
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return received != 0; });
-    sig = received;
+    std::unique_lock<std::mutex> lock(events->mu);
+    events->cv.wait(lock, [&] { return events->signal != 0; });
+    sig = events->signal;
   }
   log.Write({{"event", "draining"},
-             {"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"},
+             {"signal", signal_name(sig)},
              {"running", server->service().gate().running()},
              {"grace_s", options.drain_seconds}});
   server->Shutdown(options.drain_seconds);

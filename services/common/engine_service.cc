@@ -72,13 +72,21 @@ class EngineService::Call {
     return [this] { return !Abandoned().ok(); };
   }
 
-  // A backend's Cancelled status means it saw Cancelled() fire: report why.
+  // A backend's Cancelled status means it saw Cancelled() fire: report why,
+  // keeping the backend's own words (a worker backend names the worker it
+  // killed and its last stderr lines).
   absl::Status Explain(const absl::Status& st) const {
     if (absl::IsCancelled(st)) {
       absl::Status why = Abandoned();
-      if (!why.ok()) return why;
+      if (!why.ok()) return WithDetail(why, st.message());
     }
     return st;
+  }
+
+  // `why` with the backend's `detail` appended (when it adds anything).
+  static absl::Status WithDetail(const absl::Status& why, absl::string_view detail) {
+    if (detail.empty() || detail == why.message()) return why;
+    return absl::Status(why.code(), absl::StrCat(why.message(), "; ", detail));
   }
 
   bool ServerCancelled() const { return service_.cancel_running_.load(); }
@@ -148,7 +156,9 @@ grpc::Status EngineService::GetModelInfo(grpc::ServerContext* ctx, const v1::Get
   absl::Status st = [&]() -> absl::Status {
     ASSIGN_OR_RETURN(std::shared_ptr<EngineBackend> backend, Backend());
     ASSIGN_OR_RETURN(ProcessMemory memory, ReadProcessMemory());
-    FillModelInfo(backend->Info(), limits_, memory, backend->SessionBytes(), resp);
+    // Measured here, the same way as this process, whatever the backend.
+    const std::vector<ChildMemory> workers = ReadChildrenMemory(backend->WorkerPids());
+    FillModelInfo(backend->Info(), limits_, memory, backend->SessionBytes(), workers, resp);
     return absl::OkStatus();
   }();
   return call.Finish(st);
@@ -459,7 +469,7 @@ absl::Status EngineService::RunGenerate(Call& call, const v1::GenerateRequest& r
   // generation early but still answers with what was made.
   if (r.finish == GenerationFinish::kCancelled && !call.ServerCancelled()) {
     absl::Status why = call.Abandoned();
-    if (!why.ok()) return why;
+    if (!why.ok()) return Call::WithDetail(why, r.cancel_detail);
   }
 
   resp->mutable_prompt_ids()->Add(prompt.begin(), prompt.end());

@@ -9,7 +9,8 @@
 //
 // Cancellation: a running request polls Abandoned() between layers and decode
 // steps. A passed deadline ends it with DEADLINE_EXCEEDED, a client cancel with
-// CANCELLED, and CancelRunning() (shutdown) ends evaluation with CANCELLED and
+// CANCELLED (the message keeps the backend's own account of the stop, e.g. the
+// worker it killed), and CancelRunning() (shutdown) ends evaluation with CANCELLED and
 // generation with an OK response whose finish reason is CANCELLED (the caller
 // keeps what was generated).
 //

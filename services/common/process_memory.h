@@ -6,9 +6,11 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 namespace bitparity {
 
@@ -23,5 +25,21 @@ absl::StatusOr<ProcessMemory> ParseProcStatus(absl::string_view text);
 
 // Reads /proc/self/status (or `path`). NotFound / Unavailable when unreadable.
 absl::StatusOr<ProcessMemory> ReadProcessMemory(const std::string& path = "/proc/self/status");
+
+// The PPid line of a /proc/<pid>/status text; DataLoss when missing.
+absl::StatusOr<int> ParseParentPid(absl::string_view text);
+
+struct ChildMemory {
+  int pid = 0;
+  ProcessMemory memory;
+};
+
+// /proc/<pid>/status of a live child of this process. NotFound when `pid` is
+// gone, a zombie (no VmRSS), or not our child: the parent check keeps a pid the
+// kernel already gave to an unrelated process from being counted.
+absl::StatusOr<ProcessMemory> ReadChildMemory(int pid);
+
+// ReadChildMemory of each pid, in order, leaving out the ones that are gone.
+std::vector<ChildMemory> ReadChildrenMemory(absl::Span<const int> pids);
 
 }  // namespace bitparity

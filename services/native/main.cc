@@ -12,6 +12,9 @@ int main(int argc, char** argv) {
   bitparity::AddServerFlags(app, &server);
   bitparity::AddNativeFlags(app, &native);
   CLI11_PARSE(app, argc, argv);
-  return bitparity::RunEngineServer(
-      server, [&] { return bitparity::LoadNativeBackend(native, server.limits.max_concurrent); });
+  // The model load cannot stop midway: a stop signal during it abandons it
+  // (RunEngineServer exits after kStopLoadWaitMs).
+  return bitparity::RunEngineServer(server, [&](const bitparity::CancelledFn&) {
+    return bitparity::LoadNativeBackend(native, server.limits.max_concurrent);
+  });
 }

@@ -2,20 +2,27 @@
 // processes: bitparity-native-worker on the tiny-b158 fixture, behind a real
 // loopback gRPC server (the shared EngineService). Checks that the process
 // boundary changes nothing (logits bit for bit equal to the in-process engine)
-// and that failures are contained: a worker SIGKILLed mid-request, a deadline
-// overrun, a model that cannot load; and that no worker process is leaked.
+// and that failures are contained: a worker SIGKILLed mid-request or while
+// idle (health NOT_SERVING until it is back), a deadline overrun (the status
+// keeps the worker's words), a model that cannot load, a stop signal during a
+// slow start-up; that GetModelInfo reports the workers' memory; and that no
+// worker process is leaked.
 #include <signal.h>
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <dirent.h>
 #include <fstream>
+#include <functional>
 #include <memory>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,6 +32,7 @@
 #include "cpp_ref_adapter/worker_backend.h"
 #include "cpp_ref_adapter/worker_codec.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "services/native/native_backend.h"
 #include "tests/services/test_server.h"
 
@@ -85,6 +93,96 @@ WorkerBackendOptions Options(const std::string& model, int workers) {
   return o;
 }
 
+using HealthStatus = grpc::health::v1::HealthCheckResponse;
+
+// A bitparity-worker-server child process with its stderr in a file.
+class ServerProcess {
+ public:
+  explicit ServerProcess(const std::vector<std::string>& extra_args) {
+    char tmpl[] = "/tmp/bp-worker-server-XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) return;
+    dir_ = tmpl;
+    port_file_ = dir_ + "/port";
+    log_file_ = dir_ + "/stderr";
+    std::vector<std::string> args = {kServer, "--listen", "127.0.0.1:0", "--port-file", port_file_};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 2, log_file_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (posix_spawn(&pid_, kServer.c_str(), &fa, nullptr, argv.data(), environ) != 0) pid_ = -1;
+    posix_spawn_file_actions_destroy(&fa);
+  }
+  ~ServerProcess() {
+    if (pid_ > 0 && !reaped_) {
+      ::kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (!dir_.empty()) std::system(absl::StrCat("rm -rf ", dir_).c_str());
+  }
+
+  bool spawned() const { return pid_ > 0; }
+  void Signal(int sig) { ::kill(pid_, sig); }
+
+  // The bound port once the port file is there; 0 after 20 s.
+  int WaitPort() {
+    for (int i = 0; i < 2000; ++i) {
+      std::ifstream in(port_file_);
+      int port = 0;
+      if (in >> port && port > 0) return port;
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    return 0;
+  }
+
+  // The wait status once the server exited, or nullopt after `timeout`.
+  std::optional<int> WaitExit(milliseconds timeout) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (!reaped_) {
+      if (waitpid(pid_, &status_, WNOHANG) == pid_) {
+        reaped_ = true;
+        break;
+      }
+      if (std::chrono::steady_clock::now() > until) return std::nullopt;
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    return status_;
+  }
+
+  // Waits (up to 20 s) until the log has a line containing `needle`; that line.
+  std::string WaitLogLine(const std::string& needle) {
+    for (int i = 0; i < 2000; ++i) {
+      std::istringstream log(Log());
+      for (std::string line; std::getline(log, line);) {
+        if (line.find(needle) != std::string::npos) return line;
+      }
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    return "";
+  }
+
+  std::string Log() const { return testing::ReadWholeFile(log_file_); }
+
+ private:
+  std::string dir_, port_file_, log_file_;
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  int status_ = 0;
+};
+
+HealthStatus::ServingStatus CheckHealth(const std::shared_ptr<grpc::Channel>& channel) {
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  grpc::health::v1::HealthCheckRequest req;
+  req.set_service("bitnet.v1.Engine");
+  grpc::health::v1::HealthCheckResponse resp;
+  grpc::Status st = health->Check(&ctx, req, &resp);
+  return st.ok() ? resp.status() : HealthStatus::UNKNOWN;
+}
+
 class SupervisorTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -93,8 +191,10 @@ class SupervisorTest : public ::testing::Test {
     ASSERT_TRUE(Children().empty()) << "children before the test: " << Describe(Children());
   }
 
-  void StartServer(int workers) {
-    auto b = WorkerBackend::Start(Options(kModel, workers));
+  void StartServer(int workers, const std::function<void(WorkerBackendOptions&)>& tweak = nullptr) {
+    WorkerBackendOptions o = Options(kModel, workers);
+    if (tweak) tweak(o);
+    auto b = WorkerBackend::Start(o);
     ASSERT_TRUE(b.ok()) << b.status();
     backend_ = std::shared_ptr<WorkerBackend>(std::move(*b));
     ServerOptions so;
@@ -121,6 +221,34 @@ class SupervisorTest : public ::testing::Test {
       std::this_thread::sleep_for(milliseconds(5));
     }
     ASSERT_EQ(backend_->pool().ready(), n);
+  }
+
+  // A 1-worker pool whose worker `before` was replaced, once: the new one is
+  // our only child, alive, and the dead one was reaped.
+  void ExpectReplacedOnce(const std::vector<int>& before) {
+    const std::vector<int> after = backend_->pool().Pids();
+    ASSERT_EQ(after.size(), 1u);
+    EXPECT_NE(after[0], before[0]);
+    EXPECT_EQ(backend_->pool().restarts(), 1);
+    const std::vector<Child> children = Children();
+    ASSERT_EQ(children.size(), 1u) << Describe(children);
+    EXPECT_EQ(children[0].pid, after[0]);
+    EXPECT_NE(children[0].state, 'Z');
+  }
+
+  // Polls the server's health until it is `want` (true) or `timeout` passed.
+  bool WaitHealth(HealthStatus::ServingStatus want, milliseconds timeout) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (server_->Health("bitnet.v1.Engine") != want) {
+      if (std::chrono::steady_clock::now() > until) return false;
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    return true;
+  }
+
+  grpc::Status ModelInfo(v1::GetModelInfoResponse* info) {
+    grpc::ClientContext ctx;
+    return stub_->GetModelInfo(&ctx, v1::GetModelInfoRequest(), info);
   }
 
   static v1::EvalLogitsRequest FullLogits(const std::vector<int32_t>& ids, v1::EvalMode mode) {
@@ -253,14 +381,7 @@ TEST_F(SupervisorTest, WorkerKilledMidRequestAnswersUnavailableAndNextRequestsSu
     grpc::Status ok = EvalOnce(&resp);
     EXPECT_TRUE(ok.ok()) << "request " << i << " after the kill: " << ok.error_message();
   }
-  const std::vector<int> after = backend_->pool().Pids();
-  ASSERT_EQ(after.size(), 1u);
-  EXPECT_NE(after[0], before[0]);
-  EXPECT_EQ(backend_->pool().restarts(), 1);
-  const std::vector<Child> children = Children();
-  ASSERT_EQ(children.size(), 1u) << Describe(children);  // the dead one was reaped
-  EXPECT_EQ(children[0].pid, after[0]);
-  EXPECT_NE(children[0].state, 'Z');
+  ExpectReplacedOnce(before);
 }
 
 TEST_F(SupervisorTest, DeadlineOverrunAnswersDeadlineExceededAndReplacesTheWorker) {
@@ -301,6 +422,130 @@ TEST_F(SupervisorTest, DeadlineOverrunAnswersDeadlineExceededAndReplacesTheWorke
   grpc::Status ok = EvalOnce(&ok_resp);
   EXPECT_TRUE(ok.ok()) << ok.error_message();
   EXPECT_EQ(Children().size(), 1u) << Describe(Children());
+
+  // The client's own clock ends its call with gRPC's bare "Deadline Exceeded";
+  // the server's status, in its log, says why and keeps the worker's words.
+  std::string logged;
+  for (int i = 0; i < 500 && logged.empty(); ++i) {
+    for (const std::string& line : server_->LogLines()) {
+      if (line.find("\"code\":\"DEADLINE_EXCEEDED\"") != std::string::npos) logged = line;
+    }
+    if (logged.empty()) std::this_thread::sleep_for(milliseconds(10));
+  }
+  ASSERT_FALSE(logged.empty()) << absl::StrJoin(server_->LogLines(), "\n");
+  const std::string message = nlohmann::json::parse(logged).value("message", "");
+  EXPECT_NE(message.find("deadline exceeded after"), std::string::npos) << message;
+  EXPECT_NE(message.find(absl::StrCat("(pid ", before[0], ") was killed and is restarting")),
+            std::string::npos) << message;
+  EXPECT_NE(message.find("last stderr lines"), std::string::npos) << message;
+}
+
+// Health follows the pool after start-up: a 1-worker pool whose worker dies
+// while idle (nobody asks it anything) reports NOT_SERVING for the backoff,
+// then SERVING once the restarted worker has loaded.
+TEST_F(SupervisorTest, HealthIsNotServingWhileNoWorkerIsReady) {
+  StartServer(1, [](WorkerBackendOptions& o) {
+    // A backoff far longer than a health poll, so that NOT_SERVING is seen.
+    o.pool.backoff_initial = std::chrono::seconds(3);
+    o.pool.backoff_max = std::chrono::seconds(3);
+  });
+  ASSERT_TRUE(WaitHealth(HealthStatus::SERVING, std::chrono::seconds(20)));
+  const std::vector<int> before = backend_->pool().Pids();
+  ASSERT_EQ(before.size(), 1u);
+
+  ASSERT_EQ(::kill(before[0], SIGKILL), 0);
+  EXPECT_TRUE(WaitHealth(HealthStatus::NOT_SERVING, std::chrono::seconds(20)))
+      << "health did not go NOT_SERVING after the only worker died";
+  EXPECT_TRUE(WaitHealth(HealthStatus::SERVING, std::chrono::seconds(60)))
+      << "health did not come back after the restart";
+
+  ExpectReplacedOnce(before);
+  v1::EvalLogitsResponse resp;
+  grpc::Status ok = EvalOnce(&resp);
+  EXPECT_TRUE(ok.ok()) << ok.error_message();
+  // Down and up again, each logged once.
+  int down = 0, up = 0;
+  for (const std::string& line : server_->LogLines()) {
+    if (line.find("\"event\":\"health\",\"status\":\"NOT_SERVING\"") != std::string::npos) ++down;
+    if (line.find("\"event\":\"health\",\"status\":\"SERVING\"") != std::string::npos) ++up;
+  }
+  EXPECT_EQ(down, 1);
+  EXPECT_EQ(up, 2);  // installed, restarted
+}
+
+// GetModelInfo: the server's own memory, plus each live worker's, read from
+// /proc/<pid>/status; a restarted worker shows up under its new pid.
+TEST_F(SupervisorTest, ModelInfoReportsTheWorkersMemory) {
+  StartServer(2);
+  WaitReady(2);
+  std::vector<int> pids = backend_->pool().Pids();
+  ASSERT_EQ(pids.size(), 2u);
+  auto check = [&](const v1::GetModelInfoResponse& info, const std::vector<int>& expected) {
+    const v1::MemoryUsage& m = info.memory();
+    EXPECT_GT(m.resident_bytes(), 0);
+    ASSERT_EQ(m.workers_size(), static_cast<int>(expected.size()));
+    int64_t rss = 0, peak = 0;
+    for (int i = 0; i < m.workers_size(); ++i) {
+      EXPECT_EQ(m.workers(i).pid(), expected[i]);
+      EXPECT_GT(m.workers(i).resident_bytes(), 0);
+      EXPECT_GE(m.workers(i).peak_resident_bytes(), m.workers(i).resident_bytes());
+      rss += m.workers(i).resident_bytes();
+      peak += m.workers(i).peak_resident_bytes();
+    }
+    EXPECT_EQ(m.worker_resident_bytes(), rss);
+    EXPECT_EQ(m.worker_peak_resident_bytes(), peak);
+  };
+  v1::GetModelInfoResponse info;
+  ASSERT_TRUE(ModelInfo(&info).ok());
+  check(info, pids);
+
+  ASSERT_EQ(::kill(pids[0], SIGKILL), 0);
+  std::vector<int> after = backend_->pool().Pids();
+  for (int i = 0; i < 2000 && (after.size() != 2 || after[0] == pids[0] ||
+                               backend_->pool().ready() < 2);
+       ++i) {
+    std::this_thread::sleep_for(milliseconds(5));
+    after = backend_->pool().Pids();
+  }
+  ASSERT_EQ(after.size(), 2u);
+  ASSERT_NE(after[0], pids[0]) << "the killed worker was not replaced";
+  EXPECT_EQ(after[1], pids[1]);
+  v1::GetModelInfoResponse again;
+  ASSERT_TRUE(ModelInfo(&again).ok());
+  check(again, after);
+}
+
+// A stop signal while the workers are still loading ends the server at once
+// (exit 0), instead of after the load; the loading worker is killed and reaped.
+TEST_F(SupervisorTest, SigtermDuringSlowWorkerStartExitsPromptly) {
+  ASSERT_EQ(access(kServer.c_str(), X_OK), 0) << kServer << " is not built";
+  ServerProcess server({"--model", kModel, "--threads", "1", "--worker-start-timeout", "900",
+                        // Hello would come after 10 minutes: only the signal can end this.
+                        "--worker-arg=--startup-delay-ms=600000"});
+  ASSERT_TRUE(server.spawned());
+  const int port = server.WaitPort();
+  ASSERT_GT(port, 0) << server.Log();
+  const std::string started = server.WaitLogLine("\"event\":\"worker_started\"");
+  ASSERT_FALSE(started.empty()) << server.Log();
+  const int worker_pid = nlohmann::json::parse(started.substr(started.find('{'))).value("pid", -1);
+  ASSERT_GT(worker_pid, 0) << started;
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
+  EXPECT_EQ(CheckHealth(channel), HealthStatus::NOT_SERVING);
+
+  server.Signal(SIGTERM);
+  const std::optional<int> status = server.WaitExit(std::chrono::seconds(30));
+  ASSERT_TRUE(status.has_value()) << "the server still waits for its workers; log:\n" << server.Log();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << "status " << *status;
+  const std::string log = server.Log();
+  EXPECT_NE(log.find("\"event\":\"interrupted\",\"stage\":\"load\",\"signal\":\"SIGTERM\""),
+            std::string::npos) << log;
+  EXPECT_NE(log.find("\"load\":\"interrupted\""), std::string::npos) << log;
+  EXPECT_NE(log.find(absl::StrCat("\"event\":\"worker_stopped\",\"worker\":\"bitparity worker\","
+                                  "\"slot\":0,\"pid\":", worker_pid)),
+            std::string::npos) << log;
+  // The server reaped it before it exited: the pid is gone, not an orphan.
+  EXPECT_EQ(::kill(worker_pid, 0), -1);
+  EXPECT_EQ(errno, ESRCH);
 }
 
 TEST_F(SupervisorTest, TwoWorkersServeTwoRequestsAtOnce) {
@@ -333,40 +578,13 @@ TEST_F(SupervisorTest, BadModelPathFailsStartWithTheWorkersWords) {
 // RPC UNAVAILABLE, then exit 1 with the reason when the start timeout passes.
 TEST_F(SupervisorTest, ServerHealthIsNotServingWhileWorkersCannotStart) {
   ASSERT_EQ(access(kServer.c_str(), X_OK), 0) << kServer << " is not built";
-  char dir[] = "/tmp/bp-worker-server-XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
-  const std::string port_file = std::string(dir) + "/port";
-  const std::string log_file = std::string(dir) + "/stderr";
-  std::vector<std::string> args = {kServer, "--model", "/nonexistent/model.gguf", "--listen",
-                                   "127.0.0.1:0", "--port-file", port_file,
-                                   "--worker-start-timeout", "4", "--threads", "1"};
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 2, log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = -1;
-  ASSERT_EQ(posix_spawn(&pid, kServer.c_str(), &fa, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&fa);
-
-  int port = 0;
-  for (int i = 0; i < 400 && port == 0; ++i) {
-    std::ifstream in(port_file);
-    if (!(in >> port)) port = 0;
-    if (port == 0) std::this_thread::sleep_for(milliseconds(10));
-  }
-  ASSERT_GT(port, 0) << "no port file";
+  ServerProcess server({"--model", "/nonexistent/model.gguf", "--worker-start-timeout", "4",
+                        "--threads", "1"});
+  ASSERT_TRUE(server.spawned());
+  const int port = server.WaitPort();
+  ASSERT_GT(port, 0) << "no port file; log:\n" << server.Log();
   auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
-  {
-    auto health = grpc::health::v1::Health::NewStub(channel);
-    grpc::ClientContext ctx;
-    grpc::health::v1::HealthCheckRequest req;
-    grpc::health::v1::HealthCheckResponse resp;
-    grpc::Status st = health->Check(&ctx, req, &resp);
-    ASSERT_TRUE(st.ok()) << st.error_message();
-    EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
-  }
+  EXPECT_EQ(CheckHealth(channel), HealthStatus::NOT_SERVING);
   {
     auto stub = v1::Engine::NewStub(channel);
     grpc::ClientContext ctx;
@@ -374,22 +592,12 @@ TEST_F(SupervisorTest, ServerHealthIsNotServingWhileWorkersCannotStart) {
     EXPECT_EQ(stub->GetModelInfo(&ctx, v1::GetModelInfoRequest(), &resp).error_code(),
               grpc::StatusCode::UNAVAILABLE);
   }
-  int status = 0;
-  pid_t done = 0;
-  for (int i = 0; i < 1500 && done == 0; ++i) {
-    done = waitpid(pid, &status, WNOHANG);
-    if (done == 0) std::this_thread::sleep_for(milliseconds(10));
-  }
-  if (done == 0) {
-    ::kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-    FAIL() << "the server did not give up after --worker-start-timeout";
-  }
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << "status " << status;
-  const std::string log = testing::ReadWholeFile(log_file);
+  const std::optional<int> status = server.WaitExit(std::chrono::seconds(15));
+  ASSERT_TRUE(status.has_value()) << "the server did not give up after --worker-start-timeout";
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << "status " << *status;
+  const std::string log = server.Log();
   EXPECT_NE(log.find("no bitparity worker became ready"), std::string::npos) << log;
   EXPECT_NE(log.find("/nonexistent/model.gguf"), std::string::npos) << log;
-  std::system(absl::StrCat("rm -rf ", dir).c_str());
 }
 
 }  // namespace

@@ -2,8 +2,12 @@
 // small helpers they share: status mapping and /proc memory parsing.
 #include "services/common/conversion.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "grpcpp/support/status.h"
@@ -168,6 +172,73 @@ TEST(ProcessMemory, ReadsThisProcess) {
   ASSERT_THAT(m, IsOk());
   EXPECT_GT(m->resident_bytes, 0);
   EXPECT_GE(m->peak_resident_bytes, m->resident_bytes);
+}
+
+TEST(ProcessMemory, ParsesTheParentPid) {
+  auto ppid = ParseParentPid("Name:\tx\nPid:\t7\nPPid:\t42\n");
+  ASSERT_THAT(ppid, IsOk());
+  EXPECT_EQ(*ppid, 42);
+  EXPECT_THAT(ParseParentPid("Name:\tx\nPid:\t7\n"),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("PPid")));
+}
+
+TEST(ProcessMemory, ReadsLiveChildrenOnly) {
+  int gate[2];
+  ASSERT_EQ(pipe(gate), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // Lives until the parent closes the pipe.
+    close(gate[1]);
+    char c;
+    while (read(gate[0], &c, 1) > 0) {
+    }
+    _exit(0);
+  }
+  close(gate[0]);
+  auto m = ReadChildMemory(child);
+  EXPECT_THAT(m, IsOk());
+  if (m.ok()) {
+    EXPECT_GT(m->resident_bytes, 0);
+    EXPECT_GE(m->peak_resident_bytes, m->resident_bytes);
+  }
+  // This process and its parent are not our children.
+  EXPECT_THAT(ReadChildMemory(getpid()), StatusIs(absl::StatusCode::kNotFound, HasSubstr("child")));
+  EXPECT_THAT(ReadChildMemory(getppid()), StatusIs(absl::StatusCode::kNotFound, HasSubstr("child")));
+  const std::vector<ChildMemory> both = ReadChildrenMemory({child, getpid()});
+  ASSERT_EQ(both.size(), 1u);
+  EXPECT_EQ(both[0].pid, child);
+
+  close(gate[1]);
+  // Exited but not reaped: a zombie holds no memory.
+  siginfo_t info{};
+  ASSERT_EQ(waitid(P_PID, child, &info, WEXITED | WNOWAIT), 0);
+  EXPECT_THAT(ReadChildMemory(child), StatusIs(absl::StatusCode::kNotFound, HasSubstr("exited")));
+  ASSERT_EQ(waitpid(child, nullptr, 0), child);
+  EXPECT_THAT(ReadChildMemory(child), StatusIs(absl::StatusCode::kNotFound, HasSubstr("")));
+}
+
+TEST(FillModelInfo, ReportsTheServerAndTheSumOverWorkers) {
+  BackendInfo info;
+  ServiceLimits limits;
+  v1::GetModelInfoResponse in_process;
+  FillModelInfo(info, limits, {100, 200}, 5, {}, &in_process);
+  EXPECT_EQ(in_process.memory().resident_bytes(), 100);
+  EXPECT_EQ(in_process.memory().peak_resident_bytes(), 200);
+  EXPECT_EQ(in_process.memory().session_bytes(), 5);
+  EXPECT_EQ(in_process.memory().worker_resident_bytes(), 0);
+  EXPECT_EQ(in_process.memory().workers_size(), 0);
+
+  const std::vector<ChildMemory> workers = {{11, {1000, 3000}}, {12, {2000, 2500}}};
+  v1::GetModelInfoResponse pooled;
+  FillModelInfo(info, limits, {100, 200}, 5, workers, &pooled);
+  EXPECT_EQ(pooled.memory().resident_bytes(), 100);
+  EXPECT_EQ(pooled.memory().worker_resident_bytes(), 3000);
+  EXPECT_EQ(pooled.memory().worker_peak_resident_bytes(), 5500);
+  ASSERT_EQ(pooled.memory().workers_size(), 2);
+  EXPECT_EQ(pooled.memory().workers(1).pid(), 12);
+  EXPECT_EQ(pooled.memory().workers(1).resident_bytes(), 2000);
+  EXPECT_EQ(pooled.memory().workers(1).peak_resident_bytes(), 2500);
 }
 
 }  // namespace

@@ -123,6 +123,7 @@ class FakeBackend final : public EngineBackend {
     for (int i = 0; i < spec.max_new_tokens; ++i) {
       if (!Step(cancelled)) {
         r.finish = GenerationFinish::kCancelled;
+        r.cancel_detail = absl::StrCat("fake: generation cancelled after ", i, " tokens");
         --running_;
         return r;
       }
@@ -154,7 +155,19 @@ class FakeBackend final : public EngineBackend {
     return r;
   }
 
+  void SetReadinessObserver(ReadinessObserver observer) override {
+    std::lock_guard<std::mutex> lock(observer_mu_);
+    observer_ = std::move(observer);
+    if (observer_) observer_(ready_);
+  }
+
   // Test controls.
+  // Reports a readiness change, as a worker backend does when its workers die.
+  void SetReady(bool ready) {
+    std::lock_guard<std::mutex> lock(observer_mu_);
+    ready_ = ready;
+    if (observer_) observer_(ready_);
+  }
   void Hold() { hold_.store(true); }
   void Release() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -208,6 +221,9 @@ class FakeBackend final : public EngineBackend {
   std::mutex mu_;
   std::condition_variable cv_;
   GenerationSpec last_spec_;
+  std::mutex observer_mu_;
+  ReadinessObserver observer_;
+  bool ready_ = true;
 };
 
 }  // namespace bitparity::testing

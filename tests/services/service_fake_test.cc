@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <future>
+#include <map>
 #include <thread>
 
 #include "gmock/gmock.h"
@@ -200,6 +201,44 @@ TEST_F(ServiceFakeTest, DeadlineWhileRunningStopsTheBackend) {
   EXPECT_TRUE(logged);
 }
 
+// The status names the deadline and keeps what the backend said when it stopped
+// (for a worker backend: the killed worker and its last stderr lines). The
+// client's own clock ends its call first, with gRPC's bare "Deadline Exceeded",
+// so the server's status is read from its request log.
+TEST_F(ServiceFakeTest, DeadlineKeepsTheBackendsOwnDetail) {
+  StartServer();
+  backend_->Hold();
+  {
+    grpc::ClientContext ctx;
+    SetDeadlineMs(&ctx, 150);
+    v1::EvalLogitsRequest req;
+    req.mutable_input()->set_text("abc");
+    v1::EvalLogitsResponse resp;
+    EXPECT_THAT(stub_->EvalLogits(&ctx, req, &resp),
+                StatusIs(absl::StatusCode::kDeadlineExceeded, HasSubstr("")));
+  }
+  {
+    grpc::ClientContext ctx;
+    SetDeadlineMs(&ctx, 150);
+    v1::GenerateResponse resp;
+    EXPECT_THAT(stub_->Generate(&ctx, GenerateText("a", 4), &resp),
+                StatusIs(absl::StatusCode::kDeadlineExceeded, HasSubstr("")));
+  }
+  std::map<std::string, std::string> messages;  // rpc -> logged message
+  for (int i = 0; i < 500 && messages.size() < 2; ++i) {
+    for (const std::string& line : server_->LogLines()) {
+      const nlohmann::json j = nlohmann::json::parse(line);
+      if (j.value("code", "") == "DEADLINE_EXCEEDED") messages[j["rpc"]] = j.value("message", "");
+    }
+    if (messages.size() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_THAT(messages["EvalLogits"], ::testing::AllOf(HasSubstr("deadline exceeded after"),
+                                                       HasSubstr("; fake: cancelled")));
+  EXPECT_THAT(messages["Generate"],
+              ::testing::AllOf(HasSubstr("deadline exceeded after"),
+                               HasSubstr("; fake: generation cancelled after 0 tokens")));
+}
+
 TEST_F(ServiceFakeTest, DeadlineWhileQueuedLeavesTheQueue) {
   ServerOptions options;
   options.limits.max_concurrent = 1;
@@ -358,6 +397,45 @@ TEST_F(ServiceFakeTest, HealthIsNotServingWhileLoadingAndDraining) {
   v1::GenerateResponse resp;
   EXPECT_THAT(stub->Generate(&ctx, GenerateText("a", 1), &resp),
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("shutting down")));
+}
+
+// After load, health follows the backend's readiness; a drain wins over it.
+TEST_F(ServiceFakeTest, HealthFollowsBackendReadinessUntilTheDrain) {
+  StartServer();
+  EXPECT_EQ(server_->Health("bitnet.v1.Engine"), HealthStatus::SERVING);
+  backend_->SetReady(false);
+  EXPECT_EQ(server_->Health(), HealthStatus::NOT_SERVING);
+  EXPECT_EQ(server_->Health("bitnet.v1.Engine"), HealthStatus::NOT_SERVING);
+  backend_->SetReady(true);
+  EXPECT_EQ(server_->Health(), HealthStatus::SERVING);
+  EXPECT_EQ(server_->Health("bitnet.v1.Engine"), HealthStatus::SERVING);
+
+  server_->server().BeginDrain();
+  EXPECT_EQ(server_->Health("bitnet.v1.Engine"), HealthStatus::NOT_SERVING);
+  backend_->SetReady(false);
+  backend_->SetReady(true);
+  EXPECT_EQ(server_->Health("bitnet.v1.Engine"), HealthStatus::NOT_SERVING);
+
+  int changes = 0;
+  for (const std::string& line : server_->LogLines()) {
+    if (line.find("\"event\":\"health\"") != std::string::npos) ++changes;
+  }
+  // Up (installed), down, up, down (drain); the calls after the drain change nothing.
+  EXPECT_EQ(changes, 4);
+}
+
+// A backend that is not ready when installed keeps the server NOT_SERVING.
+TEST_F(ServiceFakeTest, BackendNotReadyWhenInstalledIsNotServing) {
+  auto backend = std::make_shared<FakeBackend>();
+  backend->SetReady(false);
+  auto server = LoopbackServer::Start({}, backend);
+  ASSERT_NE(server, nullptr);
+  EXPECT_EQ(server->Health("bitnet.v1.Engine"), HealthStatus::NOT_SERVING);
+  backend->SetReady(true);
+  EXPECT_EQ(server->Health("bitnet.v1.Engine"), HealthStatus::SERVING);
+  server.reset();
+  // The stopped server removed its observer: this must not call into it.
+  backend->SetReady(false);
 }
 
 TEST_F(ServiceFakeTest, ShutdownCancelsLongGenerationWhichKeepsItsTokens) {
