@@ -130,11 +130,18 @@ TEST_P(GoldenTest, LogitsWithinReferenceNoiseInBothModes) {
     for (const json& p : manifest_["prompts"]) CompareMode(p, mode, st);
     const double mean = st.sum_abs / std::max<int64_t>(1, st.n_abs);
     const double agree = static_cast<double>(st.top1_agree) / st.top1_total;
-    std::printf("[golden] %-14s %-5s max|d|=%.5f mean|d|=%.6f top1=%d/%d (bounds: max %.4f, agree %.3f)\n",
+    std::printf("[golden] %-14s %-5s max|d|=%.3g mean|d|=%.3g top1=%d/%d (bounds: max %.4f, agree %.3f)\n",
                 GetParam().c_str(), mode == EvalMode::kBatch ? "batch" : "seq", st.max_abs, mean, st.top1_agree,
                 st.top1_total, max_bound, agree_bound);
     EXPECT_LE(st.max_abs, max_bound) << (mode == EvalMode::kBatch ? "batch" : "seq");
     EXPECT_GE(agree, agree_bound) << (mode == EvalMode::kBatch ? "batch" : "seq");
+    // Fidelity guard: the engine rounds where bitnet.cpp rounds, so on the ternary
+    // models it reproduces the reference to float noise (sequential: bit for bit).
+    // A change that loses that shows up here long before it reaches the bounds above.
+    if (manifest_["model"]["arch"] != "llama") {
+      EXPECT_LE(st.max_abs, 1e-4) << (mode == EvalMode::kBatch ? "batch" : "seq")
+                                  << ": no longer computes what bitnet.cpp computes";
+    }
   }
 }
 
