@@ -54,6 +54,7 @@ int CompareAndReport(EngineClient& a, EngineClient& b, const PromptSet& prompts,
     return 2;
   }
   nlohmann::json report = BuildReport(*run, command_line);
+  if (!out.shard.is_null()) report["shard"] = out.shard;
   if (!out.baseline_path.empty()) ApplyBaseline(&report, old, out.baseline_path, options.thresholds);
   FinalizeVerdict(&report);
   const bool wrote = WriteOutputs(report, out);

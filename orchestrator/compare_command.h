@@ -17,6 +17,7 @@ struct OutputOptions {
   std::string baseline_path;
   bool color = false;    // ANSI colors in the summary
   bool summary = true;   // print the summary table on stdout
+  nlohmann::json shard;  // compare --shard: the report's "shard" object (shard.h); null otherwise
 };
 
 int CompareAndReport(EngineClient& a, EngineClient& b, const PromptSet& prompts, const CompareOptions& options,

@@ -1,5 +1,7 @@
 #include "orchestrator/engine_client.h"
 
+#include "absl/strings/match.h"
+
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -92,6 +94,12 @@ absl::StatusOr<std::unique_ptr<EngineClient>> EngineClient::Connect(const Endpoi
     creds = grpc::SslCredentials(ssl);
   } else {
     creds = grpc::InsecureChannelCredentials();
+  }
+  // dns:///service:50051 (e.g. a Kubernetes headless Service): every address the
+  // name resolves to is a backend and calls are balanced round-robin over them
+  // (gRPC's own round_robin policy; the default pick_first would use one replica).
+  if (absl::StartsWith(endpoint.address, "dns:")) {
+    args.SetLoadBalancingPolicyName("round_robin");
   }
   c->channel_ = grpc::CreateCustomChannel(endpoint.address, creds, args);
   c->stub_ = v1::Engine::NewStub(c->channel_);

@@ -3,20 +3,27 @@
 //   bitparity report R.json --html OUT.html
 //   bitparity bench --a HOST:PORT [--b HOST:PORT] --concurrency 1,2,4
 //   bitparity demo
+//   bitparity health HOST:PORT   (0 SERVING, 1 another status, 2 unreachable)
+//   bitparity compare ... --shard I/N --json S_I.json;  bitparity merge S_0.json ... --json R.json
 // Exit codes: 0 the engines agree, 1 they disagree, 2 usage or connection error.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_join.h"
+#include "orchestrator/baseline.h"
 #include "orchestrator/bench.h"
 #include "orchestrator/compare_command.h"
 #include "orchestrator/demo.h"
+#include "orchestrator/health.h"
+#include "orchestrator/merge.h"
 #include "orchestrator/report_json.h"
 #include "orchestrator/reports.h"
+#include "orchestrator/shard.h"
 #include "orchestrator/verdict.h"
 
 namespace {
@@ -159,6 +166,36 @@ int main(int argc, char** argv) {
   compare->add_option("--baseline", cout_.baseline_path, "an earlier JSON report: flag drift and speed regressions");
   bool quiet = false;
   compare->add_flag("--quiet,-q", quiet, "no summary table on stdout");
+  std::string shard_spec;
+  compare->add_option("--shard", shard_spec,
+                      "run shard I of N (0-based, e.g. 0/4): the prompts whose id hashes to I; "
+                      "join the shards' --json reports with `bitparity merge`");
+
+  // health
+  CLI::App* health = app.add_subcommand("health", "grpc.health.v1 check of one server (container health checks)");
+  std::string health_addr, health_service;
+  double health_timeout = 5;
+  bool health_quiet = false;
+  health->add_option("ADDR", health_addr, "server address HOST:PORT")->required();
+  health->add_option("--service", health_service, "service name to check (default: the server as a whole)");
+  health->add_option("--timeout", health_timeout, "seconds to wait for the answer")->capture_default_str();
+  health->add_flag("--quiet,-q", health_quiet, "print nothing");
+
+  // merge
+  CLI::App* merge = app.add_subcommand("merge", "join the JSON reports of compare --shard I/N into one report");
+  std::vector<std::string> merge_in;
+  OutputOptions mout;
+  bool mquiet = false;
+  std::string mcolor = "auto";
+  merge->add_option("REPORTS", merge_in, "the shards' JSON reports (all N, any order)")->required();
+  merge->add_option("--json", mout.json_path, "write the merged JSON report");
+  merge->add_option("--junit", mout.junit_path, "write JUnit XML");
+  merge->add_option("--html", mout.html_path, "write the HTML report");
+  merge->add_option("--markdown", mout.markdown_path, "write a Markdown report");
+  merge->add_option("--baseline", mout.baseline_path, "an earlier JSON report: flag drift and speed regressions");
+  merge->add_flag("--quiet,-q", mquiet, "no summary table on stdout");
+  merge->add_option("--color", mcolor, "colored summary: auto, always, never")
+      ->check(CLI::IsMember({"auto", "always", "never"}));
 
   // report
   CLI::App* report = app.add_subcommand("report", "re-render a JSON report");
@@ -218,6 +255,16 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "bitparity: %s\n", std::string(prompts.status().message()).c_str());
       return 2;
     }
+    if (!shard_spec.empty()) {
+      auto shard = ParseShard(shard_spec);
+      if (!shard.ok()) {
+        std::fprintf(stderr, "bitparity: %s\n", std::string(shard.status().message()).c_str());
+        return 2;
+      }
+      cout_.shard = ApplyShard(&*prompts, *shard);
+      std::fprintf(stderr, "bitparity: shard %d/%d: %zu of %d prompts\n", shard->index, shard->count,
+                   prompts->prompts.size(), cout_.shard["total_prompts"].get<int>());
+    }
     auto a = EngineClient::Connect(ca.e, crun.Client());
     if (!a.ok()) {
       std::fprintf(stderr, "bitparity: %s\n", std::string(a.status().message()).c_str());
@@ -250,6 +297,51 @@ int main(int argc, char** argv) {
     return 0;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "bitparity report: '%s' is not a complete report: %s\n", report_in.c_str(), e.what());
+      return 2;
+    }
+  }
+  if (*health) return RunHealthProbe(health_addr, health_service, health_timeout, health_quiet);
+  if (*merge) {
+    std::vector<nlohmann::json> reports;
+    for (const std::string& path : merge_in) {
+      auto r = ReadJsonFile(path);
+      absl::Status s = r.ok() ? CheckReportVersion(*r, path) : r.status();
+      if (!s.ok()) {
+        std::fprintf(stderr, "bitparity merge: %s\n", std::string(s.message()).c_str());
+        return 2;
+      }
+      reports.push_back(std::move(*r));
+    }
+    nlohmann::json old;
+    if (!mout.baseline_path.empty()) {
+      auto b = ReadJsonFile(mout.baseline_path);
+      absl::Status s = b.ok() ? CheckReportVersion(*b, mout.baseline_path) : b.status();
+      if (!s.ok()) {
+        std::fprintf(stderr, "bitparity merge: --baseline: %s\n", std::string(s.message()).c_str());
+        return 2;
+      }
+      old = std::move(*b);
+    }
+    try {
+      auto merged = MergeShardReports(reports, merge_in, cmdline);
+      if (!merged.ok()) {
+        std::fprintf(stderr, "bitparity merge: %s\n", std::string(merged.status().message()).c_str());
+        return 2;
+      }
+      nlohmann::json& r = *merged;
+      if (!mout.baseline_path.empty()) {
+        Thresholds t;
+        (void)t.MergeJson(r["thresholds"]);  // checked by MergeShardReports
+        ApplyBaseline(&r, old, mout.baseline_path, t);
+      }
+      FinalizeVerdict(&r);
+      const bool wrote = WriteOutputs(r, mout);
+      if (!mquiet) std::fputs(RenderText(r, mcolor == "always" || (mcolor == "auto" && isatty(STDOUT_FILENO))).c_str(), stdout);
+      std::fflush(stdout);
+      const int code = r["verdict"]["exit_code"].get<int>();
+      return wrote ? code : std::max(code, 2);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "bitparity merge: a report is incomplete: %s\n", e.what());
       return 2;
     }
   }

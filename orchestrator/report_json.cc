@@ -4,6 +4,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <type_traits>
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
@@ -95,7 +96,12 @@ json PromptJson(const PromptResult& p) {
                        {"mean_abs", d.ab.mean_abs}, {"rms", d.ab.rms},       {"cosine", d.ab.cosine},
                        {"kl", d.ab.kl},             {"top1_agree", d.ab.top1_agree},
                        {"topk_overlap", d.ab.topk_overlap}, {"dp_next", d.ab.dp_next}};
-    dj["noise_positions"] = {{"max_abs", d.noise.max_abs}, {"mean_abs", d.noise.mean_abs}, {"kl", d.noise.kl}};
+    // Every column of the noise series too: `bitparity merge` recomputes the overall
+    // noise summary from the per-prompt series alone.
+    dj["noise_positions"] = {{"max_abs", d.noise.max_abs}, {"mean_abs", d.noise.mean_abs}, {"kl", d.noise.kl},
+                             {"rms", d.noise.rms},         {"cosine", d.noise.cosine},
+                             {"top1_agree", d.noise.top1_agree}, {"topk_overlap", d.noise.topk_overlap},
+                             {"dp_next", d.noise.dp_next}};
     dj["summary"] = SeriesSummary(d.ab);
     dj["noise_summary"] = SeriesSummary(d.noise);
     dj["top1_agreement"] = Num(Rate(d.ab.top1_agree));
@@ -159,47 +165,71 @@ json PromptJson(const PromptResult& p) {
   return j;
 }
 
-json Overall(const CompareRun& run) {
+// A column of a per-prompt series; null (a NaN when written) reads back as NaN.
+template <typename T>
+void AppendColumn(std::vector<T>* dst, const json& cols, const char* name) {
+  if (!cols.contains(name)) return;
+  for (const json& v : cols[name]) {
+    if constexpr (std::is_same_v<T, double>) {
+      dst->push_back(v.is_number() ? v.get<double>() : NAN);
+    } else {
+      dst->push_back(v.get<T>());
+    }
+  }
+}
+
+void AppendSeries(DriftSeries* dst, const json& cols) {
+  AppendColumn(&dst->position, cols, "position");
+  AppendColumn(&dst->token, cols, "token");
+  AppendColumn(&dst->max_abs, cols, "max_abs");
+  AppendColumn(&dst->mean_abs, cols, "mean_abs");
+  AppendColumn(&dst->rms, cols, "rms");
+  AppendColumn(&dst->cosine, cols, "cosine");
+  AppendColumn(&dst->kl, cols, "kl");
+  AppendColumn(&dst->topk_overlap, cols, "topk_overlap");
+  AppendColumn(&dst->dp_next, cols, "dp_next");
+  AppendColumn(&dst->top1_agree, cols, "top1_agree");
+}
+
+}  // namespace
+
+json OverallFromPrompts(const json& prompts, int n_layer) {
   DriftSeries all, noise;
   double nll_a = 0, nll_b = 0;
   int n_pred = 0, errors = 0, tok_checked = 0, tok_agree = 0, gen = 0, exact = 0, near = 0, other = 0;
   double prefix_sum = 0;
   std::map<int, int> votes;
-  int n_layer = run.info_a.model().n_layer();
   int traced = 0;
-  auto append = [](DriftSeries* dst, const DriftSeries& s) {
-    auto cat = [](auto& a, const auto& b) { a.insert(a.end(), b.begin(), b.end()); };
-    cat(dst->position, s.position); cat(dst->token, s.token); cat(dst->max_abs, s.max_abs);
-    cat(dst->mean_abs, s.mean_abs); cat(dst->rms, s.rms); cat(dst->cosine, s.cosine); cat(dst->kl, s.kl);
-    cat(dst->topk_overlap, s.topk_overlap); cat(dst->dp_next, s.dp_next); cat(dst->top1_agree, s.top1_agree);
-  };
-  for (const PromptResult& p : run.prompts) {
-    if (!p.error_code.empty()) errors++;
-    if (p.tokenization.checked) {
+  for (const json& p : prompts) {
+    if (!p["error"].is_null()) errors++;
+    const json& t = p["tokenization"];
+    if (t["checked"].get<bool>()) {
       tok_checked++;
-      tok_agree += p.tokenization.agree;
+      tok_agree += t["agree"].get<bool>();
     }
-    if (p.drift.measured) {
-      append(&all, p.drift.ab);
-      append(&noise, p.drift.noise);
-      nll_a += p.drift.nll_a;
-      nll_b += p.drift.nll_b;
-      n_pred += p.drift.n_predicted;
+    const json& d = p["drift"];
+    if (d.is_object()) {
+      AppendSeries(&all, d["positions"]);
+      AppendSeries(&noise, d["noise_positions"]);
+      nll_a += d["nll_a"].get<double>();
+      nll_b += d["nll_b"].get<double>();
+      n_pred += d["n_predicted"].get<int>();
     }
-    if (p.generation.measured) {
+    const json& g = p["generation"];
+    if (g.is_object()) {
       gen++;
-      prefix_sum += p.generation.common_prefix;
-      if (p.generation.exact_match) exact++;
-      else if (p.generation.divergence && p.generation.divergence->near_tie) near++;
+      prefix_sum += g["common_prefix"].get<int>();
+      if (g["exact_match"].get<bool>()) exact++;
+      else if (g["divergence"].is_object() && g["divergence"]["near_tie"].get<bool>()) near++;
       else other++;
     }
-    if (p.localization) {
+    if (p["localization"].is_object()) {
       traced++;
-      votes[p.localization->first_diverging_layer]++;
+      votes[p["localization"]["first_diverging_layer"].get<int>()]++;
     }
   }
   json o;
-  o["prompts"] = run.prompts.size();
+  o["prompts"] = prompts.size();
   o["prompts_with_errors"] = errors;
   o["positions"] = all.size();
   o["drift"] = SeriesSummary(all);
@@ -238,7 +268,6 @@ json Overall(const CompareRun& run) {
   return o;
 }
 
-}  // namespace
 
 json ProtoToJson(const google::protobuf::Message& m) {
   std::string s;
@@ -362,7 +391,7 @@ json BuildReport(const CompareRun& run, const std::string& command_line) {
   r["thresholds"] = o.thresholds.ToJson();
   r["prompts"] = json::array();
   for (const PromptResult& p : run.prompts) r["prompts"].push_back(PromptJson(p));
-  r["overall"] = Overall(run);
+  r["overall"] = OverallFromPrompts(r["prompts"], run.info_a.model().n_layer());
   if (run.speed_a && run.speed_b) {
     r["speed"] = {{"a", SideSpeedToJson(*run.speed_a)},
                   {"b", SideSpeedToJson(*run.speed_b)},

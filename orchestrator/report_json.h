@@ -23,6 +23,10 @@ inline constexpr int kReportSchemaVersion = 1;
 // (baseline.h may add a check, then FinalizeVerdict).
 nlohmann::json BuildReport(const CompareRun& run, const std::string& command_line);
 
+// The report's "overall" object from its per-prompt results alone (the same
+// figures whether the prompts come from one run or from merged shards).
+nlohmann::json OverallFromPrompts(const nlohmann::json& prompts, int n_layer);
+
 // The 'checks' summary of a report whose per-prompt results are in place.
 nlohmann::json SummarizeChecks(const nlohmann::json& report, const Thresholds& t);
 
