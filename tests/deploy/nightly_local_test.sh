@@ -12,8 +12,10 @@
 #     (wall_s, wall_ms, eval_ms_a/b), provenance of the run (created_utc, command,
 #     host, the shard/shards bookkeeping), the servers' memory figures (sides.*.info
 #     other than the model) and speed (measured per shard; the runs use --no-speed);
-#   - night 2 runs against night 1 as --baseline; a merge with a shard missing is
-#     refused (exit 2).
+#   - night 2 runs against night 1 as --baseline;
+#   - a night against a faulty side A (injected scale error): pod 0 exits 1, and the
+#     merged report (failing checks, localization) still equals the unsharded run's;
+#   - a merge with a shard missing is refused (exit 2).
 # Usage: nightly_local_test.sh BIN_DIR SOURCE_DIR WORK_DIR
 set -euo pipefail
 bin="$1"
@@ -50,15 +52,15 @@ export SHARDS=2 BITPARITY="$bin/bitparity" REPORTS_DIR="$work/reports" MERGE_WAI
 export BITPARITY_A="dns:///127.0.0.1:$pa" BITPARITY_B="127.0.0.1:$pb"
 export COMPARE_ARGS="--limit 12 --no-speed --jobs 2 --max-new-tokens 8"
 
-night() {  # RUN_ID: pod 0 first (it waits for shard 1), then pod 1
-  local rc0=0 rc1=0
+night() {  # RUN_ID [pod 0's expected exit code]: pod 0 first (it waits for shard 1), then pod 1
+  local rc0=0 rc1=0 want0="${2:-0}"
   RUN_ID="$1" JOB_COMPLETION_INDEX=0 sh "$nightly" >"pod0-$1.log" 2>&1 &
   local p0=$!
   sleep 0.5
   RUN_ID="$1" JOB_COMPLETION_INDEX=1 sh "$nightly" >"pod1-$1.log" 2>&1 || rc1=$?
   wait "$p0" || rc0=$?
   cat "pod1-$1.log" "pod0-$1.log"
-  [[ $rc1 -eq 0 && $rc0 -eq 0 ]] || { echo "night $1: pod exit codes 0:$rc0 1:$rc1" >&2; exit 1; }
+  [[ $rc1 -eq 0 && $rc0 -eq $want0 ]] || { echo "night $1: pod exit codes 0:$rc0 1:$rc1 (want $want0, 0)" >&2; exit 1; }
 }
 night night-1
 
@@ -66,9 +68,9 @@ night night-1
 # shellcheck disable=SC2086
 "$bin/bitparity" compare --a "$BITPARITY_A" --b "$BITPARITY_B" --progress never --quiet --json full.json $COMPARE_ARGS
 
-python3 - "$work/reports/runs/night-1/report.json" full.json "$work/reports" "$src/orchestrator/schema/report.schema.json" <<'PY'
+cat >compare_reports.py <<'PY'
 import json, os, sys, xml.etree.ElementTree as ET
-merged_path, full_path, reports, schema_path = sys.argv[1:5]
+merged_path, full_path, reports, schema_path, run_id, want = sys.argv[1:7]
 merged, full = json.load(open(merged_path)), json.load(open(full_path))
 assert "shards" in merged and len(merged["shards"]) == 2, "merged report lists its two shards"
 assert all(s["prompts"] > 0 for s in merged["shards"]), "both shards ran prompts"
@@ -93,11 +95,13 @@ if diff:
     sys.exit("the merged report differs from the unsharded run's")
 assert models(merged) == models(full), "same models"
 assert [p["id"] for p in merged["prompts"]] == [p["id"] for p in full["prompts"]], "prompt order restored"
-assert merged["verdict"]["exit_code"] == 0 and merged["verdict"]["agree"], merged["verdict"]
-print(f"merged report == unsharded report ({len(full['prompts'])} prompts, {full['overall']['positions']} positions,"
+assert merged["verdict"]["exit_code"] == int(want), merged["verdict"]
+assert merged["overall"]["noise"]["max_abs"]["max"] > 0, "the noise floor was measured"
+print(f"{run_id}: merged report == unsharded report ({len(full['prompts'])} prompts, {full['overall']['positions']} positions,"
+      f" max|Δ| {full['overall']['drift']['max_abs']['max']}, traced {full['overall']['localization']['traced_prompts']},"
       f" verdict: {merged['verdict']['summary']})")
-ET.parse(os.path.join(reports, "junit", "night-1.xml"))  # JUnit for dashboards parses
-assert os.readlink(os.path.join(reports, "latest")) == "runs/night-1"
+ET.parse(os.path.join(reports, "junit", run_id + ".xml"))  # JUnit for dashboards parses
+assert os.readlink(os.path.join(reports, "latest")) == "runs/" + run_id
 try:
     import jsonschema
 except ImportError:
@@ -106,6 +110,8 @@ else:
     jsonschema.validate(merged, json.load(open(schema_path)))
     print("merged report validates against orchestrator/schema/report.schema.json")
 PY
+python3 compare_reports.py "$work/reports/runs/night-1/report.json" full.json "$work/reports" \
+  "$src/orchestrator/schema/report.schema.json" night-1 0
 
 # Night 2: its merge compares with night 1 (--baseline) and moves latest.
 night night-2
@@ -119,6 +125,26 @@ assert any(c["name"] == "baseline" and c["status"] == "pass" for c in r["checks"
 assert os.readlink(os.path.join(reports, "latest")) == "runs/night-2"
 print("night 2 compared with night 1 as baseline:", [c for c in r["checks"] if c["name"] == "baseline"][0]["summary"])
 PY
+
+# Disagreeing engines: side A with an injected fault (a 1e-3 scale error in layer
+# 1's ffn_down). Pod 0's merge exits 1 (the Job fails: the verdict), pod 1 exits 0;
+# the merged report still equals the unsharded run's, localization included (every
+# failing prompt is traced: --trace-prompts covers them all in both runs).
+"$bin/bitnet-native-server" -m M.gguf --listen 127.0.0.1:0 --port-file c.port -t 1 \
+  --inject-fault scale-error:1:ffn_down >c.log 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do [[ -s c.port ]] && break; sleep 0.1; done
+"$bin/bitparity" health --timeout 20 "127.0.0.1:$(cat c.port)"
+export REPORTS_DIR="$work/fault-reports" BITPARITY_A="dns:///127.0.0.1:$(cat c.port)"
+export COMPARE_ARGS="$COMPARE_ARGS --trace-prompts 12"
+night fault-1 1
+rc=0
+# shellcheck disable=SC2086
+"$bin/bitparity" compare --a "$BITPARITY_A" --b "$BITPARITY_B" --progress never --quiet --json fault-full.json \
+  $COMPARE_ARGS || rc=$?
+[[ $rc -eq 1 ]] || { echo "unsharded compare with a fault: exit $rc, want 1" >&2; exit 1; }
+python3 compare_reports.py "$work/fault-reports/runs/fault-1/report.json" fault-full.json "$work/fault-reports" \
+  "$src/orchestrator/schema/report.schema.json" fault-1 1
 
 # A merge with a shard missing is refused.
 rc=0
