@@ -45,6 +45,11 @@ command -v flock >/dev/null || lock=()
 
 build_fuzzers() {
   command -v clang++ >/dev/null || { echo "ci_hardening: clang++ not found (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
+  # libFuzzer's runtime is in libclang-rt-14-dev, only a Recommends of clang on Debian 12.
+  if [[ ! -f "$(clang++ -print-file-name=libclang_rt.fuzzer-x86_64.a)" ]]; then
+    echo "ci_hardening: libFuzzer runtime missing (apt-get install libclang-rt-14-dev)" >&2
+    exit 1
+  fi
   if [[ ! -f "$fuzz_dir/build.ninja" ]]; then
     CC=clang CXX=clang++ cmake -S "$root" -B "$fuzz_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DBITPARITY_FUZZ=ON -DBITPARITY_BUILD_TESTS=OFF -DBITPARITY_BUILD_BENCHMARKS=OFF >/dev/null
