@@ -98,7 +98,9 @@ absl::StatusOr<std::unique_ptr<EngineClient>> EngineClient::Connect(const Endpoi
   // dns:///service:50051 (e.g. a Kubernetes headless Service): every address the
   // name resolves to is a backend and calls are balanced round-robin over them
   // (gRPC's own round_robin policy; the default pick_first would use one replica).
-  if (absl::StartsWith(endpoint.address, "dns:")) {
+  // The same for explicit lists, ipv4:10.0.0.1:50051,10.0.0.2:50051 (and ipv6:).
+  if (absl::StartsWith(endpoint.address, "dns:") || absl::StartsWith(endpoint.address, "ipv4:") ||
+      absl::StartsWith(endpoint.address, "ipv6:")) {
     args.SetLoadBalancingPolicyName("round_robin");
   }
   c->channel_ = grpc::CreateCustomChannel(endpoint.address, creds, args);

@@ -15,6 +15,7 @@
 #   - night 2 runs against night 1 as --baseline;
 #   - a night against a faulty side A (injected scale error): pod 0 exits 1, and the
 #     merged report (failing checks, localization) still equals the unsharded run's;
+#   - calls to a list of two side-A replicas are balanced round-robin over both;
 #   - a merge with a shard missing is refused (exit 2).
 # Usage: nightly_local_test.sh BIN_DIR SOURCE_DIR WORK_DIR
 set -euo pipefail
@@ -145,6 +146,21 @@ rc=0
 [[ $rc -eq 1 ]] || { echo "unsharded compare with a fault: exit $rc, want 1" >&2; exit 1; }
 python3 compare_reports.py "$work/fault-reports/runs/fault-1/report.json" fault-full.json "$work/fault-reports" \
   "$src/orchestrator/schema/report.schema.json" fault-1 1
+
+# Round-robin over replicas: side A as a list of two servers (the policy bitparity
+# sets for dns:/// names, which a headless Service resolves to every replica);
+# both replicas must have served evaluation requests.
+"$bin/bitnet-native-server" -m M.gguf --listen 127.0.0.1:0 --port-file a2.port -t 1 >a2.log 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do [[ -s a2.port ]] && break; sleep 0.1; done
+evals() { grep -c '"event":"request".*"rpc":"EvalLogits' "$1" || true; }
+before="$(evals a.log)"
+"$bin/bitparity" compare --a "ipv4:127.0.0.1:$pa,127.0.0.1:$(cat a2.port)" --b "127.0.0.1:$pb" --progress never \
+  --quiet --limit 8 --no-speed --max-new-tokens 2
+n1=$(( $(evals a.log) - before ))
+n2="$(evals a2.log)"
+echo "round-robin: replica 1 served $n1 EvalLogits calls, replica 2 served $n2"
+[[ $n1 -gt 0 && $n2 -gt 0 ]] || { echo "calls were not balanced over both replicas" >&2; exit 1; }
 
 # A merge with a shard missing is refused.
 rc=0
