@@ -34,7 +34,8 @@ struct SideFlags {
   Endpoint e;
   void Add(CLI::App* cmd, const std::string& side, bool required) {
     e.label = side == "a" ? "A" : "B";
-    auto* o = cmd->add_option("--" + side, e.address, "side " + e.label + ": server address HOST:PORT" +
+    auto* o = cmd->add_option("--" + side, e.address, "side " + e.label + ": server address HOST:PORT, or dns:///NAME:PORT / ipv4:H:P,H:P "
+                                                          "(calls balanced round-robin over every address)" +
                                                           (side == "b" ? " (the reference)" : ""));
     if (required) o->required();
     cmd->add_flag("--" + side + "-tls", e.tls, "side " + e.label + ": TLS with the system roots");
