@@ -18,7 +18,7 @@ packages=(
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libboost-dev libboost-filesystem-dev libopenblas-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev libpcre2-dev prometheus-cpp-dev libssl-dev openssl
-  python3-grpcio python3-protobuf chromium
+  python3-grpcio python3-protobuf chromium libclang-rt-14-dev
 )
 
 install_packages() {

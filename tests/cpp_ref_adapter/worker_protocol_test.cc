@@ -248,6 +248,19 @@ TEST(WorkerCodec, ErrorFrameKeepsCodeAndMessage) {
   EXPECT_EQ(st.message(), "600 tokens do not fit");
 }
 
+// A worker's error may quote bytes that are not UTF-8 (a path, a vocabulary entry);
+// the frame must still parse, with each invalid byte shown as U+FFFD.
+TEST(WorkerCodec, ErrorFrameWithInvalidUtf8MessageStillParses) {
+  wpb::Error e;
+  ToProto(absl::DataLossError("bad merge 'a\xff b' in x\xc3"), &e);
+  std::string bytes;
+  ASSERT_TRUE(e.SerializeToString(&bytes));
+  wpb::Error back;
+  ASSERT_TRUE(back.ParseFromString(bytes));
+  EXPECT_EQ(back.message(), "bad merge 'a\xEF\xBF\xBD b' in x\xEF\xBF\xBD");
+  EXPECT_EQ(FromProto(back).code(), absl::StatusCode::kDataLoss);
+}
+
 TEST(WorkerCodec, ErrorFrameWithOkOrUnknownCodeIsStillAnError) {
   wpb::Error e;
   e.set_code(0);
