@@ -13,7 +13,7 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
-#include "engine/quant/ggml_type.h"
+#include "engine/quant/tensor_type.h"
 
 namespace bitparity {
 

@@ -5,7 +5,7 @@
 // ground truth the SIMD kernels in engine/kernels are tested against, and the code a
 // "scalar reference" run uses.
 //
-//   ggml_type.h   type numbers, block geometry, tensor byte sizes
+//   tensor_type.h type numbers, block geometry, tensor byte sizes
 //   fp16.h        F16 / BF16 <-> float, bit-exact with F16C / ggml
 //   blocks.h      Q8_0, Q8_K, TQ1_0, TQ2_0 block structs (byte layouts)
 //   i2s.h         bitnet.cpp's I2_S weights + int8 activation quantizer + integer dot
@@ -26,7 +26,7 @@
 #include "engine/quant/blocks.h"
 #include "engine/quant/dequantize.h"
 #include "engine/quant/fp16.h"
-#include "engine/quant/ggml_type.h"
+#include "engine/quant/tensor_type.h"
 #include "engine/quant/i2s.h"
 #include "engine/quant/q8.h"
 #include "engine/quant/ternary.h"

@@ -1,4 +1,4 @@
-#include "engine/quant/ggml_type.h"
+#include "engine/quant/tensor_type.h"
 
 #include <limits>
 

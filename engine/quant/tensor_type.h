@@ -1,4 +1,4 @@
-// File: engine/quant/ggml_type.h
+// File: engine/quant/tensor_type.h
 //
 // The tensor element types that GGUF files name by number (ggml's `enum ggml_type`,
 // extended by bitnet.cpp with I2_S = 36 and friends), their block geometry, and the
