@@ -35,7 +35,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "engine/quant/ggml_type.h"
+#include "engine/quant/tensor_type.h"
 
 namespace bitparity {
 

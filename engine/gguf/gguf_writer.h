@@ -36,7 +36,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "engine/gguf/gguf_reader.h"
-#include "engine/quant/ggml_type.h"
+#include "engine/quant/tensor_type.h"
 
 namespace bitparity {
 

@@ -12,7 +12,7 @@
 #include "absl/status/statusor.h"
 #include "engine/gguf/gguf_reader.h"
 #include "engine/model/model_config.h"
-#include "engine/quant/ggml_type.h"
+#include "engine/quant/tensor_type.h"
 
 namespace bitparity {
 
