@@ -3,28 +3,10 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "engine/tokenizer/stop_sequences.h"
 #include "engine/tokenizer/utf8.h"
 
 namespace bitparity::worker {
-
-namespace {
-
-// Length of the longest suffix of `text` that is a proper prefix of a stop
-// sequence: it may still become a stop, so it waits.
-size_t HeldBackForStops(const std::string& text, const std::vector<std::string>& stops) {
-  size_t held = 0;
-  for (const std::string& stop : stops) {
-    for (size_t len = std::min(stop.size() - 1, text.size()); len > held; --len) {
-      if (text.compare(text.size() - len, len, stop, 0, len) == 0) {
-        held = len;
-        break;
-      }
-    }
-  }
-  return held;
-}
-
-}  // namespace
 
 GenerationText::GenerationText(std::vector<std::string> stop_sequences)
     : stops_(std::move(stop_sequences)) {

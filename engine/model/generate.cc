@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "engine/tokenizer/stop_sequences.h"
 
 namespace bitparity {
 namespace {
@@ -13,21 +14,6 @@ using Clock = std::chrono::steady_clock;
 
 double MsSince(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
-
-// Length of the longest suffix of `text` that is a proper prefix of some stop
-// sequence: that much text must be held back, as it may still become a stop.
-size_t HeldBackForStops(const std::string& text, const std::vector<std::string>& stops) {
-  size_t held = 0;
-  for (const std::string& stop : stops) {
-    for (size_t len = std::min(stop.size() - 1, text.size()); len > held; --len) {
-      if (text.compare(text.size() - len, len, stop, 0, len) == 0) {
-        held = len;
-        break;
-      }
-    }
-  }
-  return held;
 }
 
 }  // namespace
