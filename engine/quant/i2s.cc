@@ -22,6 +22,20 @@ void I2sDequantize(const uint8_t* data, int64_t n, float scale, float* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(I2sCodeToTrit(I2sCodeAt(data, i))) * scale;
 }
 
+void I2sPackBlock(const int8_t* t, uint8_t* out) {
+  for (int g = 0; g < 32; ++g) {
+    // trit + 1 is the code; the 4 groups of 32 share one byte, first group highest.
+    out[g] = static_cast<uint8_t>((t[g] + 1) << 6 | (t[32 + g] + 1) << 4 | (t[64 + g] + 1) << 2 |
+                                  (t[96 + g] + 1));
+  }
+}
+
+std::array<uint8_t, kI2sTrailerBytes> I2sTrailer(float scale) {
+  std::array<uint8_t, kI2sTrailerBytes> t{};
+  std::memcpy(t.data(), &scale, sizeof(scale));  // little-endian host, as GGUF
+  return t;
+}
+
 absl::Status I2sPack(const int8_t* trits, int64_t n, float scale, uint8_t* out) {
   if (n <= 0 || n % kI2sBlockElems != 0) {
     return absl::InvalidArgumentError(
@@ -34,16 +48,10 @@ absl::Status I2sPack(const int8_t* trits, int64_t n, float scale, uint8_t* out) 
     }
   }
   for (int64_t b = 0; b < n / kI2sBlockElems; ++b) {
-    const int8_t* t = trits + b * kI2sBlockElems;
-    uint8_t* o = out + b * kI2sBlockBytes;
-    for (int g = 0; g < 32; ++g) {
-      // trit + 1 is the code; the 4 groups of 32 share one byte, first group highest.
-      o[g] = static_cast<uint8_t>((t[g] + 1) << 6 | (t[32 + g] + 1) << 4 | (t[64 + g] + 1) << 2 |
-                                  (t[96 + g] + 1));
-    }
+    I2sPackBlock(trits + b * kI2sBlockElems, out + b * kI2sBlockBytes);
   }
-  std::memset(out + n / 4, 0, kI2sTrailerBytes);
-  std::memcpy(out + n / 4, &scale, sizeof(scale));
+  const std::array<uint8_t, kI2sTrailerBytes> trailer = I2sTrailer(scale);
+  std::memcpy(out + n / 4, trailer.data(), trailer.size());
   return absl::OkStatus();
 }
 

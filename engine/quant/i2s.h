@@ -27,6 +27,7 @@
 //   float y = I2sOutput(I2sDotRow(w_row, q.data(), k), S, s, I2sReadScale(w, n));
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <cstring>
 
@@ -60,6 +61,14 @@ void I2sDecodeTrits(const uint8_t* data, int64_t n, int8_t* trits);
 
 // Decodes `n` elements to float: trit * scale.
 void I2sDequantize(const uint8_t* data, int64_t n, float scale, float* out);
+
+// Packs one 128-element block of trits (each -1, 0 or +1) into its 32 bytes:
+// byte[g] = c[g]<<6 | c[32+g]<<4 | c[64+g]<<2 | c[96+g], code c = trit + 1.
+// REQUIRES: every trit in {-1, 0, 1} (I2sPack checks; this does not).
+void I2sPackBlock(const int8_t* trits, uint8_t* out);
+
+// The 32 bytes that follow the packed data: the float32 scale, then zeros.
+std::array<uint8_t, kI2sTrailerBytes> I2sTrailer(float scale);
 
 // Packs n trits (each -1, 0 or +1; n a multiple of 128) and the scale into
 // out[0, n/4 + 32). InvalidArgument if n is not a multiple of 128 or a trit is

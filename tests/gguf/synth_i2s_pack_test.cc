@@ -1,7 +1,6 @@
-// The synth I2_S packer against the fixtures (decode every I2_S tensor of the
-// fixture models with a decoder written here from the README's description, re-pack,
-// compare bytes) and against engine/quant's independent I2sPack.
-#include "engine/tools/synth/i2s_pack.h"
+// engine/quant's I2_S packer (which bitnet-synth writes with) against the fixtures:
+// decode every I2_S tensor of the fixture models with a decoder written here from the
+// README's description, re-pack, compare bytes.
 
 #include <cstdint>
 #include <cstring>
@@ -9,13 +8,12 @@
 
 #include "engine/gguf/gguf_reader.h"
 #include "engine/quant/i2s.h"
-#include "engine/tools/synth/prng.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/common/fixtures.h"
 #include "tests/gguf/gguf_test_util.h"
 
-namespace bitparity::synth {
+namespace bitparity {
 namespace {
 
 using ::bitparity::testing::FixturePath;
@@ -36,19 +34,19 @@ std::vector<int8_t> DecodeTrits(const uint8_t* data, int64_t n) {
   return out;
 }
 
-TEST(SynthI2sPackTest, PacksOneBlockInBitnetX86Layout) {
+TEST(I2sPackFixtureTest, PacksOneBlockInBitnetX86Layout) {
   int8_t trits[128] = {};
   trits[0] = 1;     // byte 0, bits 7-6
   trits[32] = -1;   // byte 0, bits 5-4
   trits[127] = 1;   // byte 31, bits 1-0
   uint8_t out[32];
-  PackI2sBlock(trits, out);
+  I2sPackBlock(trits, out);
   EXPECT_EQ(out[0], (2 << 6) | (0 << 4) | (1 << 2) | 1);
   EXPECT_EQ(out[31], (1 << 6) | (1 << 4) | (1 << 2) | 2);
   for (int g = 1; g < 31; ++g) EXPECT_EQ(out[g], 0x55) << g;  // all zeros: code 1 everywhere
 }
 
-TEST(SynthI2sPackTest, RepacksEveryFixtureI2sTensorByteForByte) {
+TEST(I2sPackFixtureTest, RepacksEveryFixtureI2sTensorByteForByte) {
   REQUIRE_FIXTURES();
   int checked = 0;
   for (const char* model : {"models/tiny-b158.gguf", "models/tiny-b158-l3.gguf", "models/tiny-bitnet.gguf"}) {
@@ -64,7 +62,7 @@ TEST(SynthI2sPackTest, RepacksEveryFixtureI2sTensorByteForByte) {
       // The fixtures' scale is sqrt(1 / (0.6 K)) in float32, K = the row length.
       EXPECT_EQ(scale, static_cast<float>(std::sqrt(1.0 / (0.6 * t.ne[0])))) << model << " " << t.name;
       std::vector<uint8_t> packed(n / 4 + kI2sTrailerBytes);
-      ASSERT_THAT(PackI2s(trits, scale, absl::MakeSpan(packed)), IsOk());
+      ASSERT_THAT(I2sPack(trits.data(), n, scale, packed.data()), IsOk());
       ASSERT_EQ(packed.size(), t.byte_size);
       EXPECT_EQ(0, std::memcmp(packed.data(), data, packed.size())) << model << " " << t.name;
       ++checked;
@@ -73,33 +71,16 @@ TEST(SynthI2sPackTest, RepacksEveryFixtureI2sTensorByteForByte) {
   EXPECT_EQ(checked, 28 + 14 + 21);
 }
 
-TEST(SynthI2sPackTest, AgreesWithQuantI2sPack) {
-  Xoshiro256 rng(42);
-  for (int64_t n : {128, 256, 128 * 7, 128 * 100}) {
-    std::vector<int8_t> trits(n);
-    for (int8_t& t : trits) t = static_cast<int8_t>(rng.Next() % 3) - 1;
-    std::vector<uint8_t> ours(n / 4 + 32), theirs(n / 4 + 32);
-    ASSERT_THAT(PackI2s(trits, 0.125f, absl::MakeSpan(ours)), IsOk());
-    ASSERT_THAT(I2sPack(trits.data(), n, 0.125f, theirs.data()), IsOk());
-    EXPECT_EQ(ours, theirs) << "n=" << n << " seed=42";
-    EXPECT_EQ(DecodeTrits(ours.data(), n), trits);
-  }
-}
-
-TEST(SynthI2sPackTest, RejectsBadInput) {
+TEST(I2sPackFixtureTest, RejectsBadInput) {
   std::vector<int8_t> trits(128, 0);
   std::vector<uint8_t> out(64);
   trits[5] = 2;
-  EXPECT_THAT(PackI2s(trits, 1.0f, absl::MakeSpan(out)),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("element 5 is 2")));
-  trits[5] = 0;
-  std::vector<uint8_t> small(63);
-  EXPECT_THAT(PackI2s(trits, 1.0f, absl::MakeSpan(small)),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("must be 64 bytes")));
+  EXPECT_THAT(I2sPack(trits.data(), 128, 1.0f, out.data()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("index 5 is 2")));
   std::vector<int8_t> odd(100, 0);
-  EXPECT_THAT(PackI2s(odd, 1.0f, absl::MakeSpan(out)),
+  EXPECT_THAT(I2sPack(odd.data(), 100, 1.0f, out.data()),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("multiple of 128")));
 }
 
 }  // namespace
-}  // namespace bitparity::synth
+}  // namespace bitparity

@@ -12,7 +12,7 @@
 #include "engine/gguf/gguf_writer.h"
 #include "engine/quant/fp16.h"
 #include "engine/tools/synth/byte_bpe_vocab.h"
-#include "engine/tools/synth/i2s_pack.h"
+#include "engine/quant/i2s.h"
 #include "engine/tools/synth/prng.h"
 
 namespace bitparity::synth {
@@ -48,7 +48,7 @@ absl::Status WriteTernary(GgufWriter& w, uint64_t seed, const std::string& name,
       trits[i] = TritFrom32(static_cast<uint32_t>(r >> 32));
       trits[i + 1] = TritFrom32(static_cast<uint32_t>(r));
     }
-    PackI2sBlock(trits, block);
+    I2sPackBlock(trits, block);
     buf.insert(buf.end(), block, block + kI2sBlockBytes);
     if (static_cast<int64_t>(buf.size()) >= kChunkBytes) {
       RETURN_IF_ERROR(w.WriteTensorData(buf));
