@@ -17,7 +17,15 @@ absl::StatusOr<std::unique_ptr<WorkerBackend>> WorkerBackend::Start(
   b->pool_ = std::move(*pool);
   // On failure `b` goes, and with it the pool: its workers are stopped and reaped.
   absl::StatusOr<wpb::Hello> hello = b->pool_->WaitFirstHello(options.start_timeout, stop);
-  if (!hello.ok()) return hello.status();
+  if (!hello.ok()) {
+    // Name the model: a worker that aborts while loading (bitnet.cpp's
+    // GGML_ASSERT on a damaged file) leaves only a backtrace in its stderr.
+    if (absl::IsUnavailable(hello.status()) && !options.model_path.empty()) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot load ", options.model_path, ": ", hello.status().message()));
+    }
+    return hello.status();
+  }
   b->info_ = FromProto(hello->info());
   if (b->info_.sha256.empty() && !options.model_path.empty()) {
     absl::StatusOr<std::string> sha = Sha256HexOfFile(options.model_path);
@@ -50,20 +58,48 @@ absl::Status WorkerBackend::Call(const char* what, wpb::Request& request, const 
                                             "); last stderr lines: ", d.stderr_tail));
   };
 
-  if (absl::Status st = lease.process().Send(request); !st.ok()) {
+  // A stopped worker (SIGSTOP, a debugger) answers nothing, and a request
+  // without a deadline would wait for it forever: stopped for stopped_timeout,
+  // it counts as hung. /proc is read at most every 100 ms.
+  const auto stopped_timeout = pool_->options().stopped_timeout;
+  WorkerPool::Clock::time_point stopped_since{}, next_look = WorkerPool::Clock::now();
+  bool hung = false;
+  const StopFn watch = [&] {
+    if (stop && stop()) return true;
+    const auto now = WorkerPool::Clock::now();
+    if (now < next_look) return false;
+    next_look = now + std::chrono::milliseconds(100);
+    if (!lease.process().Stopped()) {
+      stopped_since = {};
+      return false;
+    }
+    if (stopped_since == WorkerPool::Clock::time_point{}) stopped_since = now;
+    hung = now - stopped_since >= stopped_timeout;
+    return hung;
+  };
+  // Abandoned (deadline, cancel, shutdown) or hung: a worker cannot be
+  // interrupted mid-decode, so it is killed and replaced.
+  auto abandon = [&](WorkerPool::Lease l) {
+    WorkerPool::Death d = pool_->Discard(std::move(l), /*crashed=*/false);
+    if (hung) {
+      return absl::UnavailableError(absl::StrCat(
+          label, " ", d.slot, " (pid ", d.pid, ") was stopped (SIGSTOP or a debugger) for over ",
+          stopped_timeout.count(), " ms during ", what, "; it was killed and is restarting; its "
+          "last stderr lines: ", d.stderr_tail));
+    }
+    return absl::CancelledError(absl::StrCat(what, " abandoned; ", label, " ", d.slot, " (pid ",
+                                             d.pid, ") was killed and is restarting; its last "
+                                             "stderr lines: ", d.stderr_tail));
+  };
+
+  if (absl::Status st = lease.process().Send(request, watch); !st.ok()) {
+    if (absl::IsCancelled(st)) return abandon(std::move(lease));
     return died(std::move(lease), absl::StrCat("could not take the request (", st.message(), ")"));
   }
   for (;;) {
     wpb::Response resp;
-    absl::Status st = lease.process().Receive(&resp, stop);
-    if (absl::IsCancelled(st)) {
-      // Abandoned (deadline, cancel, shutdown): a worker cannot be interrupted
-      // mid-decode, so it is killed and replaced.
-      WorkerPool::Death d = pool_->Discard(std::move(lease), /*crashed=*/false);
-      return absl::CancelledError(absl::StrCat(what, " abandoned; ", label, " ", d.slot, " (pid ",
-                                               d.pid, ") was killed and is restarting; its last "
-                                               "stderr lines: ", d.stderr_tail));
-    }
+    absl::Status st = lease.process().Receive(&resp, watch);
+    if (absl::IsCancelled(st)) return abandon(std::move(lease));
     if (absl::IsUnavailable(st)) return died(std::move(lease), "died");
     if (!st.ok()) return broken(std::move(lease), absl::StrCat("sent a bad frame (", st.message(), ")"));
     if (resp.id() != request.id()) {

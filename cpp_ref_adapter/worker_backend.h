@@ -23,6 +23,9 @@
 //           CANCELLED; Generate returns what it had, finish reason CANCELLED;
 //           either way the message names the killed worker and its last
 //           stderr lines (GenerationResult::cancel_detail for Generate)
+//   the worker stayed stopped (SIGSTOP, a debugger) for pool.stopped_timeout
+//        -> Unavailable: "<label> <slot> (pid P) was stopped ... during Generate";
+//           the worker is killed and restarted at once
 //   the worker answered with an error frame -> that status, worker kept
 //   the worker broke the protocol (bad frame) -> Internal, worker replaced
 //   no worker is ready (all failing to start) -> Unavailable with the last failure

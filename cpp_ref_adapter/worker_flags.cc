@@ -43,6 +43,11 @@ void AddWorkerServerFlags(CLI::App& app, WorkerServerFlags* f, const std::string
                  "Longest wait, seconds, before restarting a worker that keeps failing")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 3600.0));
+  app.add_option("--worker-stopped-timeout", f->stopped_timeout_s,
+                 "Seconds a worker may stay stopped (SIGSTOP) before it is replaced; its "
+                 "request in flight gets UNAVAILABLE")
+      ->capture_default_str()
+      ->check(CLI::Range(0.05, 3600.0));
   app.add_flag("--worker-stderr", f->worker_stderr, "Copy the workers' stderr to the server's");
 }
 
@@ -67,6 +72,7 @@ absl::StatusOr<WorkerBackendOptions> MakeWorkerBackendOptions(const WorkerServer
   const auto ms = [](double s) { return std::chrono::milliseconds(static_cast<int64_t>(s * 1000)); };
   o.pool.hello_timeout = ms(f.start_timeout_s);
   o.pool.backoff_max = ms(f.backoff_max_s);
+  o.pool.stopped_timeout = ms(f.stopped_timeout_s);
   o.start_timeout = ms(f.start_timeout_s);
   o.model_path = f.model;
   return o;

@@ -9,7 +9,8 @@
 //                                               one installed beside the server)
 //   --worker-arg ARG (repeatable)               extra worker arguments, e.g.
 //                                               --worker-arg=--kernels=scalar
-//   --worker-start-timeout S, --worker-backoff-max S, --worker-stderr
+//   --worker-start-timeout S, --worker-backoff-max S, --worker-stopped-timeout S,
+//   --worker-stderr
 #pragma once
 
 #include <memory>
@@ -34,6 +35,7 @@ struct WorkerServerFlags {
   std::vector<std::string> worker_args;
   double start_timeout_s = 120;
   double backoff_max_s = 10;
+  double stopped_timeout_s = 5;
   bool worker_stderr = false;
 };
 

@@ -238,6 +238,27 @@ void WorkerPool::PollWorkers(std::unique_lock<std::mutex>& lock, Clock::time_poi
     lease.process_ = s.process.get();
     lost.push_back(std::move(lease));
   }
+  // Idle workers that stay stopped answer nothing: replace them.
+  std::vector<Lease> hung;
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    Slot& s = slots_[i];
+    if (s.state != State::kIdle || !s.process->Stopped()) {
+      s.stopped_since = {};
+      continue;
+    }
+    if (s.stopped_since == Clock::time_point{}) s.stopped_since = now;
+    if (now - s.stopped_since < options_.stopped_timeout) continue;
+    Log("worker_hung", static_cast<int>(i), s.process->pid(),
+        absl::StrCat("stopped (SIGSTOP or a debugger) for over ", options_.stopped_timeout.count(),
+                     " ms while idle; replacing it"));
+    s.stopped_since = {};
+    s.state = State::kBusy;  // ours now, for Discard
+    Lease lease;
+    lease.pool_ = this;
+    lease.slot_ = static_cast<int>(i);
+    lease.process_ = s.process.get();
+    hung.push_back(std::move(lease));
+  }
   for (size_t i = 0; i < slots_.size(); ++i) {
     Slot& s = slots_[i];
     if (s.state == State::kStarting && now - s.started_at > options_.hello_timeout) {
@@ -256,6 +277,7 @@ void WorkerPool::PollWorkers(std::unique_lock<std::mutex>& lock, Clock::time_poi
   dead.clear();  // joins stderr readers outside the lock
   // Reaped and restarted with a backoff, like a worker that dies mid-request.
   for (Lease& lease : lost) Discard(std::move(lease), /*crashed=*/true);
+  for (Lease& lease : hung) Discard(std::move(lease), /*crashed=*/false);  // not its fault
   NotifyReadiness();
   lock.lock();
 }
@@ -267,6 +289,9 @@ void WorkerPool::Monitor() {
     auto until = Clock::now() + std::chrono::seconds(1);
     for (const Slot& s : slots_) {
       if (s.state == State::kWaitingRestart) until = std::min(until, s.restart_at);
+      if (s.stopped_since != Clock::time_point{}) {
+        until = std::min(until, s.stopped_since + options_.stopped_timeout);
+      }
     }
     PollWorkers(lock, until);
   }
@@ -311,15 +336,16 @@ absl::StatusOr<WorkerPool::Lease> WorkerPool::Acquire(const StopFn& stop) {
     bool any_alive = false, all_failing = true;
     for (size_t i = 0; i < slots_.size(); ++i) {
       Slot& s = slots_[i];
-      if (s.state == State::kIdle) {
+      if (s.state == State::kIdle && !s.process->Stopped()) {
         s.state = State::kBusy;
+        s.stopped_since = {};
         Lease lease;
         lease.pool_ = this;
         lease.slot_ = static_cast<int>(i);
         lease.process_ = s.process.get();
         return lease;
       }
-      if (s.state == State::kBusy) any_alive = true;
+      if (s.state == State::kBusy || s.state == State::kIdle) any_alive = true;
       if (s.start_failures == 0) all_failing = false;
     }
     if (!any_alive && all_failing) {

@@ -21,7 +21,9 @@
 // 2x, ... up to backoff_max). A worker killed because its request was abandoned
 // (deadline, cancel) restarts at once: that is not its fault. The monitor also
 // watches idle workers: one that dies between requests (its stdout closes) is
-// reaped and restarted at once, not when the next request finds it dead.
+// reaped and restarted at once, not when the next request finds it dead; one
+// that stays stopped (SIGSTOP) for stopped_timeout is killed and restarted.
+// Acquire passes over stopped idle workers.
 //
 // Readiness: the pool is ready while at least one worker is idle or busy; a
 // readiness observer hears every change (a server's health follows it).
@@ -60,6 +62,10 @@ struct WorkerPoolOptions {
   std::chrono::milliseconds hello_timeout{std::chrono::seconds(120)};
   std::chrono::milliseconds backoff_initial{200};
   std::chrono::milliseconds backoff_max{std::chrono::seconds(10)};
+  // A worker found stopped (SIGSTOP, a debugger) this long is treated as hung:
+  // an idle one is replaced, a busy one's request fails UNAVAILABLE and it is
+  // replaced. Shorter stops are waited out.
+  std::chrono::milliseconds stopped_timeout{std::chrono::seconds(5)};
   // On destruction, how long workers get to exit after their stdin closes.
   std::chrono::milliseconds stop_grace{std::chrono::seconds(1)};
   // Names the workers in messages, e.g. "bitnet.cpp worker".
@@ -107,7 +113,8 @@ class WorkerPool {
     WorkerProcess* process_ = nullptr;
   };
 
-  // An idle ready worker; waits while all are busy or starting, polling `stop`
+  // An idle ready worker that is not stopped; waits while all are busy,
+  // starting or stopped, polling `stop`
   // (may be null) about every 10 ms: Cancelled when it says stop. Unavailable at
   // once when no worker is ready and every slot's last start failed (the message
   // has the last failure), and while the pool shuts down. A worker restarting
@@ -150,6 +157,7 @@ class WorkerPool {
     bool ever_started = false;
     int64_t session_bytes = 0;
     uint64_t generation = 0;  // spawns so far: tells a new process from the one polled
+    Clock::time_point stopped_since{};  // idle and seen stopped since then; {} = not
   };
 
   explicit WorkerPool(const WorkerPoolOptions& options);

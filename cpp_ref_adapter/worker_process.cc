@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <exception>
 
 #include "absl/strings/str_cat.h"
@@ -111,6 +112,9 @@ absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Spawn(const Worker
   CloseFd(err[1]);
   w->in_fd_ = in[1];
   w->out_fd_ = out[0];
+  // Our end only (the worker's end is its own open file): a full pipe to a
+  // stopped worker must not block Send past its stop function.
+  ::fcntl(w->in_fd_, F_SETFL, ::fcntl(w->in_fd_, F_GETFL) | O_NONBLOCK);
   const int err_fd = err[0];
   w->stderr_reader_ = std::thread([raw = w.get(), err_fd] { raw->ReadStderr(err_fd); });
   return w;
@@ -133,9 +137,28 @@ WorkerProcess::~WorkerProcess() {
   if (stderr_reader_.joinable()) stderr_reader_.join();
 }
 
-absl::Status WorkerProcess::Send(const bitnet::worker::v1::Request& request) {
+absl::Status WorkerProcess::Send(const bitnet::worker::v1::Request& request, const StopFn& stop) {
   if (in_fd_ < 0) return absl::UnavailableError("the worker's input is closed");
-  return WriteFrame(in_fd_, request);
+  return WriteFrame(in_fd_, request, stop);
+}
+
+bool WorkerProcess::Stopped() {
+  std::lock_guard<std::mutex> lock(child_mu_);
+  // Only while unreaped: after the reap, the pid may belong to someone else.
+  if (reaped_ || pid_ <= 0) return false;
+  char path[32];
+  std::snprintf(path, sizeof(path), "/proc/%d/stat", pid_);
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[512];
+  const ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
+  ::close(fd);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  // "pid (comm) S ...": the state follows the last ')' (comm may hold one).
+  const char* paren = std::strrchr(buf, ')');
+  if (paren == nullptr || paren[1] != ' ') return false;
+  return paren[2] == 'T' || paren[2] == 't';
 }
 
 absl::Status WorkerProcess::Receive(bitnet::worker::v1::Response* response, const StopFn& stop) {

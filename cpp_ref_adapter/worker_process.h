@@ -17,7 +17,7 @@
 // dead worker would kill it.
 //
 // Thread safety: Send/Receive by one thread at a time (the pool's lease holder);
-// Kill, Pid, StderrTail and Running from any thread.
+// Kill, Pid, StderrTail, Running and Stopped from any thread.
 #pragma once
 
 #include <chrono>
@@ -61,7 +61,8 @@ class WorkerProcess {
   int index() const { return index_; }
   int stdout_fd() const { return out_fd_; }
 
-  absl::Status Send(const bitnet::worker::v1::Request& request);
+  // Stoppable (see WriteAll): Cancelled when `stop` says so while the pipe is full.
+  absl::Status Send(const bitnet::worker::v1::Request& request, const StopFn& stop = nullptr);
   // One response frame (see ReadFrame for the codes; Unavailable = end of file).
   absl::Status Receive(bitnet::worker::v1::Response* response, const StopFn& stop = nullptr);
 
@@ -74,6 +75,9 @@ class WorkerProcess {
   // code N", "signal N (NAME)", or "still running" after the timeout.
   std::string WaitExit(std::chrono::milliseconds timeout);
   bool Running();
+  // True while the worker is stopped (SIGSTOP, SIGTSTP, a debugger's stop):
+  // state T or t in /proc/<pid>/stat. It then answers nothing until resumed.
+  bool Stopped();
 
   // The worker's last stderr lines, oldest first. After the worker ended, waits
   // up to `drain` for the reader to see end of file, so that its last words

@@ -42,12 +42,22 @@ absl::StatusOr<std::string> EncodeFrame(const google::protobuf::MessageLite& mes
   return frame;
 }
 
-absl::Status WriteAll(int fd, absl::string_view frame) {
+absl::Status WriteAll(int fd, absl::string_view frame, const StopFn& stop) {
   size_t done = 0;
   while (done < frame.size()) {
     const ssize_t n = ::write(fd, frame.data() + done, frame.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        // Non-blocking and full: wait for room, stoppable.
+        if (stop && stop()) return absl::CancelledError("write abandoned");
+        pollfd p{fd, POLLOUT, 0};
+        const int r = ::poll(&p, 1, stop ? 10 : -1);
+        if (r < 0 && errno != EINTR) {
+          return absl::InternalError(absl::StrCat("poll on worker pipe: ", std::strerror(errno)));
+        }
+        continue;
+      }
       if (errno == EPIPE) return absl::UnavailableError("the worker's input pipe is closed");
       return absl::InternalError(absl::StrCat("write to worker pipe: ", std::strerror(errno)));
     }
@@ -56,10 +66,11 @@ absl::Status WriteAll(int fd, absl::string_view frame) {
   return absl::OkStatus();
 }
 
-absl::Status WriteFrame(int fd, const google::protobuf::MessageLite& message) {
+absl::Status WriteFrame(int fd, const google::protobuf::MessageLite& message,
+                        const StopFn& stop) {
   absl::StatusOr<std::string> frame = EncodeFrame(message);
   if (!frame.ok()) return frame.status();
-  return WriteAll(fd, *frame);
+  return WriteAll(fd, *frame, stop);
 }
 
 namespace {

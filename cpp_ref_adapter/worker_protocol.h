@@ -62,16 +62,21 @@ absl::StatusOr<uint32_t> DecodeFrameHeader(const char in[kHeaderSize],
 // message is larger than kMaxFramePayload.
 absl::StatusOr<std::string> EncodeFrame(const google::protobuf::MessageLite& message);
 
+// Asked before each wait for bytes and about every `poll_ms` while waiting;
+// returning true abandons the read (or write) with Cancelled.
+using StopFn = std::function<bool()>;
+
 // Writes all of `frame` to `fd` (restarting on EINTR and short writes).
 // Unavailable when the reader is gone (EPIPE: the caller must ignore SIGPIPE).
-absl::Status WriteAll(int fd, absl::string_view frame);
+// On a non-blocking `fd` whose pipe is full (the reader is stopped or slow) it
+// waits for room, asking `stop` (may be null) every 10 ms: Cancelled when it
+// says stop, so that a frame larger than the pipe buffer cannot block a caller
+// forever.
+absl::Status WriteAll(int fd, absl::string_view frame, const StopFn& stop = nullptr);
 
 // EncodeFrame + WriteAll.
-absl::Status WriteFrame(int fd, const google::protobuf::MessageLite& message);
-
-// Asked before each wait for bytes and about every `poll_ms` while waiting;
-// returning true abandons the read with Cancelled.
-using StopFn = std::function<bool()>;
+absl::Status WriteFrame(int fd, const google::protobuf::MessageLite& message,
+                        const StopFn& stop = nullptr);
 
 struct ReadOptions {
   uint32_t max_payload = kMaxFramePayload;

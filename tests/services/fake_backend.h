@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -174,6 +175,9 @@ class FakeBackend final : public EngineBackend {
     hold_.store(false);
     cv_.notify_all();
   }
+  // Holds (as Hold()) from the `n`-th evaluation step on, counted over all
+  // calls: e.g. 1 = a generation sends its first token, then waits.
+  void HoldAfterSteps(int n) { hold_after_steps_.store(n); }
   void set_step_ms(int ms) { step_ms_ = ms; }
   int running() const { return running_.load(); }
   int max_running_seen() const { return max_running_.load(); }
@@ -205,6 +209,7 @@ class FakeBackend final : public EngineBackend {
   // One evaluation step; false when cancelled.
   bool Step(const CancelledFn& cancelled) {
     if (step_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(step_ms_));
+    if (steps_.fetch_add(1) >= hold_after_steps_.load()) hold_.store(true);
     std::unique_lock<std::mutex> lock(mu_);
     while (hold_.load()) {
       if (cancelled && cancelled()) return false;
@@ -217,6 +222,8 @@ class FakeBackend final : public EngineBackend {
   std::atomic<bool> hold_{false};
   std::atomic<int> running_{0};
   std::atomic<int> max_running_{0};
+  std::atomic<int> steps_{0};
+  std::atomic<int> hold_after_steps_{INT_MAX};
   int step_ms_ = 0;
   std::mutex mu_;
   std::condition_variable cv_;
