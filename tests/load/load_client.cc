@@ -17,7 +17,8 @@
 //
 // Prints one JSON object: requests sent, results by status code, p50/p99 latency
 // (ms) of successful requests per rpc and overall, server resident memory before and
-// after (GetModelInfo.memory, the server's own VmRSS) and "accounted": sent equals
+// after (GetModelInfo.memory, the server's own VmRSS; for a worker server also its
+// workers' summed VmRSS) and "accounted": sent equals
 // the sum of the results. Exit status: 0 when every request is accounted for and
 // every deliberately bad request got its expected code; 1 otherwise; 2 for usage
 // errors or when the server cannot be reached.
@@ -322,10 +323,20 @@ int main(int argc, char** argv) {
                 Percentile(v, 0.5), Percentile(v, 0.99));
   }
   std::printf("},\n \"server_rss_bytes\": {\"before\": %lld, \"after\": %lld,"
-              " \"peak_after\": %lld}}\n",
+              " \"peak_after\": %lld}",
               static_cast<long long>(before.memory().resident_bytes()),
               static_cast<long long>(have_after ? after.memory().resident_bytes() : -1),
               static_cast<long long>(have_after ? after.memory().peak_resident_bytes() : -1));
+  // A worker server: its workers' memory too (sums over the live workers).
+  if (before.memory().workers_size() > 0) {
+    std::printf(",\n \"worker_rss_bytes\": {\"before\": %lld, \"after\": %lld,"
+                " \"peak_after\": %lld, \"workers\": %d}",
+                static_cast<long long>(before.memory().worker_resident_bytes()),
+                static_cast<long long>(have_after ? after.memory().worker_resident_bytes() : -1),
+                static_cast<long long>(have_after ? after.memory().worker_peak_resident_bytes() : -1),
+                have_after ? after.memory().workers_size() : -1);
+  }
+  std::printf("}\n");
   if (!have_after) return 1;
   return accounted && unexpected == 0 ? 0 : 1;
 }

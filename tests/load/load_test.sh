@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Load test of bitnet-native-server on loopback (issue 9).
+# Load test of a bitnet.v1 server on loopback (issue 9).
 #
-#   tests/load/load_test.sh BIN_DIR [CLIENTS] [SECONDS]
+#   tests/load/load_test.sh BIN_DIR [CLIENTS] [SECONDS] [SERVER]
+#
+# SERVER: native (bitnet-native-server, default), worker (bitparity-worker-server:
+# our engine in 2 supervised worker processes) or cpp (bitnet-cpp-server: the real
+# bitnet.cpp in 2 worker processes; exits 77, reported as skipped, when it was not
+# built or BITNET_CPP_DIR is unset).
 #
 # Writes the tiny synthetic model, starts the server with a small admission gate
 # (--max-concurrent 2 --queue 2, so some requests are turned away with
@@ -14,9 +19,22 @@
 #     logged no request the client did not send.
 # Speed is printed, never asserted.
 set -euo pipefail
-bin=${1:?usage: load_test.sh BIN_DIR [CLIENTS] [SECONDS]}
+bin=${1:?usage: load_test.sh BIN_DIR [CLIENTS] [SECONDS] [native|worker|cpp]}
 clients=${2:-4}
 seconds=${3:-6}
+kind=${4:-native}
+case "$kind" in
+  native) server=("$bin/bitnet-native-server") ;;
+  worker) server=("$bin/bitparity-worker-server" --workers 2) ;;
+  cpp)
+    if [[ -z "${BITNET_CPP_DIR:-}" || ! -x "$bin/bitnet-cpp-server" ]]; then
+      echo "load_test: SKIPPED load_cpp_test: needs bitnet-cpp-server (configure with -DBITNET_CPP_DIR)" \
+           "and BITNET_CPP_DIR set"
+      exit 77
+    fi
+    server=("$bin/bitnet-cpp-server" --workers 2) ;;
+  *) echo "load_test: unknown server kind '$kind' (native|worker|cpp)" >&2; exit 2 ;;
+esac
 tmp=$(mktemp -d)
 server_pid=
 cleanup() {
@@ -26,7 +44,7 @@ cleanup() {
 trap cleanup EXIT
 
 "$bin/bitnet-synth" --shape tiny --seed 1 --out "$tmp/M.gguf" >/dev/null
-"$bin/bitnet-native-server" --model "$tmp/M.gguf" --listen 127.0.0.1:0 --port-file "$tmp/port" \
+"${server[@]}" --model "$tmp/M.gguf" --listen 127.0.0.1:0 --port-file "$tmp/port" \
   --threads 1 --max-concurrent 2 --queue 2 2>"$tmp/server.log" &
 server_pid=$!
 for _ in $(seq 1 300); do
