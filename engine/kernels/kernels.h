@@ -28,7 +28,8 @@
 //   const Kernels& K = GetKernels();
 //   float s; int32_t S;
 //   K.quantize_row_i8s(x, k, q, &s, &S);                // x: [k] float -> q: [k] int8
-//   K.i2s_gemv(w, k, n_rows, q, sums);                  // w: I2_S rows, sums: [n_rows]
+//   K.i2s_prepare_act(q, k, qa);                        // this path's activation layout
+//   K.i2s_gemv(w, k, n_rows, qa, sums);                 // w: I2_S rows, sums: [n_rows]
 //   for (r...) y[r] = I2sOutput(sums[r], S, s, w_scale);  // engine/quant/i2s.h
 #pragma once
 
@@ -53,18 +54,24 @@ struct Kernels {
 
   // ---- I2_S ternary weights x int8 activations (bitnet.cpp's ggml_vec_dot_i2_i8_s)
   // w: n_rows consecutive I2_S rows of k elements (k a multiple of 128), row r at
-  // byte r * k / 4 (engine/quant/i2s.h layout). q: [k] int8 from quantize_row_i8s.
-  // out[r] = sum_j code(r, j) * q[j] with raw codes 0..3, exact in int32.
+  // byte r * k / 4 (engine/quant/i2s.h layout). q: [k] int8 from quantize_row_i8s,
+  // rearranged by THIS path's i2s_prepare_act (the scalar and AVX2 paths keep q as is;
+  // AVX-512 interleaves it so that every 64-byte weight load meets its activations in
+  // one 64-byte load). out[r] = sum_j code(r, j) * q[j] with raw codes 0..3, exact in
+  // int32; every path returns the same integers.
   // (bitnet.cpp accumulates 32 blocks in int16 lanes, which could wrap only for
   // pathological activations (|sum| of 256 terms > 32767); these kernels never wrap.)
   void (*i2s_gemv)(const uint8_t* w, int64_t k, int64_t n_rows, const int8_t* q, int32_t* out);
-  // The same for n_act activation rows at once (batch prefill): q row a at
+  // The same for n_act activation rows at once (batch prefill): prepared row a at
   // q + a * q_stride; out[a * out_stride + r]. Any n_act >= 1; identical integers.
   void (*i2s_gemm)(const uint8_t* w, int64_t k, int64_t n_rows, const int8_t* q, int64_t q_stride,
                    int64_t n_act, int32_t* out, int64_t out_stride);
   // quantize_row_i8_s (engine/quant QuantizeRowI8S), fused absmax + quantize; bit-exact.
   // REQUIRES: x finite.
   void (*quantize_row_i8s)(const float* x, int64_t k, int8_t* q, float* scale, int32_t* sum);
+  // q: [k] -> qa: [k], the activation layout this path's i2s_gemv/i2s_gemm read (a
+  // permutation of q; k a multiple of 128). qa must not alias q.
+  void (*i2s_prepare_act)(const int8_t* q, int64_t k, int8_t* qa);
 
   // ---- F16 output head (token_embd rows x activation)
   // Sequential decoding (bitnet.cpp: one token, activation rounded to F16, then

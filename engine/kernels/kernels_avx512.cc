@@ -5,6 +5,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "engine/kernels/kernels_internal.h"
 #include "engine/quant/fp16.h"
@@ -13,27 +14,25 @@ namespace bitparity::kernels_internal {
 namespace {
 
 // ---------------------------------------------------------------- I2_S
-// Codes (u8 0..3) x q (s8) go straight into int32 lanes with vpdpbusd: no int16 stage.
-inline __m512i Codes512(__m512i x, int s) {
-  const __m512i m = _mm512_set1_epi8(3);
-  switch (s) {
-    case 0: return _mm512_and_si512(_mm512_srli_epi16(x, 6), m);
-    case 1: return _mm512_and_si512(_mm512_srli_epi16(x, 4), m);
-    case 2: return _mm512_and_si512(_mm512_srli_epi16(x, 2), m);
-    default: return _mm512_and_si512(x, m);
+// Weight bytes are read in 64-byte chunks: two I2_S blocks (2 x 128 elements). Byte j
+// of a block holds the codes of elements j, 32+j, 64+j, 96+j at bits 7-6, 5-4, 3-2,
+// 1-0 ("group" s = 0..3). PrepareAct lays the activations out to match: for each
+// block pair, 4 x 64 bytes, group s = q[128b + 32s, +32) then q[128(b+1) + 32s, +32).
+// An odd last block keeps its 128 activations in natural order.
+constexpr int64_t kPairBytes = 64;   // weight bytes of a block pair
+constexpr int64_t kPairActs = 256;   // activations of a block pair
+
+void PrepareAct(const int8_t* q, int64_t k, int8_t* qa) {
+  const int64_t nb = k / 128;
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    int8_t* o = qa + b * 128;
+    for (int s = 0; s < 4; ++s) {
+      std::memcpy(o + 64 * s, q + 128 * b + 32 * s, 32);
+      std::memcpy(o + 64 * s + 32, q + 128 * (b + 1) + 32 * s, 32);
+    }
   }
-}
-
-inline __m256i Codes256(__m256i x, int s) {
-  const __m256i m = _mm256_set1_epi8(3);
-  return _mm256_and_si256(_mm256_srli_epi16(x, 6 - 2 * s), m);
-}
-
-// Activations matching the codes of two consecutive blocks for group s:
-// q[128b + 32s, +32) in the low half, q[128(b+1) + 32s, +32) in the high half.
-inline __m512i Act2Blocks(const int8_t* qb, int s) {
-  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i*)(qb + 32 * s))),
-                            _mm256_loadu_si256((const __m256i*)(qb + 128 + 32 * s)), 1);
+  if (b < nb) std::memcpy(qa + b * 128, q + b * 128, 128);
 }
 
 inline int32_t HsumI32x8(__m256i v) {
@@ -43,62 +42,127 @@ inline int32_t HsumI32x8(__m256i v) {
   return _mm_cvtsi128_si32(s);
 }
 
-// R weight rows (row_bytes apart) x A activation rows (q_stride apart).
+// The odd last block of a row (32 weight bytes, 128 natural-order activations).
+inline int32_t OddBlock(const uint8_t* x32, const int8_t* q128) {
+  const __m256i x = _mm256_loadu_si256((const __m256i*)x32);
+  const __m256i m = _mm256_set1_epi8(3);
+  __m256i t = _mm256_setzero_si256();
+  for (int s = 0; s < 4; ++s) {
+    const __m256i c = _mm256_and_si256(_mm256_srli_epi16(x, 6 - 2 * s), m);
+    t = _mm256_dpbusd_epi32(t, c, _mm256_loadu_si256((const __m256i*)(q128 + 32 * s)));
+  }
+  return HsumI32x8(t);
+}
+
+// GEMV, one row at a time so the weights stream from memory in address order (the
+// hardware prefetchers then keep up; interleaving rows halved the streaming rate).
+// The codes are not shifted down: group s is masked in place, so its products carry a
+// factor 4^(3-s) that a separate accumulator per group removes exactly at the end
+// (its total is a multiple of that factor). That is 1 AND + 1 VNNI per 64 codes.
+// Three chunks in flight hide the VNNI latency. Exact while k <= kMaskedMaxK: the
+// largest group-0 total is k/4 * 192 * 128 < 2^31.
+constexpr int64_t kMaskedMaxK = 1 << 18;
+constexpr int kUnroll = 3;
+
+inline __m512i Act(const int8_t* qa, int64_t pair, int s) {
+  return _mm512_loadu_si512((const void*)(qa + pair * kPairActs + 64 * s));
+}
+
+int32_t I2sRowMasked(const uint8_t* w, int64_t n_pairs, bool odd, const int8_t* qa) {
+  const __m512i mask[4] = {_mm512_set1_epi8(static_cast<char>(0xC0)), _mm512_set1_epi8(0x30),
+                           _mm512_set1_epi8(0x0C), _mm512_set1_epi8(0x03)};
+  __m512i acc[kUnroll][4];
+  for (int u = 0; u < kUnroll; ++u)
+    for (int s = 0; s < 4; ++s) acc[u][s] = _mm512_setzero_si512();
+  int64_t p = 0;
+  for (; p + kUnroll <= n_pairs; p += kUnroll) {
+    for (int u = 0; u < kUnroll; ++u) {
+      const __m512i x = _mm512_loadu_si512((const void*)(w + (p + u) * kPairBytes));
+      for (int s = 0; s < 4; ++s) {
+        acc[u][s] = _mm512_dpbusd_epi32(acc[u][s], _mm512_and_si512(x, mask[s]), Act(qa, p + u, s));
+      }
+    }
+  }
+  for (; p < n_pairs; ++p) {
+    const __m512i x = _mm512_loadu_si512((const void*)(w + p * kPairBytes));
+    for (int s = 0; s < 4; ++s) acc[0][s] = _mm512_dpbusd_epi32(acc[0][s], _mm512_and_si512(x, mask[s]), Act(qa, p, s));
+  }
+  for (int u = 1; u < kUnroll; ++u)
+    for (int s = 0; s < 4; ++s) acc[0][s] = _mm512_add_epi32(acc[0][s], acc[u][s]);
+  int32_t total = (_mm512_reduce_add_epi32(acc[0][0]) >> 6) + (_mm512_reduce_add_epi32(acc[0][1]) >> 4) +
+                  (_mm512_reduce_add_epi32(acc[0][2]) >> 2) + _mm512_reduce_add_epi32(acc[0][3]);
+  if (odd) total += OddBlock(w + n_pairs * kPairBytes, qa + n_pairs * kPairActs);
+  return total;
+}
+
+// R weight rows x A activation rows, codes shifted down once and reused by all A
+// (batch prefill is compute-bound, so decoding once per A matters more than streaming).
+inline __m512i Codes512(__m512i x, int s) {
+  return _mm512_and_si512(_mm512_srli_epi16(x, 6 - 2 * s), _mm512_set1_epi8(3));
+}
+
 template <int R, int A>
-void I2sTileVnni(const uint8_t* w, int64_t row_bytes, int64_t nb, const int8_t* q, int64_t q_stride, int32_t* out,
-                 int64_t out_stride) {
+void I2sTile(const uint8_t* w, int64_t row_bytes, int64_t n_pairs, bool odd, const int8_t* qa, int64_t qa_stride,
+             int32_t* out, int64_t out_stride) {
   __m512i acc[R][A];
   for (int i = 0; i < R; ++i)
     for (int a = 0; a < A; ++a) acc[i][a] = _mm512_setzero_si512();
-  int64_t b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    __m512i y[A][4];
-    for (int a = 0; a < A; ++a)
-      for (int s = 0; s < 4; ++s) y[a][s] = Act2Blocks(q + a * q_stride + b * 128, s);
-    for (int i = 0; i < R; ++i) {
-      const __m512i x = _mm512_loadu_si512((const void*)(w + i * row_bytes + b * 32));
-      for (int s = 0; s < 4; ++s) {
-        const __m512i c = Codes512(x, s);
-        for (int a = 0; a < A; ++a) acc[i][a] = _mm512_dpbusd_epi32(acc[i][a], c, y[a][s]);
+  for (int64_t p = 0; p < n_pairs; ++p) {
+    __m512i x[R];
+    for (int i = 0; i < R; ++i) x[i] = _mm512_loadu_si512((const void*)(w + i * row_bytes + p * kPairBytes));
+    for (int s = 0; s < 4; ++s) {
+      __m512i c[R];
+      for (int i = 0; i < R; ++i) c[i] = Codes512(x[i], s);
+      for (int a = 0; a < A; ++a) {
+        const __m512i y = Act(qa + a * qa_stride, p, s);
+        for (int i = 0; i < R; ++i) acc[i][a] = _mm512_dpbusd_epi32(acc[i][a], c[i], y);
       }
     }
   }
   for (int i = 0; i < R; ++i) {
     for (int a = 0; a < A; ++a) {
       int32_t total = _mm512_reduce_add_epi32(acc[i][a]);
-      if (b < nb) {  // odd block count: the last block with 256-bit VNNI
-        const __m256i x = _mm256_loadu_si256((const __m256i*)(w + i * row_bytes + b * 32));
-        const int8_t* qb = q + a * q_stride + b * 128;
-        __m256i t = _mm256_setzero_si256();
-        for (int s = 0; s < 4; ++s) {
-          t = _mm256_dpbusd_epi32(t, Codes256(x, s), _mm256_loadu_si256((const __m256i*)(qb + 32 * s)));
-        }
-        total += HsumI32x8(t);
-      }
+      if (odd) total += OddBlock(w + i * row_bytes + n_pairs * kPairBytes, qa + a * qa_stride + n_pairs * kPairActs);
       out[a * out_stride + i] = total;
     }
   }
 }
 
-void I2sGemv(const uint8_t* w, int64_t k, int64_t n_rows, const int8_t* q, int32_t* out) {
+void I2sGemv(const uint8_t* w, int64_t k, int64_t n_rows, const int8_t* qa, int32_t* out) {
   const int64_t row_bytes = k / 4, nb = k / 128;
-  int64_t r = 0;
-  for (; r + 4 <= n_rows; r += 4) I2sTileVnni<4, 1>(w + r * row_bytes, row_bytes, nb, q, 0, out + r, 0);
-  for (; r < n_rows; ++r) I2sTileVnni<1, 1>(w + r * row_bytes, row_bytes, nb, q, 0, out + r, 0);
+  const int64_t n_pairs = nb / 2;
+  const bool odd = nb % 2 != 0;
+  if (k > kMaskedMaxK) {  // too long for the masked sums: the shifted-code tile
+    for (int64_t r = 0; r < n_rows; ++r) I2sTile<1, 1>(w + r * row_bytes, row_bytes, n_pairs, odd, qa, 0, out + r, 0);
+    return;
+  }
+  for (int64_t r = 0; r < n_rows; ++r) out[r] = I2sRowMasked(w + r * row_bytes, n_pairs, odd, qa);
 }
 
-void I2sGemm(const uint8_t* w, int64_t k, int64_t n_rows, const int8_t* q, int64_t q_stride, int64_t n_act,
+// Rows in tiles of 4 and activations in tiles of 4 (then 2, then 1): 16 accumulators
+// plus 4 decoded code vectors fit the 32 registers; measured best among 1-4 x 1-8 tiles.
+template <int R>
+void I2sRowTile(const uint8_t* w, int64_t row_bytes, int64_t n_pairs, bool odd, const int8_t* qa, int64_t qa_stride,
+                int64_t n_act, int32_t* out, int64_t out_stride) {
+  int64_t a = 0;
+  for (; a + 4 <= n_act; a += 4)
+    I2sTile<R, 4>(w, row_bytes, n_pairs, odd, qa + a * qa_stride, qa_stride, out + a * out_stride, out_stride);
+  for (; a + 2 <= n_act; a += 2)
+    I2sTile<R, 2>(w, row_bytes, n_pairs, odd, qa + a * qa_stride, qa_stride, out + a * out_stride, out_stride);
+  for (; a < n_act; ++a)
+    I2sTile<R, 1>(w, row_bytes, n_pairs, odd, qa + a * qa_stride, qa_stride, out + a * out_stride, out_stride);
+}
+
+void I2sGemm(const uint8_t* w, int64_t k, int64_t n_rows, const int8_t* qa, int64_t qa_stride, int64_t n_act,
              int32_t* out, int64_t out_stride) {
   const int64_t row_bytes = k / 4, nb = k / 128;
-  int64_t a = 0;
-  for (; a + 4 <= n_act; a += 4) {
-    const int8_t* qa = q + a * q_stride;
-    int32_t* oa = out + a * out_stride;
-    int64_t r = 0;
-    for (; r + 2 <= n_rows; r += 2) I2sTileVnni<2, 4>(w + r * row_bytes, row_bytes, nb, qa, q_stride, oa + r, out_stride);
-    for (; r < n_rows; ++r) I2sTileVnni<1, 4>(w + r * row_bytes, row_bytes, nb, qa, q_stride, oa + r, out_stride);
-  }
-  for (; a < n_act; ++a) I2sGemv(w, k, n_rows, q + a * q_stride, out + a * out_stride);
+  const int64_t n_pairs = nb / 2;
+  const bool odd = nb % 2 != 0;
+  int64_t r = 0;
+  for (; r + 4 <= n_rows; r += 4)
+    I2sRowTile<4>(w + r * row_bytes, row_bytes, n_pairs, odd, qa, qa_stride, n_act, out + r, out_stride);
+  for (; r < n_rows; ++r)
+    I2sRowTile<1>(w + r * row_bytes, row_bytes, n_pairs, odd, qa, qa_stride, n_act, out + r, out_stride);
 }
 
 // ---------------------------------------------------------------- F16 head
@@ -209,6 +273,7 @@ const Kernels& Avx512Kernels() {
     t.path = KernelPath::kAvx512;
     t.i2s_gemv = I2sGemv;
     t.i2s_gemm = I2sGemm;
+    t.i2s_prepare_act = PrepareAct;
     t.f16_dot_rows = F16DotRows;
     t.f16_gemm_f32 = F16GemmF32;
     t.softmax_exp = SoftmaxExp;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstring>
 
 #include "engine/kernels/kernels.h"
 
@@ -14,6 +15,11 @@ namespace bitparity::kernels_internal {
 const Kernels& ScalarKernels();
 const Kernels& Avx2Kernels();
 const Kernels& Avx512Kernels();
+
+// i2s_prepare_act of the paths that read q in its natural order.
+inline void I2sPrepareActIdentity(const int8_t* q, int64_t k, int8_t* qa) {
+  std::memcpy(qa, q, static_cast<size_t>(k));
+}
 
 // Tree reduction of 16 float lanes as _mm512_reduce_add_ps computes it (GCC and
 // clang): halves 16 -> 8 -> 4 -> 2 -> 1, each step lane[i] + lane[i + half].

@@ -121,7 +121,7 @@ double SoftmaxExpScalar(const float* x, float max, float* y, int64_t n) {
 
 const Kernels& ScalarKernels() {
   static const Kernels k = {
-      "scalar",       KernelPath::kScalar, I2sGemv, I2sGemm, QuantizeRowI8S, F16DotRows, F16GemmF32,
+      "scalar",       KernelPath::kScalar, I2sGemv, I2sGemm, QuantizeRowI8S, I2sPrepareActIdentity, F16DotRows, F16GemmF32,
       Tq1Dot,         Tq2Dot,              QuantizeRowQ8KRow, Fp16ToFp32Row, Fp32ToFp16Row,
       SoftmaxExpScalar,
   };

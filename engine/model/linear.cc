@@ -23,10 +23,12 @@ void LinearI2S(const Model& model, const WeightMatrix& w, const float* x, int n,
   const Kernels& k = model.kernels();
   const int64_t cols = w.cols;
   s.q.resize(static_cast<size_t>(n) * cols);
+  s.qa.resize(static_cast<size_t>(n) * cols);
   s.act_scale.resize(n);
   s.act_sum.resize(n);
   for (int t = 0; t < n; ++t) {
     k.quantize_row_i8s(x + t * cols, cols, s.q.data() + t * cols, &s.act_scale[t], &s.act_sum[t]);
+    k.i2s_prepare_act(s.q.data() + t * cols, cols, s.qa.data() + t * cols);
   }
   model.pool().ParallelFor(
       w.rows,
@@ -37,9 +39,9 @@ void LinearI2S(const Model& model, const WeightMatrix& w, const float* x, int n,
         thread_local std::vector<int32_t> sums;
         sums.resize(static_cast<size_t>(m) * n);
         if (n == 1) {
-          k.i2s_gemv(w.data + r0 * w.row_bytes, cols, m, s.q.data(), sums.data());
+          k.i2s_gemv(w.data + r0 * w.row_bytes, cols, m, s.qa.data(), sums.data());
         } else {
-          k.i2s_gemm(w.data + r0 * w.row_bytes, cols, m, s.q.data(), cols, n, sums.data(), m);
+          k.i2s_gemm(w.data + r0 * w.row_bytes, cols, m, s.qa.data(), cols, n, sums.data(), m);
         }
         for (int t = 0; t < n; ++t) {
           float* yt = y + static_cast<int64_t>(t) * w.rows;

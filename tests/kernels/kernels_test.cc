@@ -79,6 +79,14 @@ class SimdVsScalarTest : public ::testing::TestWithParam<KernelPath> {
   const Kernels& scalar() const { return KernelsFor(KernelPath::kScalar); }
 };
 
+// n rows of k activations (stride apart) in kernels K's own I2_S activation layout.
+std::vector<int8_t> Prepared(const Kernels& K, const std::vector<int8_t>& q, int64_t k, int64_t n = 1,
+                             int64_t stride = 0) {
+  std::vector<int8_t> qa(q.size(), 0);
+  for (int64_t a = 0; a < n; ++a) K.i2s_prepare_act(q.data() + a * stride, k, qa.data() + a * stride);
+  return qa;
+}
+
 TEST_P(SimdVsScalarTest, I2sGemvMatchesScalarExactly) {
   std::mt19937 rng(kSeed);
   for (int64_t rows : kRowCounts) {
@@ -87,8 +95,8 @@ TEST_P(SimdVsScalarTest, I2sGemvMatchesScalarExactly) {
       const auto w = RandomI2s(rng, rows, k);
       const auto q = RandomQ(rng, k);
       std::vector<int32_t> a(rows, -1), b(rows, -2);
-      simd().i2s_gemv(w.data(), k, rows, q.data(), a.data());
-      scalar().i2s_gemv(w.data(), k, rows, q.data(), b.data());
+      simd().i2s_gemv(w.data(), k, rows, Prepared(simd(), q, k).data(), a.data());
+      scalar().i2s_gemv(w.data(), k, rows, Prepared(scalar(), q, k).data(), b.data());
       ASSERT_EQ(a, b);
       for (int64_t r = 0; r < rows; ++r) ASSERT_EQ(b[r], I2sDotRow(w.data() + r * k / 4, q.data(), k));
     }
@@ -103,14 +111,33 @@ TEST_P(SimdVsScalarTest, I2sGemvDoesNotWrapOnExtremeActivations) {
     for (int8_t v : {int8_t{-128}, int8_t{127}}) {
       std::vector<int8_t> q(k, v);
       std::vector<int32_t> a(rows), b(rows);
-      simd().i2s_gemv(w.data(), k, rows, q.data(), a.data());
-      scalar().i2s_gemv(w.data(), k, rows, q.data(), b.data());
+      simd().i2s_gemv(w.data(), k, rows, Prepared(simd(), q, k).data(), a.data());
+      scalar().i2s_gemv(w.data(), k, rows, Prepared(scalar(), q, k).data(), b.data());
       const int32_t code = byte == 0xAA ? 2 : 3;
       for (int64_t r = 0; r < rows; ++r) {
         EXPECT_EQ(b[r], code * v * k);
         EXPECT_EQ(a[r], b[r]);
       }
     }
+  }
+}
+
+TEST_P(SimdVsScalarTest, I2sGemvVeryLongRowsStayExact) {
+  // Past the AVX-512 masked-sum bound (2^18 elements) the kernel switches method; both
+  // sides of the switch must give the scalar integers, at the extreme values too.
+  std::mt19937 rng(kSeed + 3);
+  for (int64_t k : {int64_t{1} << 18, (int64_t{1} << 18) + 128}) {
+    SCOPED_TRACE(Case(2, k));
+    auto w = RandomI2s(rng, 2, k);
+    std::fill(w.begin() + k / 4, w.end(), uint8_t{0xFF});  // row 1: every code 3
+    auto q = RandomQ(rng, k);
+    std::vector<int32_t> a(2), b(2);
+    simd().i2s_gemv(w.data(), k, 2, Prepared(simd(), q, k).data(), a.data());
+    scalar().i2s_gemv(w.data(), k, 2, Prepared(scalar(), q, k).data(), b.data());
+    EXPECT_EQ(a, b);
+    std::fill(q.begin(), q.end(), int8_t{127});
+    simd().i2s_gemv(w.data(), k, 2, Prepared(simd(), q, k).data(), a.data());
+    EXPECT_EQ(a[1], 3 * 127 * k);
   }
 }
 
@@ -125,12 +152,14 @@ TEST_P(SimdVsScalarTest, I2sGemmMatchesGemvExactly) {
         const auto q = RandomQ(rng, acts * q_stride);
         const int64_t out_stride = rows + 3;
         std::vector<int32_t> a(acts * out_stride, 7), b(acts * out_stride, 7);
-        simd().i2s_gemm(w.data(), k, rows, q.data(), q_stride, acts, a.data(), out_stride);
-        scalar().i2s_gemm(w.data(), k, rows, q.data(), q_stride, acts, b.data(), out_stride);
+        const auto qa = Prepared(simd(), q, k, acts, q_stride);
+        simd().i2s_gemm(w.data(), k, rows, qa.data(), q_stride, acts, a.data(), out_stride);
+        scalar().i2s_gemm(w.data(), k, rows, Prepared(scalar(), q, k, acts, q_stride).data(), q_stride, acts, b.data(),
+                          out_stride);
         ASSERT_EQ(a, b);
         std::vector<int32_t> one(rows);
         for (int64_t x = 0; x < acts; ++x) {
-          simd().i2s_gemv(w.data(), k, rows, q.data() + x * q_stride, one.data());
+          simd().i2s_gemv(w.data(), k, rows, qa.data() + x * q_stride, one.data());
           for (int64_t r = 0; r < rows; ++r) ASSERT_EQ(one[r], a[x * out_stride + r]);
           for (int64_t r = rows; r < out_stride; ++r) ASSERT_EQ(a[x * out_stride + r], 7) << "wrote padding";
         }
