@@ -26,9 +26,16 @@ void LinearI2S(const Model& model, const WeightMatrix& w, const float* x, int n,
   s.qa.resize(static_cast<size_t>(n) * cols);
   s.act_scale.resize(n);
   s.act_sum.resize(n);
-  for (int t = 0; t < n; ++t) {
-    k.quantize_row_i8s(x + t * cols, cols, s.q.data() + t * cols, &s.act_scale[t], &s.act_sum[t]);
-    k.i2s_prepare_act(s.q.data() + t * cols, cols, s.qa.data() + t * cols);
+  auto quantize = [&](int64_t t0, int64_t t1, int) {
+    for (int64_t t = t0; t < t1; ++t) {
+      k.quantize_row_i8s(x + t * cols, cols, s.q.data() + t * cols, &s.act_scale[t], &s.act_sum[t]);
+      k.i2s_prepare_act(s.q.data() + t * cols, cols, s.qa.data() + t * cols);
+    }
+  };
+  if (n == 1) {
+    quantize(0, 1, 0);
+  } else {
+    model.pool().ParallelFor(n, quantize);  // a batch's rows are independent
   }
   model.pool().ParallelFor(
       w.rows,

@@ -129,6 +129,21 @@ absl::Status Session::Eval(absl::Span<const int32_t> tokens, EvalMode mode, cons
   return absl::OkStatus();
 }
 
+namespace {
+// Runs fn(t) for every token t of a batch on the model's threads (per-token work such
+// as norms and RoPE is independent across tokens); a single token runs inline.
+template <typename Fn>
+void ForEachToken(const Model& model, int n, const Fn& fn) {
+  if (n == 1) {
+    fn(0);
+    return;
+  }
+  model.pool().ParallelFor(n, [&](int64_t t0, int64_t t1, int) {
+    for (int64_t t = t0; t < t1; ++t) fn(static_cast<int>(t));
+  });
+}
+}  // namespace
+
 absl::Status Session::ForwardChunk(absl::Span<const int32_t> tokens, int first_row, const std::vector<int>& wanted,
                                    size_t& next_wanted, const LogitsCallback& on_logits, const EvalHooks* hooks) {
   const Model& model = model_;
@@ -157,7 +172,7 @@ absl::Status Session::ForwardChunk(absl::Span<const int32_t> tokens, int first_r
     const LayerWeights& l = w.layers[il];
 
     // attention rmsnorm
-    for (int t = 0; t < n; ++t) RmsNorm(&s.x[t * E], l.attn_norm, E, c.rms_eps, &s.xb[t * E]);
+    ForEachToken(model, n, [&](int t) { RmsNorm(&s.x[t * E], l.attn_norm, E, c.rms_eps, &s.xb[t * E]); });
 
     // q, k, v projections
     Linear(model, l.wq, s.xb.data(), n, s.q.data(), s.lin, {il, "attn_q"});
@@ -173,16 +188,18 @@ absl::Status Session::ForwardChunk(absl::Span<const int32_t> tokens, int first_r
     // one position too far (rotating both would cancel: attention sees only the
     // distance between positions).
     const bool rope_fault = fault.kind == FaultInjection::Kind::kRopeOffset && fault.layer == il;
-    for (int t = 0; t < n; ++t) {
-      RopeCache(static_cast<float>(pos0 + t), c.n_rot, c.rope_theta, c.rope_freq_scale, s.rope.data());
+    ForEachToken(model, n, [&](int t) {
+      thread_local std::vector<float> rope;
+      rope.resize(s.rope.size());
+      RopeCache(static_cast<float>(pos0 + t), c.n_rot, c.rope_theta, c.rope_freq_scale, rope.data());
       for (int h = 0; h < c.n_head_kv; ++h) {
-        RopeApply(c.rope_style, s.rope.data(), c.n_rot, &s.k[t * KV + h * c.head_dim]);
+        RopeApply(c.rope_style, rope.data(), c.n_rot, &s.k[t * KV + h * c.head_dim]);
       }
       if (rope_fault) {
-        RopeCache(static_cast<float>(pos0 + t + 1), c.n_rot, c.rope_theta, c.rope_freq_scale, s.rope.data());
+        RopeCache(static_cast<float>(pos0 + t + 1), c.n_rot, c.rope_theta, c.rope_freq_scale, rope.data());
       }
-      for (int h = 0; h < c.n_head; ++h) RopeApply(c.rope_style, s.rope.data(), c.n_rot, &s.q[t * Q + h * c.head_dim]);
-    }
+      for (int h = 0; h < c.n_head; ++h) RopeApply(c.rope_style, rope.data(), c.n_rot, &s.q[t * Q + h * c.head_dim]);
+    });
 
     // grouped-query attention over the KV cache
     Attention(model, s.cache, il, pos0, n, s.q.data(), s.k.data(), s.v.data(), s.att.data(), s.att_scratch);
@@ -190,37 +207,37 @@ absl::Status Session::ForwardChunk(absl::Span<const int32_t> tokens, int first_r
     // attention sub-norm (BitNet), output projection, residual
     if (c.has_sub_norms) {
       const bool skip = fault.kind == FaultInjection::Kind::kSkipSubNorm && fault.layer == il;
-      for (int t = 0; t < n; ++t) {
+      ForEachToken(model, n, [&](int t) {
         if (skip) {
           for (int i = 0; i < Q; ++i) s.att[t * Q + i] *= l.attn_sub_norm[i];
         } else {
           RmsNorm(&s.att[t * Q], l.attn_sub_norm, Q, c.rms_eps, &s.att[t * Q]);
         }
-      }
+      });
     }
     Linear(model, l.wo, s.att.data(), n, s.xb.data(), s.lin, {il, "attn_output"});
     if (l.wo_scale != 1.0f) for (int i = 0; i < n * E; ++i) s.xb[i] *= l.wo_scale;
     for (int i = 0; i < n * E; ++i) s.x[i] = s.xb[i] + s.x[i];
 
     // ffn rmsnorm
-    for (int t = 0; t < n; ++t) RmsNorm(&s.x[t * E], l.ffn_norm, E, c.rms_eps, &s.xb[t * E]);
+    ForEachToken(model, n, [&](int t) { RmsNorm(&s.x[t * E], l.ffn_norm, E, c.rms_eps, &s.xb[t * E]); });
 
     // gated FFN: relu(gate)^2 * up (b1.58) or silu(gate) * up
     Linear(model, l.gate, s.xb.data(), n, s.gate.data(), s.lin, {il, "ffn_gate"});
     Linear(model, l.up, s.xb.data(), n, s.up.data(), s.lin, {il, "ffn_up"});
     if (l.gate_scale != 1.0f) for (int i = 0; i < n * F; ++i) s.gate[i] *= l.gate_scale;
     if (l.up_scale != 1.0f) for (int i = 0; i < n * F; ++i) s.up[i] *= l.up_scale;
-    for (int t = 0; t < n; ++t) {
+    ForEachToken(model, n, [&](int t) {
       if (c.arch == Architecture::kBitnetB158) {
         Relu2Gate(&s.gate[t * F], &s.up[t * F], F);
       } else {
         SiluGate(&s.gate[t * F], &s.up[t * F], F);
       }
-    }
+    });
 
     // ffn sub-norm (BitNet), down projection, residual
     if (c.has_sub_norms) {
-      for (int t = 0; t < n; ++t) RmsNorm(&s.gate[t * F], l.ffn_sub_norm, F, c.rms_eps, &s.gate[t * F]);
+      ForEachToken(model, n, [&](int t) { RmsNorm(&s.gate[t * F], l.ffn_sub_norm, F, c.rms_eps, &s.gate[t * F]); });
     }
     Linear(model, l.down, s.gate.data(), n, s.xb.data(), s.lin, {il, "ffn_down"});
     if (l.down_scale != 1.0f) for (int i = 0; i < n * E; ++i) s.xb[i] *= l.down_scale;
