@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "cpp_ref_adapter/worker_codec.h"
 #include "engine/common/sha256.h"
@@ -101,6 +102,11 @@ absl::Status WorkerBackend::Call(const char* what, wpb::Request& request, const 
     absl::Status st = lease.process().Receive(&resp, watch);
     if (absl::IsCancelled(st)) return abandon(std::move(lease));
     if (absl::IsUnavailable(st)) return died(std::move(lease), "died");
+    // End of file inside a frame: the worker died while writing (a SIGKILL in
+    // the middle of a large logits row), not a protocol error.
+    if (absl::IsDataLoss(st) && absl::StartsWith(st.message(), "truncated frame: end of file")) {
+      return died(std::move(lease), "died mid-frame");
+    }
     if (!st.ok()) return broken(std::move(lease), absl::StrCat("sent a bad frame (", st.message(), ")"));
     if (resp.id() != request.id()) {
       return broken(std::move(lease), absl::StrCat("answered request ", resp.id(), " instead of ",

@@ -384,6 +384,38 @@ TEST_F(SupervisorTest, WorkerKilledMidRequestAnswersUnavailableAndNextRequestsSu
   ExpectReplacedOnce(before);
 }
 
+// A worker killed while it writes a frame (a full logits row is 201 KB, more
+// than the pipe holds): the server reads a truncated frame, then end of file.
+// That is a death (UNAVAILABLE), not a protocol error (was INTERNAL "sent a bad
+// frame", found by cpp_ref_adapter_pool_race_test).
+TEST_F(SupervisorTest, WorkerKilledMidFrameAnswersUnavailable) {
+  StartServer(1);
+  const std::vector<int> before = backend_->pool().Pids();
+  ASSERT_EQ(before.size(), 1u);
+  auto ids = backend_->Tokenize(kPrompt, true, false);
+  ASSERT_TRUE(ids.ok());
+  std::vector<int> rows(ids->size());
+  for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<int>(i);
+  int seen = 0;
+  absl::Status st = backend_->EvalLogits(
+      *ids, BackendEvalMode::kBatch, rows,
+      [&](int, absl::Span<const float>) {
+        if (++seen == 1) {
+          // Let the worker block half-way through writing the next row, then kill it.
+          std::this_thread::sleep_for(milliseconds(200));
+          ::kill(before[0], SIGKILL);
+        }
+        return absl::OkStatus();
+      },
+      nullptr);
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
+  EXPECT_NE(st.message().find("died"), std::string::npos) << st;
+  EXPECT_NE(st.message().find("SIGKILL"), std::string::npos) << st;
+  v1::EvalLogitsResponse resp;
+  grpc::Status ok = EvalOnce(&resp);
+  EXPECT_TRUE(ok.ok()) << ok.error_message();
+}
+
 TEST_F(SupervisorTest, DeadlineOverrunAnswersDeadlineExceededAndReplacesTheWorker) {
   StartServer(1);
   // The whole generation first, unbounded: the deadline is then a quarter of it,

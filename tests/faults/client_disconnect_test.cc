@@ -21,6 +21,7 @@
 #include "nlohmann/json.hpp"
 #include "services/native/native_backend.h"
 #include "tests/faults/fault_util.h"
+#include "tests/services/test_server.h"
 #include "tests/services/fake_backend.h"
 
 namespace bitparity::faults {

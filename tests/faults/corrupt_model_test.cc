@@ -18,6 +18,7 @@
 
 #include "gtest/gtest.h"
 #include "tests/faults/fault_util.h"
+#include "tests/services/test_server.h"
 
 namespace bitparity::faults {
 namespace {
@@ -93,7 +94,7 @@ class CorruptModelTest : public ::testing::TestWithParam<std::tuple<std::string,
       if (kind_.name == "cpp") GTEST_SKIP() << kind_.exe << " is not built (configure with -DBITNET_CPP_DIR)";
       FAIL() << kind_.exe << " is not built";
     }
-    good_ = testing::ReadWholeFile(kModel);
+    good_ = ReadFile(kModel);
     ASSERT_GT(good_.size(), 4096u);
   }
 

@@ -25,7 +25,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "cpp_ref_adapter/worker_backend.h"
-#include "tests/services/test_server.h"
 
 extern char** environ;
 
@@ -36,6 +35,13 @@ using std::chrono::milliseconds;
 inline const std::string kModel = std::string(BITPARITY_FIXTURES_DIR) + "/models/tiny-b158.gguf";
 inline const std::string kBinDir = BITPARITY_BIN_DIR;
 inline const std::string kNativeWorker = kBinDir + "/bitparity-native-worker";
+
+inline std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
 
 struct Child {
   int pid;
@@ -143,7 +149,7 @@ class ChildProcess {
     return status_;
   }
 
-  std::string Log() const { return testing::ReadWholeFile(log_file_); }
+  std::string Log() const { return ReadFile(log_file_); }
 
  private:
   std::string dir_, log_file_;

@@ -14,6 +14,7 @@
 #include "services/common/process_memory.h"
 #include "services/native/native_backend.h"
 #include "tests/faults/fault_util.h"
+#include "tests/services/test_server.h"
 #include "tests/services/fake_backend.h"
 #include "tests/services/status_matchers.h"
 

@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
 #include "tests/faults/fault_util.h"
+#include "tests/services/test_server.h"
 
 namespace bitparity::faults {
 namespace {

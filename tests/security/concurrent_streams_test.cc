@@ -9,6 +9,7 @@
 
 #include "gtest/gtest.h"
 #include "tests/faults/fault_util.h"
+#include "tests/services/test_server.h"
 #include "tests/services/fake_backend.h"
 
 namespace bitparity::faults {

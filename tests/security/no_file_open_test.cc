@@ -16,6 +16,7 @@
 
 #include "gtest/gtest.h"
 #include "tests/faults/fault_util.h"
+#include "tests/services/test_server.h"
 
 namespace bitparity::faults {
 namespace {
@@ -31,7 +32,7 @@ class NoFileOpenTest : public ::testing::TestWithParam<const char*> {
     dir_ = tmpl;
     canary_ = dir_ + "/secret.gguf";
     // A copy of the real model: a server tricked into loading it would succeed.
-    std::ofstream(canary_, std::ios::binary) << testing::ReadWholeFile(kModel);
+    std::ofstream(canary_, std::ios::binary) << ReadFile(kModel);
     fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     ASSERT_GE(fd_, 0);
     ASSERT_GE(inotify_add_watch(fd_, dir_.c_str(), IN_OPEN | IN_ACCESS | IN_CREATE | IN_MODIFY), 0);
