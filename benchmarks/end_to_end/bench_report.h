@@ -39,6 +39,7 @@ struct BenchRun {
   uint64_t bandwidth_buffer_bytes = 0;
   uint64_t llc_bytes = 0;
   std::string native_kernels;
+  std::string native_head = "exact";  // "int8": the native logits are NOT bitnet.cpp's
   BitnetCppTools bitnet_cpp;
   std::string bitnet_cpp_commit;  // llama-bench's build_commit
   std::vector<BenchTest> tests;

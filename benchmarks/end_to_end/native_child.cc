@@ -11,7 +11,7 @@ namespace bitparity::bench {
 namespace {
 
 std::vector<std::string> BaseArgs(const std::string& self, const char* command, const NativeOptions& o) {
-  return {self, command, "--model", o.model, "--threads", std::to_string(o.threads), "--kernels", o.kernels};
+  return {self, command, "--model", o.model, "--threads", std::to_string(o.threads), "--kernels", o.kernels, "--head", o.head};
 }
 
 absl::StatusOr<nlohmann::json> RunAndParse(const std::vector<std::string>& argv, double timeout_s,

@@ -22,6 +22,7 @@ absl::StatusOr<std::unique_ptr<Model>> LoadTimed(const NativeOptions& o, double&
   if (o.kernels != "auto") {
     ASSIGN_OR_RETURN(mo.kernels, ParseKernelPath(o.kernels));
   }
+  ASSIGN_OR_RETURN(mo.head, ParseHeadMode(o.head));
   const auto t0 = Clock::now();
   ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Load(o.model, mo));
   load_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();

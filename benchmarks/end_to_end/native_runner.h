@@ -32,6 +32,7 @@ struct NativeOptions {
   std::string model;
   int threads = 1;
   std::string kernels = "auto";  // auto, scalar, avx2, avx512
+  std::string head = "exact";    // exact, or int8 (changes the logits: engine/model/int8_head.h)
 };
 
 // {"load_ms", "kernels", "threads", "tests": [{"name","n_prompt","n_gen","ns","tokens_per_s"}]}

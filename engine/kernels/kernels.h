@@ -89,6 +89,13 @@ struct Kernels {
   void (*f16_gemm_f32)(const uint16_t* w, int64_t w_stride, int64_t n_rows, int64_t k, const float* x,
                        int64_t x_stride, int64_t n_act, float* out, int64_t out_stride);
 
+  // ---- Int8 output head (opt-in and numerics-changing: ModelOptions::head = kInt8)
+  // w: n_rows rows of k int8 (row r at w + r * k); row_sums[r] = the sum of row r
+  // (a path may use it to move x into unsigned range); w in [-127, 127]; x: [k] int8.
+  // out[r] = sum_j w[r][j] * x[j], exact in int32 on every path. REQUIRES k <= 65536.
+  void (*i8_gemv)(const int8_t* w, const int32_t* row_sums, int64_t k, int64_t n_rows, const int8_t* x,
+                  int32_t* out);
+
   // ---- TQ1_0 / TQ2_0 weights x Q8_K activations (ggml_vec_dot_tq{1,2}_0_q8_K)
   // w: n_rows rows of k / 256 blocks each (row r at block r * k / 256); y: [k / 256]
   // Q8_K blocks. out[r] = the AVX2 build's order: per block 8 exact int32 lanes

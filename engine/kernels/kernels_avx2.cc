@@ -337,6 +337,41 @@ void Tq1Dot(const BlockTq1_0* w, int64_t k, int64_t n_rows, const BlockQ8K* y, f
 }
 
 // ---------------------------------------------------------------- conversions
+// Int8 head: ggml's sign trick, |x| (u8) x sign(w, x) (s8) through maddubs: each
+// int16 pair sum is at most 2 * 128 * 127, so nothing saturates.
+void I8Gemv(const int8_t* w, const int32_t* /*row_sums*/, int64_t k, int64_t n_rows, const int8_t* x, int32_t* out) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  const int64_t kv = k & ~int64_t{31};
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const int8_t* wr = w + r * k;
+    __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+    int64_t j = 0;
+    for (; j + 64 <= kv; j += 64) {
+      const __m256i x0 = _mm256_loadu_si256((const __m256i*)(x + j));
+      const __m256i x1 = _mm256_loadu_si256((const __m256i*)(x + j + 32));
+      const __m256i p0 = _mm256_maddubs_epi16(_mm256_sign_epi8(x0, x0),
+                                              _mm256_sign_epi8(_mm256_loadu_si256((const __m256i*)(wr + j)), x0));
+      const __m256i p1 = _mm256_maddubs_epi16(_mm256_sign_epi8(x1, x1),
+                                              _mm256_sign_epi8(_mm256_loadu_si256((const __m256i*)(wr + j + 32)), x1));
+      acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(p0, ones));
+      acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(p1, ones));
+    }
+    for (; j < kv; j += 32) {
+      const __m256i x0 = _mm256_loadu_si256((const __m256i*)(x + j));
+      const __m256i p0 = _mm256_maddubs_epi16(_mm256_sign_epi8(x0, x0),
+                                              _mm256_sign_epi8(_mm256_loadu_si256((const __m256i*)(wr + j)), x0));
+      acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(p0, ones));
+    }
+    const __m256i acc = _mm256_add_epi32(acc0, acc1);
+    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(1, 0, 3, 2)));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(2, 3, 0, 1)));
+    int32_t sum = _mm_cvtsi128_si32(h);
+    for (; j < k; ++j) sum += static_cast<int32_t>(wr[j]) * x[j];
+    out[r] = sum;
+  }
+}
+
 void Fp16ToFp32Row(const uint16_t* x, float* y, int64_t n) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, LoadF16(x + i));
@@ -355,7 +390,7 @@ void Fp32ToFp16Row(const float* x, uint16_t* y, int64_t n) {
 
 const Kernels& Avx2Kernels() {
   static const Kernels k = {
-      "avx2",  KernelPath::kAvx2, I2sGemv,        I2sGemm,       QuantizeRowI8S, I2sPrepareActIdentity, F16DotRows, F16GemmF32,
+      "avx2",  KernelPath::kAvx2, I2sGemv,        I2sGemm,       QuantizeRowI8S, I2sPrepareActIdentity, F16DotRows, F16GemmF32, I8Gemv,
       Tq1Dot,  Tq2Dot,            QuantizeRowQ8K, Fp16ToFp32Row, Fp32ToFp16Row,
       SoftmaxExpScalar,  // the reference's 16-lane order; no 8-lane version would match it
   };

@@ -21,6 +21,14 @@ void I2sGemm(const uint8_t* w, int64_t k, int64_t n_rows, const int8_t* q, int64
   for (int64_t a = 0; a < n_act; ++a) I2sGemv(w, k, n_rows, q + a * q_stride, out + a * out_stride);
 }
 
+void I8Gemv(const int8_t* w, const int32_t* /*row_sums*/, int64_t k, int64_t n_rows, const int8_t* x, int32_t* out) {
+  for (int64_t r = 0; r < n_rows; ++r) {
+    int32_t sum = 0;
+    for (int64_t j = 0; j < k; ++j) sum += static_cast<int32_t>(w[r * k + j]) * x[j];
+    out[r] = sum;
+  }
+}
+
 // ggml_vec_dot_f16 (AVX-512 build): 4 x 16 lanes, FMA, tail in double.
 float DotF16Ggml(const uint16_t* w, const uint16_t* x, int64_t k) {
   float lanes[64] = {};
@@ -121,7 +129,7 @@ double SoftmaxExpScalar(const float* x, float max, float* y, int64_t n) {
 
 const Kernels& ScalarKernels() {
   static const Kernels k = {
-      "scalar",       KernelPath::kScalar, I2sGemv, I2sGemm, QuantizeRowI8S, I2sPrepareActIdentity, F16DotRows, F16GemmF32,
+      "scalar",       KernelPath::kScalar, I2sGemv, I2sGemm, QuantizeRowI8S, I2sPrepareActIdentity, F16DotRows, F16GemmF32, I8Gemv,
       Tq1Dot,         Tq2Dot,              QuantizeRowQ8KRow, Fp16ToFp32Row, Fp32ToFp16Row,
       SoftmaxExpScalar,
   };

@@ -54,8 +54,20 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path, cons
   m->pool_ = std::make_unique<ThreadPool>(options.threads);
   // Our pool already splits the work; OpenBLAS threads on top would oversubscribe.
   openblas_set_num_threads(1);
+  if (options.head == HeadMode::kInt8) {
+    ASSIGN_OR_RETURN(Int8Head head, Int8Head::Quantize(m->weights_.output, *m->pool_));
+    m->int8_head_ = std::make_unique<Int8Head>(std::move(head));
+  }
   return m;
 }
+
+absl::StatusOr<HeadMode> ParseHeadMode(std::string_view name) {
+  if (name == "exact") return HeadMode::kExact;
+  if (name == "int8") return HeadMode::kInt8;
+  return absl::InvalidArgumentError(absl::StrCat("unknown output head mode '", std::string(name), "' (want exact or int8)"));
+}
+
+const char* HeadModeName(HeadMode mode) { return mode == HeadMode::kInt8 ? "int8" : "exact"; }
 
 int Model::threads() const { return pool_->size(); }
 

@@ -28,18 +28,28 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "engine/gguf/gguf_reader.h"
 #include "engine/kernels/kernels.h"
 #include "engine/model/fault_injection.h"
+#include "engine/model/int8_head.h"
 #include "engine/model/model_config.h"
 #include "engine/model/weights.h"
 #include "engine/runtime/thread_pool.h"
 #include "engine/tokenizer/tokenizer.h"
 
 namespace bitparity {
+
+// How the output head multiplies. kExact reproduces bitnet.cpp (F16, ggml's order);
+// kInt8 is a speed mode that CHANGES the logits (engine/model/int8_head.h).
+enum class HeadMode { kExact, kInt8 };
+
+// "exact" | "int8" -> mode; InvalidArgument otherwise.
+absl::StatusOr<HeadMode> ParseHeadMode(std::string_view name);
+const char* HeadModeName(HeadMode mode);
 
 struct ModelOptions {
   // Worker threads for the kernels; 0 = number of online cores.
@@ -50,6 +60,8 @@ struct ModelOptions {
   std::optional<KernelPath> kernels;
   // Deliberate perturbations, for proving that bitparity catches faults. Off by default.
   FaultInjection fault;
+  // Output head arithmetic; anything but kExact changes the numerics (off by default).
+  HeadMode head = HeadMode::kExact;
 };
 
 class Model {
@@ -66,6 +78,9 @@ class Model {
   const Kernels& kernels() const { return *kernels_; }
   ThreadPool& pool() const { return *pool_; }
   const FaultInjection& fault() const { return fault_; }
+  HeadMode head_mode() const { return int8_head_ ? HeadMode::kInt8 : HeadMode::kExact; }
+  // The quantized head when head_mode() is kInt8, else null.
+  const Int8Head* int8_head() const { return int8_head_.get(); }
   int threads() const;
 
   // SHA-256 of the model file (computed once, on first call; ~1 s per GB).
@@ -83,6 +98,7 @@ class Model {
   const Kernels* kernels_ = nullptr;
   std::unique_ptr<ThreadPool> pool_;
   FaultInjection fault_;
+  std::unique_ptr<Int8Head> int8_head_;
   mutable std::once_flag sha_once_;
   mutable std::string sha256_;
 };

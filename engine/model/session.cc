@@ -270,7 +270,11 @@ absl::Status Session::ForwardChunk(absl::Span<const int32_t> tokens, int first_r
     }
     // bitnet.cpp multiplies all the chunk's output rows in one product; its row count
     // decides how the F16 head rounds (see LinearF16).
-    Linear(model, w.output, s.head_in.data(), m, s.logits.data(), s.lin, {-1, "output"}, chunk_outputs);
+    if (model.int8_head() != nullptr) {
+      model.int8_head()->Forward(model.kernels(), model.pool(), s.head_in.data(), m, s.logits.data());
+    } else {
+      Linear(model, w.output, s.head_in.data(), m, s.logits.data(), s.lin, {-1, "output"}, chunk_outputs);
+    }
     for (int i = 0; i < m; ++i) {
       absl::Status st = on_logits(rows[i], absl::MakeConstSpan(&s.logits[static_cast<size_t>(i) * c.n_vocab], c.n_vocab));
       if (!st.ok()) return st;

@@ -36,6 +36,7 @@ struct CommonFlags {
   int threads = 0;
   std::string kernels = "auto";
   std::string fault;
+  std::string head = "exact";
   int context = 0;
 };
 
@@ -66,6 +67,7 @@ absl::StatusOr<std::unique_ptr<Model>> LoadModel(const CommonFlags& f) {
   if (!f.fault.empty()) {
     ASSIGN_OR_RETURN(o.fault, FaultInjection::Parse(f.fault));
   }
+  ASSIGN_OR_RETURN(o.head, ParseHeadMode(f.head));
   return Model::Load(f.model, o);
 }
 
@@ -125,6 +127,7 @@ absl::Status RunInfo(const CommonFlags& f) {
     j["tokenizer"] = nullptr;
   }
   j["kernels"] = m->kernels().name;
+  j["output_head"] = HeadModeName(m->head_mode());
   j["sha256"] = m->Sha256();
   std::cout << j.dump(2) << "\n";
   return absl::OkStatus();
@@ -198,6 +201,7 @@ absl::Status RunLogits(const CommonFlags& f, const InputFlags& in, const std::st
   j["eval_ms"] = ms;
   j["threads"] = m->threads();
   j["kernels"] = m->kernels().name;
+  j["output_head"] = HeadModeName(m->head_mode());
   std::cout << j.dump() << "\n";
   return absl::OkStatus();
 }
@@ -223,6 +227,7 @@ absl::Status RunGenerate(const CommonFlags& f, const InputFlags& in, GenerateOpt
   j["first_token_ms"] = r.timings.first_token_ms;
   j["threads"] = m->threads();
   j["kernels"] = m->kernels().name;
+  j["output_head"] = HeadModeName(m->head_mode());
   std::cout << j.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
   return absl::OkStatus();
 }
@@ -237,6 +242,7 @@ int Main(int argc, char** argv) {
     cmd->add_option("--threads,-t", f.threads, "worker threads (default: number of cores)");
     cmd->add_option("--kernels", f.kernels, "kernel path: auto, scalar, avx2, avx512");
     cmd->add_option("--fault", f.fault, "inject a fault (engine/model/fault_injection.h)");
+    cmd->add_option("--head", f.head, "output head: exact (bitnet.cpp's F16) or int8 (faster, changes the logits)");
     cmd->add_option("--context,-c", f.context, "context size (default: the model's)");
   };
   CLI::App* info = app.add_subcommand("info", "model facts as JSON");

@@ -35,6 +35,7 @@ struct NativeBackendOptions {
   int max_context = 0;                 // positions per session; 0 = the model's n_ctx_train
   std::optional<KernelPath> kernels;   // unset = best the CPU supports
   FaultInjection fault;                // off by default
+  HeadMode head = HeadMode::kExact;    // kInt8 changes the logits (engine/model/int8_head.h)
   int max_idle_sessions = 2;           // sessions kept for reuse (= max_concurrent)
 };
 

@@ -17,6 +17,10 @@ void AddNativeFlags(CLI::App& app, NativeFlags* f) {
   app.add_option("--kernels", f->kernels,
                  "Kernel path: auto (best the CPU supports), scalar (reference), avx2, avx512")
       ->capture_default_str();
+  app.add_option("--head", f->head,
+                 "Output head: exact (bitnet.cpp's F16 arithmetic) or int8 (faster decode, CHANGES the "
+                 "logits; engine/model/int8_head.h)")
+      ->capture_default_str();
   app.add_option("--inject-fault", f->inject_fault,
                  "Deliberately perturb the forward pass (engine/model/fault_injection.h): "
                  "flip-row:L:T:R | skip-sub-norm:L | rope-offset:L | scale-error:L:T");
@@ -35,6 +39,7 @@ absl::StatusOr<std::unique_ptr<EngineBackend>> LoadNativeBackend(const NativeFla
   if (!f.inject_fault.empty()) {
     ASSIGN_OR_RETURN(o.fault, FaultInjection::Parse(f.inject_fault));
   }
+  ASSIGN_OR_RETURN(o.head, ParseHeadMode(f.head));
   ASSIGN_OR_RETURN(std::unique_ptr<NativeBackend> backend, NativeBackend::Load(o));
   return std::unique_ptr<EngineBackend>(std::move(backend));
 }

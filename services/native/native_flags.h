@@ -21,6 +21,7 @@ struct NativeFlags {
   int threads = 0;
   int max_context = 0;
   std::string kernels = "auto";
+  std::string head = "exact";
   std::string inject_fault;
 };
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <numeric>
 #include <random>
 #include <string>
 #include <vector>
@@ -138,6 +139,30 @@ TEST_P(SimdVsScalarTest, I2sGemvVeryLongRowsStayExact) {
     std::fill(q.begin(), q.end(), int8_t{127});
     simd().i2s_gemv(w.data(), k, 2, Prepared(simd(), q, k).data(), a.data());
     EXPECT_EQ(a[1], 3 * 127 * k);
+  }
+}
+
+TEST_P(SimdVsScalarTest, I8GemvMatchesScalarExactly) {
+  std::mt19937 rng(kSeed + 4);
+  std::uniform_int_distribution<int> wd(-127, 127), xd(-128, 127);
+  for (int64_t rows : kRowCounts) {
+    for (int64_t k : {int64_t{1}, int64_t{31}, int64_t{64}, int64_t{200}, int64_t{2560}, int64_t{65536}}) {
+      SCOPED_TRACE(Case(rows, k));
+      std::vector<int8_t> w(rows * k), x(k);
+      for (auto& v : w) v = static_cast<int8_t>(wd(rng));
+      for (auto& v : x) v = static_cast<int8_t>(xd(rng));
+      if (k == 65536) {  // the extremes: every product 127 * -128 or -127 * -128
+        std::fill(x.begin(), x.end(), int8_t{-128});
+        std::fill(w.begin(), w.begin() + k, int8_t{127});
+      }
+      std::vector<int32_t> sums(rows);
+      for (int64_t r = 0; r < rows; ++r) sums[r] = std::accumulate(w.begin() + r * k, w.begin() + (r + 1) * k, 0);
+      std::vector<int32_t> a(rows, -1), b(rows, -2);
+      simd().i8_gemv(w.data(), sums.data(), k, rows, x.data(), a.data());
+      scalar().i8_gemv(w.data(), sums.data(), k, rows, x.data(), b.data());
+      ASSERT_EQ(a, b);
+      if (k == 65536) EXPECT_EQ(b[0], 127 * -128 * 65536);
+    }
   }
 }
 

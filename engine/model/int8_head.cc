@@ -1,0 +1,92 @@
+#include "engine/model/int8_head.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "engine/quant/dequantize.h"
+
+namespace bitparity {
+
+namespace {
+// Quantizing read every page of the F16 head; nothing reads most of them again (the
+// embedding lookup touches one row per token), so hand them back to the page cache
+// instead of keeping them in this process's resident set. The mapping is read-only,
+// so a later access simply faults the page in again. Best effort: a failure only
+// costs memory.
+void ReleaseMappedPages(const uint8_t* data, int64_t bytes) {
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + page - 1) / page * page;
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + static_cast<uintptr_t>(bytes)) / page * page;
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+}  // namespace
+
+absl::StatusOr<Int8Head> Int8Head::Quantize(const WeightMatrix& head, ThreadPool& pool) {
+  if (head.type != GgmlType::kF32 && head.type != GgmlType::kF16 && head.type != GgmlType::kBF16) {
+    return absl::InvalidArgumentError(absl::StrCat("the int8 output head needs an F32, F16 or BF16 output tensor; '",
+                                                   head.name, "' is ", GgmlTypeName(static_cast<uint32_t>(head.type))));
+  }
+  if (head.cols > 65536) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the int8 output head supports rows of at most 65536 values; '", head.name, "' has ", head.cols));
+  }
+  Int8Head h;
+  h.rows_ = head.rows;
+  h.cols_ = head.cols;
+  h.values_.resize(static_cast<size_t>(head.rows * head.cols));
+  h.row_scale_.resize(head.rows);
+  h.row_sum_.resize(head.rows);
+  std::atomic<bool> failed{false};
+  pool.ParallelFor(head.rows, [&](int64_t r0, int64_t r1, int) {
+    std::vector<float> row(head.cols);
+    for (int64_t r = r0; r < r1; ++r) {
+      if (!DequantizeRow(head.type, head.Row(r), head.cols, row.data()).ok()) {
+        failed = true;
+        return;
+      }
+      float m = 0.0f;
+      for (float v : row) m = std::max(m, std::fabs(v));
+      const float scale = m / 127.0f;
+      const float inv = m > 0.0f ? 127.0f / m : 0.0f;
+      int8_t* q = h.values_.data() + r * head.cols;
+      int32_t sum = 0;
+      for (int64_t j = 0; j < head.cols; ++j) {
+        const float v = std::nearbyint(row[j] * inv);
+        q[j] = static_cast<int8_t>(std::clamp(v, -127.0f, 127.0f));
+        sum += q[j];
+      }
+      h.row_scale_[r] = scale;
+      h.row_sum_[r] = sum;
+    }
+  }, 256);
+  if (failed) return absl::DataLossError(absl::StrCat("could not read the rows of '", head.name, "'"));
+  ReleaseMappedPages(head.data, head.rows * head.row_bytes);
+  return h;
+}
+
+void Int8Head::Forward(const Kernels& k, ThreadPool& pool, const float* x, int n, float* y) const {
+  std::vector<int8_t> xq(static_cast<size_t>(n) * cols_);
+  std::vector<float> act_scale(n);
+  std::vector<int32_t> act_sum(n);
+  for (int t = 0; t < n; ++t) k.quantize_row_i8s(x + t * cols_, cols_, xq.data() + t * cols_, &act_scale[t], &act_sum[t]);
+  pool.ParallelFor(rows_, [&](int64_t r0, int64_t r1, int) {
+    thread_local std::vector<int32_t> sums;
+    sums.resize(static_cast<size_t>(r1 - r0));
+    for (int t = 0; t < n; ++t) {
+      k.i8_gemv(values_.data() + r0 * cols_, row_sum_.data() + r0, cols_, r1 - r0, xq.data() + t * cols_, sums.data());
+      float* yt = y + static_cast<int64_t>(t) * rows_;
+      for (int64_t r = r0; r < r1; ++r) yt[r] = static_cast<float>(sums[r - r0]) / act_scale[t] * row_scale_[r];
+    }
+  }, 16);
+}
+
+int64_t Int8Head::bytes() const {
+  return static_cast<int64_t>(values_.size() + row_scale_.size() * sizeof(float) + row_sum_.size() * sizeof(int32_t));
+}
+
+}  // namespace bitparity

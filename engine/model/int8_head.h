@@ -1,0 +1,48 @@
+// File: engine/model/int8_head.h
+//
+// The opt-in int8 output head (ModelOptions::head = HeadMode::kInt8). It CHANGES THE
+// NUMERICS: logits are no longer those of bitnet.cpp's F16 head, so the mode is off by
+// default and named wherever it is on (bitnet-run --head int8, the native server's
+// --head int8, GetModelInfo build_extra.output_head). Why: the F16 head is more than
+// half of the bytes a decode step reads on BitNet 2B-4T (657 of 1,178 MB); int8 halves
+// them, and decode is memory-bound.
+//
+// Quantization at load: each head row gets one scale, max|w| / 127, and values
+// round(w / scale) in [-127, 127]. At run time each activation row is quantized as the
+// I2_S layers quantize theirs (quantize_row_i8s: 127 / max|x|), the dot product is an
+// exact int32 (kernels' i8_gemv), and logit = isum / act_scale * row_scale.
+// The drift this causes is measured with bitparity (README, "Int8 output head").
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/kernels/kernels.h"
+#include "engine/model/weights.h"
+#include "engine/runtime/thread_pool.h"
+
+namespace bitparity {
+
+class Int8Head {
+ public:
+  // Quantizes `head` (F32, F16 or BF16 rows; others are InvalidArgument, as is a row
+  // longer than 65536) on `pool`'s threads.
+  static absl::StatusOr<Int8Head> Quantize(const WeightMatrix& head, ThreadPool& pool);
+
+  // x: [n][cols] floats -> y: [n][rows] logits. Rows are split across `pool`.
+  void Forward(const Kernels& k, ThreadPool& pool, const float* x, int n, float* y) const;
+
+  int64_t rows() const { return rows_; }
+  int64_t cols() const { return cols_; }
+  // Bytes a forward pass reads (values + scales + row sums).
+  int64_t bytes() const;
+
+ private:
+  int64_t rows_ = 0, cols_ = 0;
+  std::vector<int8_t> values_;     // [rows][cols]
+  std::vector<float> row_scale_;   // [rows]: max|w| / 127
+  std::vector<int32_t> row_sum_;   // [rows]: sum of the row's values
+};
+
+}  // namespace bitparity
