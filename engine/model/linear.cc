@@ -32,11 +32,18 @@ void LinearI2S(const Model& model, const WeightMatrix& w, const float* x, int n,
       k.i2s_prepare_act(s.q.data() + t * cols, cols, s.qa.data() + t * cols);
     }
   };
-  if (n == 1) {
-    quantize(0, 1, 0);
+  // A batch's rows are independent; a thread takes at least ~32K values of them (less
+  // work than that costs more to hand over than to do).
+  const int64_t min_tokens = std::max<int64_t>(1, 32768 / cols);
+  if (n <= min_tokens) {
+    quantize(0, n, 0);
   } else {
-    model.pool().ParallelFor(n, quantize);  // a batch's rows are independent
+    model.pool().ParallelFor(n, quantize, min_tokens);
   }
+  // At least ~32 KB of weight passes (rows x tokens) per thread: the tiny fixture
+  // models' matrices are a few KB, where a hand-over costs more than the product.
+  const int64_t min_weight_rows =
+      std::max<int64_t>(kMinRowsPerThread, 32768 / std::max<int64_t>(1, static_cast<int64_t>(w.row_bytes) * n));
   model.pool().ParallelFor(
       w.rows,
       [&](int64_t r0, int64_t r1, int) {
@@ -58,7 +65,7 @@ void LinearI2S(const Model& model, const WeightMatrix& w, const float* x, int n,
           }
         }
       },
-      kMinRowsPerThread);
+      min_weight_rows);
 }
 
 // TQ1_0 / TQ2_0 weights: activations quantized to Q8_K blocks, then ggml's block dot.

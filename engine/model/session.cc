@@ -131,16 +131,21 @@ absl::Status Session::Eval(absl::Span<const int32_t> tokens, EvalMode mode, cons
 
 namespace {
 // Runs fn(t) for every token t of a batch on the model's threads (per-token work such
-// as norms and RoPE is independent across tokens); a single token runs inline.
+// as norms and RoPE is independent across tokens). A thread gets at least
+// kMinValuesPerThread values' worth of tokens (`width` values each): below that, waking
+// a worker costs more than the work, so small models and short batches run inline.
+constexpr int64_t kMinValuesPerThread = 32768;
+
 template <typename Fn>
-void ForEachToken(const Model& model, int n, const Fn& fn) {
-  if (n == 1) {
-    fn(0);
+void ForEachToken(const Model& model, int n, int64_t width, const Fn& fn) {
+  const int64_t min_tokens = std::max<int64_t>(1, kMinValuesPerThread / std::max<int64_t>(1, width));
+  if (n <= min_tokens) {
+    for (int t = 0; t < n; ++t) fn(t);
     return;
   }
   model.pool().ParallelFor(n, [&](int64_t t0, int64_t t1, int) {
     for (int64_t t = t0; t < t1; ++t) fn(static_cast<int>(t));
-  });
+  }, min_tokens);
 }
 }  // namespace
 
@@ -172,7 +177,7 @@ absl::Status Session::ForwardChunk(absl::Span<const int32_t> tokens, int first_r
     const LayerWeights& l = w.layers[il];
 
     // attention rmsnorm
-    ForEachToken(model, n, [&](int t) { RmsNorm(&s.x[t * E], l.attn_norm, E, c.rms_eps, &s.xb[t * E]); });
+    ForEachToken(model, n, E, [&](int t) { RmsNorm(&s.x[t * E], l.attn_norm, E, c.rms_eps, &s.xb[t * E]); });
 
     // q, k, v projections
     Linear(model, l.wq, s.xb.data(), n, s.q.data(), s.lin, {il, "attn_q"});
@@ -188,7 +193,7 @@ absl::Status Session::ForwardChunk(absl::Span<const int32_t> tokens, int first_r
     // one position too far (rotating both would cancel: attention sees only the
     // distance between positions).
     const bool rope_fault = fault.kind == FaultInjection::Kind::kRopeOffset && fault.layer == il;
-    ForEachToken(model, n, [&](int t) {
+    ForEachToken(model, n, Q + KV, [&](int t) {
       thread_local std::vector<float> rope;
       rope.resize(s.rope.size());
       RopeCache(static_cast<float>(pos0 + t), c.n_rot, c.rope_theta, c.rope_freq_scale, rope.data());
@@ -207,7 +212,7 @@ absl::Status Session::ForwardChunk(absl::Span<const int32_t> tokens, int first_r
     // attention sub-norm (BitNet), output projection, residual
     if (c.has_sub_norms) {
       const bool skip = fault.kind == FaultInjection::Kind::kSkipSubNorm && fault.layer == il;
-      ForEachToken(model, n, [&](int t) {
+      ForEachToken(model, n, Q, [&](int t) {
         if (skip) {
           for (int i = 0; i < Q; ++i) s.att[t * Q + i] *= l.attn_sub_norm[i];
         } else {
@@ -220,14 +225,14 @@ absl::Status Session::ForwardChunk(absl::Span<const int32_t> tokens, int first_r
     for (int i = 0; i < n * E; ++i) s.x[i] = s.xb[i] + s.x[i];
 
     // ffn rmsnorm
-    ForEachToken(model, n, [&](int t) { RmsNorm(&s.x[t * E], l.ffn_norm, E, c.rms_eps, &s.xb[t * E]); });
+    ForEachToken(model, n, E, [&](int t) { RmsNorm(&s.x[t * E], l.ffn_norm, E, c.rms_eps, &s.xb[t * E]); });
 
     // gated FFN: relu(gate)^2 * up (b1.58) or silu(gate) * up
     Linear(model, l.gate, s.xb.data(), n, s.gate.data(), s.lin, {il, "ffn_gate"});
     Linear(model, l.up, s.xb.data(), n, s.up.data(), s.lin, {il, "ffn_up"});
     if (l.gate_scale != 1.0f) for (int i = 0; i < n * F; ++i) s.gate[i] *= l.gate_scale;
     if (l.up_scale != 1.0f) for (int i = 0; i < n * F; ++i) s.up[i] *= l.up_scale;
-    ForEachToken(model, n, [&](int t) {
+    ForEachToken(model, n, F, [&](int t) {
       if (c.arch == Architecture::kBitnetB158) {
         Relu2Gate(&s.gate[t * F], &s.up[t * F], F);
       } else {
@@ -237,7 +242,7 @@ absl::Status Session::ForwardChunk(absl::Span<const int32_t> tokens, int first_r
 
     // ffn sub-norm (BitNet), down projection, residual
     if (c.has_sub_norms) {
-      ForEachToken(model, n, [&](int t) { RmsNorm(&s.gate[t * F], l.ffn_sub_norm, F, c.rms_eps, &s.gate[t * F]); });
+      ForEachToken(model, n, F, [&](int t) { RmsNorm(&s.gate[t * F], l.ffn_sub_norm, F, c.rms_eps, &s.gate[t * F]); });
     }
     Linear(model, l.down, s.gate.data(), n, s.xb.data(), s.lin, {il, "ffn_down"});
     if (l.down_scale != 1.0f) for (int i = 0; i < n * E; ++i) s.xb[i] *= l.down_scale;
