@@ -87,6 +87,7 @@ ojson RenderJson(const BenchRun& run) {
     ojson t;
     t["threads"] = r.threads;
     t["bandwidth_gb_per_s"] = SpreadJson(r.bandwidth_gbps);
+    t["bitnet_cpp_failures"] = r.bcpp_failures;
     ojson tests = ojson::array();
     for (size_t i = 0; i < run.tests.size(); ++i) {
       const BenchTest& bt = run.tests[i];
@@ -163,6 +164,11 @@ std::string RenderText(const BenchRun& run) {
                             bcpp ? SpreadText(r.bcpp_ts[i], 2) : "not measured",
                             bcpp ? SpreadText(Ratios(r.native_ts[i], r.bcpp_ts[i]), 3) : "-");
     }
+    if (!r.bcpp_failures.empty()) {
+      absl::StrAppendFormat(&s, "*** bitnet.cpp FAILED in %d of %d repetitions (left out of its figures and the ratios):\n",
+                            static_cast<int>(r.bcpp_failures.size()), run.repetitions);
+      for (const std::string& f : r.bcpp_failures) absl::StrAppendFormat(&s, "***   %s\n", f);
+    }
     const double gbps = Median(r.bandwidth_gbps);
     absl::StrAppendFormat(&s, "read bandwidth  %s GB/s (%d thread(s), %.0f MiB buffer, LLC %.0f MiB)\n",
                           SpreadText(r.bandwidth_gbps, 2), r.threads, run.bandwidth_buffer_bytes / 1048576.0,
@@ -174,6 +180,19 @@ std::string RenderText(const BenchRun& run) {
                             ceiling, gbps, b.total() / 1e6, 100.0 * Median(r.native_ts[i]) / ceiling);
       if (bcpp) absl::StrAppendFormat(&s, ", bitnet.cpp at %.1f%%", 100.0 * Median(r.bcpp_ts[i]) / ceiling);
       s += " of it\n";
+      // The read rate of this machine can move between repetitions (where the OS puts
+      // the threads); each repetition's decode against its own ceiling is steadier.
+      std::vector<double> own_native, own_bcpp;
+      for (size_t k = 0; k < r.bandwidth_gbps.size(); ++k) {
+        const double c = CeilingTokensPerS(run, r.bandwidth_gbps[k]);
+        if (c <= 0) continue;
+        if (k < r.native_ts[i].size()) own_native.push_back(100.0 * r.native_ts[i][k] / c);
+        if (bcpp && k < r.bcpp_ts[i].size()) own_bcpp.push_back(100.0 * r.bcpp_ts[i][k] / c);
+      }
+      absl::StrAppendFormat(&s, "%*s  per repetition, %% of that repetition's ceiling: native %s", 
+                            static_cast<int>(run.tests[i].Name().size()), "", SpreadText(own_native, 1));
+      if (bcpp) absl::StrAppendFormat(&s, ", bitnet.cpp %s", SpreadText(own_bcpp, 1));
+      s += "\n";
     }
     const bool cli = !r.bcpp_load.empty();
     absl::StrAppendFormat(&s, "load ms         native %s, bitnet.cpp %s, ratio %s\n", SpreadText(LoadMs(r.native_load), 1),

@@ -26,6 +26,9 @@ struct ThreadCountResults {
   std::vector<std::vector<double>> native_ts;  // [test][rep], tokens/s
   std::vector<std::vector<double>> bcpp_ts;    // empty when bitnet.cpp was not measured
   std::vector<LoadSample> native_load, bcpp_load;
+  // bitnet.cpp runs that failed ("rep 2: llama-bench failed: killed by signal 11"); their
+  // samples are NaN, left out of every median and ratio, and the report says so.
+  std::vector<std::string> bcpp_failures;
 };
 
 struct BenchRun {

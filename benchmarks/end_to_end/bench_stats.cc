@@ -5,7 +5,12 @@
 
 namespace bitparity::bench {
 
-Spread Summarize(const std::vector<double>& samples) {
+Spread Summarize(const std::vector<double>& all) {
+  // NaN marks a run that failed (reported separately): not a measurement.
+  std::vector<double> samples;
+  for (double v : all) {
+    if (!std::isnan(v)) samples.push_back(v);
+  }
   Spread s;
   s.samples = samples;
   s.n = static_cast<int>(samples.size());

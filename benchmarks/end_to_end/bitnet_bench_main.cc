@@ -21,6 +21,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -160,9 +161,17 @@ absl::Status RunBench(const Flags& f, BenchRun& run) {
       };
       auto run_bcpp = [&]() -> absl::Status {
         if (!run.bitnet_cpp.has_bench()) return absl::OkStatus();
-        ASSIGN_OR_RETURN(std::vector<TestSample> speed,
-                         RunLlamaBench(run.bitnet_cpp.llama_bench, f.model, threads, run.tests, f.child_timeout_s,
-                                       &run.bitnet_cpp_commit));
+        absl::StatusOr<std::vector<TestSample>> bench = RunLlamaBench(
+            run.bitnet_cpp.llama_bench, f.model, threads, run.tests, f.child_timeout_s, &run.bitnet_cpp_commit);
+        if (!bench.ok()) {
+          // bitnet.cpp crashing is a finding, not a reason to lose the run: keep going,
+          // leave this repetition out of its figures, and say so in the report.
+          for (auto& samples : r.bcpp_ts) samples.push_back(std::nan(""));
+          r.bcpp_failures.push_back(absl::StrCat("rep ", rep + 1, ": ", bench.status().message()));
+          absl::StrAppend(&progress, " bitnet.cpp FAILED: ", bench.status().message(), " |");
+          return absl::OkStatus();
+        }
+        std::vector<TestSample> speed = *std::move(bench);
         for (size_t i = 0; i < speed.size(); ++i) r.bcpp_ts[i].push_back(speed[i].tokens_per_s);
         absl::StrAppend(&progress, " bitnet.cpp", SamplesLine(speed));
         if (run.bitnet_cpp.has_cli()) {

@@ -2,6 +2,7 @@
 // parsing llama-bench's JSON and llama-cli's perf log (samples captured from the
 // real bitnet.cpp build, BitNet 01eb415, on tiny-b158: testdata/), the statistics,
 // bytes read per decoded token, child processes and the bandwidth meter.
+#include <cmath>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -79,6 +80,15 @@ TEST(BenchStats, MedianMinMaxStddev) {
   EXPECT_DOUBLE_EQ(Summarize({4, 1, 2, 3}).median, 2.5);
   EXPECT_DOUBLE_EQ(Summarize({7}).stddev, 0);
   EXPECT_EQ(Summarize({}).n, 0);
+}
+
+TEST(BenchStats, FailedRunsMarkedNaNAreLeftOut) {
+  // A bitnet.cpp repetition that crashed is recorded as NaN: not a sample.
+  Spread s = Summarize({3, std::nan(""), 1});
+  EXPECT_EQ(s.n, 2);
+  EXPECT_DOUBLE_EQ(s.median, 2);
+  EXPECT_DOUBLE_EQ(s.min, 1);
+  EXPECT_EQ(Summarize({std::nan("")}).n, 0);
 }
 
 TEST(BenchTestNames, NamesRoundTrip) {
