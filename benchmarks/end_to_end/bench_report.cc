@@ -32,6 +32,7 @@ std::vector<double> RssMib(const std::vector<LoadSample>& s) {
 ojson SpreadJson(const std::vector<double>& samples) {
   if (samples.empty()) return nullptr;
   const Spread s = Summarize(samples);
+  if (s.n == 0) return nullptr;  // every run failed
   return ojson{{"median", s.median}, {"min", s.min},       {"max", s.max},
                {"mean", s.mean},     {"stddev", s.stddev}, {"samples", s.samples}};
 }
@@ -40,6 +41,7 @@ ojson SpreadJson(const std::vector<double>& samples) {
 std::string SpreadText(const std::vector<double>& samples, int digits) {
   if (samples.empty()) return "-";
   const Spread s = Summarize(samples);
+  if (s.n == 0) return "FAILED";  // every run failed (NaN): see the failure lines
   return absl::StrFormat("%.*f [%.*f-%.*f]", digits, s.median, digits, s.min, digits, s.max);
 }
 
@@ -178,7 +180,9 @@ std::string RenderText(const BenchRun& run) {
       if (!run.tests[i].is_decode()) continue;
       absl::StrAppendFormat(&s, "%s ceiling  %.2f tok/s = %.1f GB/s / %.1f MB per token; native at %.1f%%", run.tests[i].Name(),
                             ceiling, gbps, b.total() / 1e6, 100.0 * Median(r.native_ts[i]) / ceiling);
-      if (bcpp) absl::StrAppendFormat(&s, ", bitnet.cpp at %.1f%%", 100.0 * Median(r.bcpp_ts[i]) / ceiling);
+      if (bcpp && Summarize(r.bcpp_ts[i]).n > 0) {
+        absl::StrAppendFormat(&s, ", bitnet.cpp at %.1f%%", 100.0 * Median(r.bcpp_ts[i]) / ceiling);
+      }
       s += " of it\n";
       // The read rate of this machine can move between repetitions (where the OS puts
       // the threads); each repetition's decode against its own ceiling is steadier.

@@ -58,7 +58,7 @@ inline int32_t OddBlock(const uint8_t* x32, const int8_t* q128) {
 // hardware prefetchers then keep up; interleaving rows halved the streaming rate).
 // The codes are not shifted down: group s is masked in place, so its products carry a
 // factor 4^(3-s) that a separate accumulator per group removes exactly at the end
-// (its total is a multiple of that factor). That is 1 AND + 1 VNNI per 64 codes.
+// (each of its lanes is a multiple of that factor). That is 1 AND + 1 VNNI per 64 codes.
 // Three chunks in flight hide the VNNI latency. Exact while k <= kMaskedMaxK: the
 // largest group-0 total is k/4 * 192 * 128 < 2^31.
 constexpr int64_t kMaskedMaxK = 1 << 18;
@@ -89,8 +89,11 @@ int32_t I2sRowMasked(const uint8_t* w, int64_t n_pairs, bool odd, const int8_t* 
   }
   for (int u = 1; u < kUnroll; ++u)
     for (int s = 0; s < 4; ++s) acc[0][s] = _mm512_add_epi32(acc[0][s], acc[u][s]);
-  int32_t total = (_mm512_reduce_add_epi32(acc[0][0]) >> 6) + (_mm512_reduce_add_epi32(acc[0][1]) >> 4) +
-                  (_mm512_reduce_add_epi32(acc[0][2]) >> 2) + _mm512_reduce_add_epi32(acc[0][3]);
+  // Every lane of group s's accumulator is a multiple of 4^(3-s) (each of its products
+  // is), so the scale comes off lane by lane, exactly, and one reduction remains.
+  const __m512i lanes = _mm512_add_epi32(_mm512_add_epi32(_mm512_srai_epi32(acc[0][0], 6), _mm512_srai_epi32(acc[0][1], 4)),
+                                         _mm512_add_epi32(_mm512_srai_epi32(acc[0][2], 2), acc[0][3]));
+  int32_t total = _mm512_reduce_add_epi32(lanes);
   if (odd) total += OddBlock(w + n_pairs * kPairBytes, qa + n_pairs * kPairActs);
   return total;
 }
