@@ -79,11 +79,11 @@ void I2sRowsAvx2(const uint8_t* w, int64_t row_bytes, int64_t nb, const int8_t* 
   for (int i = 0; i < R; ++i) out[i] = HsumI32(acc32[i]);
 }
 
+// One row at a time, so the weights stream in address order: interleaving 4 rows left
+// the hardware prefetchers behind (2b4t-shape decode, 2 threads: 12.5 -> 20.4 tok/s).
 void I2sGemv(const uint8_t* w, int64_t k, int64_t n_rows, const int8_t* q, int32_t* out) {
   const int64_t row_bytes = k / 4, nb = k / 128;
-  int64_t r = 0;
-  for (; r + 4 <= n_rows; r += 4) I2sRowsAvx2<4>(w + r * row_bytes, row_bytes, nb, q, out + r);
-  for (; r < n_rows; ++r) I2sRowsAvx2<1>(w + r * row_bytes, row_bytes, nb, q, out + r);
+  for (int64_t r = 0; r < n_rows; ++r) I2sRowsAvx2<1>(w + r * row_bytes, row_bytes, nb, q, out + r);
 }
 
 // One weight row x A activation rows: the codes are unpacked once per block.
