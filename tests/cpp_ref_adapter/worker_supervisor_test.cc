@@ -34,6 +34,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "services/native/native_backend.h"
+#include "tests/common/child_process.h"
 #include "tests/services/test_server.h"
 
 namespace bitparity::worker {
@@ -95,81 +96,31 @@ WorkerBackendOptions Options(const std::string& model, int workers) {
 
 using HealthStatus = grpc::health::v1::HealthCheckResponse;
 
-// A bitparity-worker-server child process with its stderr in a file.
+// A bitparity-worker-server child process (tests/common/child_process.h) listening on
+// a free loopback port that it writes to a file.
 class ServerProcess {
  public:
-  explicit ServerProcess(const std::vector<std::string>& extra_args) {
-    char tmpl[] = "/tmp/bp-worker-server-XXXXXX";
-    if (mkdtemp(tmpl) == nullptr) return;
-    dir_ = tmpl;
-    port_file_ = dir_ + "/port";
-    log_file_ = dir_ + "/stderr";
-    std::vector<std::string> args = {kServer, "--listen", "127.0.0.1:0", "--port-file", port_file_};
-    args.insert(args.end(), extra_args.begin(), extra_args.end());
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 2, log_file_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (posix_spawn(&pid_, kServer.c_str(), &fa, nullptr, argv.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&fa);
-  }
-  ~ServerProcess() {
-    if (pid_ > 0 && !reaped_) {
-      ::kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    if (!dir_.empty()) std::system(absl::StrCat("rm -rf ", dir_).c_str());
-  }
+  explicit ServerProcess(const std::vector<std::string>& extra_args)
+      : port_file_(::testing::TempDir() + "/worker_server_port_" + std::to_string(getpid()) + "_" +
+                   std::to_string(next_id_++)),
+        child_(kServer, WithListen(extra_args, port_file_)) {}
 
-  bool spawned() const { return pid_ > 0; }
-  void Signal(int sig) { ::kill(pid_, sig); }
-
-  // The bound port once the port file is there; 0 after 20 s.
-  int WaitPort() {
-    for (int i = 0; i < 2000; ++i) {
-      std::ifstream in(port_file_);
-      int port = 0;
-      if (in >> port && port > 0) return port;
-      std::this_thread::sleep_for(milliseconds(10));
-    }
-    return 0;
-  }
-
-  // The wait status once the server exited, or nullopt after `timeout`.
-  std::optional<int> WaitExit(milliseconds timeout) {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    while (!reaped_) {
-      if (waitpid(pid_, &status_, WNOHANG) == pid_) {
-        reaped_ = true;
-        break;
-      }
-      if (std::chrono::steady_clock::now() > until) return std::nullopt;
-      std::this_thread::sleep_for(milliseconds(10));
-    }
-    return status_;
-  }
-
-  // Waits (up to 20 s) until the log has a line containing `needle`; that line.
-  std::string WaitLogLine(const std::string& needle) {
-    for (int i = 0; i < 2000; ++i) {
-      std::istringstream log(Log());
-      for (std::string line; std::getline(log, line);) {
-        if (line.find(needle) != std::string::npos) return line;
-      }
-      std::this_thread::sleep_for(milliseconds(10));
-    }
-    return "";
-  }
-
-  std::string Log() const { return testing::ReadWholeFile(log_file_); }
+  bool spawned() const { return child_.spawned(); }
+  void Signal(int sig) { child_.Signal(sig); }
+  // The bound port once the port file is there; 0 after 20 s or if the server ended.
+  int WaitPort() { return child_.WaitPort(port_file_, std::chrono::seconds(20)); }
+  std::optional<int> WaitExit(milliseconds timeout) { return child_.WaitExit(timeout); }
+  std::string WaitLogLine(const std::string& needle) { return child_.WaitLogLine(needle); }
+  std::string Log() const { return child_.Log(); }
 
  private:
-  std::string dir_, port_file_, log_file_;
-  pid_t pid_ = -1;
-  bool reaped_ = false;
-  int status_ = 0;
+  static std::vector<std::string> WithListen(std::vector<std::string> args, const std::string& port_file) {
+    args.insert(args.begin(), {"--listen", "127.0.0.1:0", "--port-file", port_file});
+    return args;
+  }
+  static inline int next_id_ = 0;
+  std::string port_file_;
+  testing::ChildProcess child_;
 };
 
 HealthStatus::ServingStatus CheckHealth(const std::shared_ptr<grpc::Channel>& channel) {

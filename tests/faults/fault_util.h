@@ -25,6 +25,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "cpp_ref_adapter/worker_backend.h"
+#include "tests/common/child_process.h"
 
 extern char** environ;
 
@@ -88,81 +89,7 @@ inline worker::WorkerBackendOptions NativeWorkerOptions(const std::string& model
   return o;
 }
 
-// A server (or any) binary as a child process, stderr to a file, in its own
-// temporary folder; killed and reaped when dropped.
-class ChildProcess {
- public:
-  ChildProcess(const std::string& exe, std::vector<std::string> args) {
-    char tmpl[] = "/tmp/bp-fault-XXXXXX";
-    if (mkdtemp(tmpl) == nullptr) return;
-    dir_ = tmpl;
-    log_file_ = dir_ + "/stderr";
-    args.insert(args.begin(), exe);
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 2, log_file_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (posix_spawn(&pid_, exe.c_str(), &fa, nullptr, argv.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&fa);
-  }
-  ~ChildProcess() {
-    if (pid_ > 0 && !reaped_) {
-      ::kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    if (!dir_.empty()) std::system(absl::StrCat("rm -rf ", dir_).c_str());
-  }
-
-  bool spawned() const { return pid_ > 0; }
-  int pid() const { return pid_; }
-  const std::string& dir() const { return dir_; }
-  void Signal(int sig) { ::kill(pid_, sig); }
-
-  // The port written to `port_file` (0 after `timeout` or if the process ended).
-  int WaitPort(const std::string& port_file, milliseconds timeout = std::chrono::seconds(60)) {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < until) {
-      std::ifstream in(port_file);
-      int port = 0;
-      if (in >> port && port > 0) return port;
-      if (Exited()) return 0;
-      std::this_thread::sleep_for(milliseconds(10));
-    }
-    return 0;
-  }
-
-  bool Exited() {
-    if (!reaped_ && waitpid(pid_, &status_, WNOHANG) == pid_) reaped_ = true;
-    return reaped_;
-  }
-
-  // The wait status once it exited, or nullopt after `timeout`.
-  std::optional<int> WaitExit(milliseconds timeout) {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    while (!Exited()) {
-      if (std::chrono::steady_clock::now() > until) return std::nullopt;
-      std::this_thread::sleep_for(milliseconds(10));
-    }
-    return status_;
-  }
-
-  std::string Log() const { return ReadFile(log_file_); }
-
- private:
-  std::string dir_, log_file_;
-  pid_t pid_ = -1;
-  bool reaped_ = false;
-  int status_ = 0;
-};
-
-// "exit code N" / "signal N" for a wait status.
-inline std::string DescribeWait(int status) {
-  if (WIFEXITED(status)) return absl::StrCat("exit code ", WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return absl::StrCat("killed by signal ", WTERMSIG(status));
-  return absl::StrCat("wait status ", status);
-}
+using testing::ChildProcess;
+using testing::DescribeWait;
 
 }  // namespace bitparity::faults
