@@ -37,12 +37,8 @@ inline const std::string kModel = std::string(BITPARITY_FIXTURES_DIR) + "/models
 inline const std::string kBinDir = BITPARITY_BIN_DIR;
 inline const std::string kNativeWorker = kBinDir + "/bitparity-native-worker";
 
-inline std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+// The whole file as bytes ("" if unreadable).
+inline std::string ReadFile(const std::string& path) { return testing::ReadLogFile(path); }
 
 struct Child {
   int pid;
