@@ -2,12 +2,14 @@
 //
 // A binary run as a child process of the test, stderr in a file inside its own
 // temporary folder, stdout to /dev/null; killed and reaped when dropped. Used by the
-// tests that run our servers and workers as real processes.
+// tests that run our servers and workers as real processes. Children() lists this
+// process's children (to prove that no worker is leaked or left a zombie).
 //
 //   ChildProcess server(kBinDir + "/bitnet-native-server", {"--port-file", pf, ...});
 //   int port = server.WaitPort(pf);   // 0 if it exited first or after the timeout
 #pragma once
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -17,6 +19,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -36,6 +39,37 @@ inline std::string ReadLogFile(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// A child process of this test process as /proc shows it.
+struct Child {
+  int pid;
+  char state;  // 'Z' zombie, 'T' stopped, ...
+};
+
+// Every child process of this test process, from /proc.
+inline std::vector<Child> Children() {
+  std::vector<Child> out;
+  DIR* d = opendir("/proc");
+  if (d == nullptr) return out;
+  const int self = getpid();
+  while (dirent* e = readdir(d)) {
+    const int pid = std::atoi(e->d_name);
+    if (pid <= 0) continue;
+    std::ifstream f(absl::StrCat("/proc/", pid, "/stat"));
+    std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    const size_t paren = stat.rfind(')');
+    if (paren == std::string::npos || paren + 4 >= stat.size()) continue;
+    if (std::atoi(stat.c_str() + paren + 4) == self) out.push_back({pid, stat[paren + 2]});
+  }
+  closedir(d);
+  return out;
+}
+
+inline std::string Describe(const std::vector<Child>& children) {
+  std::string s;
+  for (const Child& c : children) absl::StrAppend(&s, c.pid, ":", std::string(1, c.state), " ");
+  return s;
 }
 
 // A server (or any) binary as a child process, stderr to a file, in its own

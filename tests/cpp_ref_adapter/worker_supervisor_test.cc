@@ -48,37 +48,9 @@ const std::string kWorker = std::string(BITPARITY_BIN_DIR) + "/bitparity-native-
 const std::string kServer = std::string(BITPARITY_BIN_DIR) + "/bitparity-worker-server";
 constexpr char kPrompt[] = "The quick brown fox jumps over the lazy dog.";
 
-struct Child {
-  int pid;
-  char state;  // 'Z' = zombie (exited, not reaped)
-};
-
-// Every child process of this test process, zombies included, from /proc.
-std::vector<Child> Children() {
-  std::vector<Child> out;
-  DIR* d = opendir("/proc");
-  if (d == nullptr) return out;
-  const int self = getpid();
-  while (dirent* e = readdir(d)) {
-    const int pid = std::atoi(e->d_name);
-    if (pid <= 0) continue;
-    std::ifstream f(absl::StrCat("/proc/", pid, "/stat"));
-    std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    const size_t paren = stat.rfind(')');
-    if (paren == std::string::npos || paren + 4 >= stat.size()) continue;
-    char state = stat[paren + 2];
-    const int ppid = std::atoi(stat.c_str() + paren + 4);
-    if (ppid == self) out.push_back({pid, state});
-  }
-  closedir(d);
-  return out;
-}
-
-std::string Describe(const std::vector<Child>& children) {
-  std::string s;
-  for (const Child& c : children) absl::StrAppend(&s, c.pid, ":", std::string(1, c.state), " ");
-  return s;
-}
+using testing::Child;
+using testing::Children;
+using testing::Describe;
 
 WorkerBackendOptions Options(const std::string& model, int workers) {
   WorkerBackendOptions o;

@@ -40,35 +40,9 @@ inline const std::string kNativeWorker = kBinDir + "/bitparity-native-worker";
 // The whole file as bytes ("" if unreadable).
 inline std::string ReadFile(const std::string& path) { return testing::ReadLogFile(path); }
 
-struct Child {
-  int pid;
-  char state;  // 'Z' zombie, 'T' stopped, ...
-};
-
-// Every child process of this test process, from /proc.
-inline std::vector<Child> Children() {
-  std::vector<Child> out;
-  DIR* d = opendir("/proc");
-  if (d == nullptr) return out;
-  const int self = getpid();
-  while (dirent* e = readdir(d)) {
-    const int pid = std::atoi(e->d_name);
-    if (pid <= 0) continue;
-    std::ifstream f(absl::StrCat("/proc/", pid, "/stat"));
-    std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    const size_t paren = stat.rfind(')');
-    if (paren == std::string::npos || paren + 4 >= stat.size()) continue;
-    if (std::atoi(stat.c_str() + paren + 4) == self) out.push_back({pid, stat[paren + 2]});
-  }
-  closedir(d);
-  return out;
-}
-
-inline std::string Describe(const std::vector<Child>& children) {
-  std::string s;
-  for (const Child& c : children) absl::StrAppend(&s, c.pid, ":", std::string(1, c.state), " ");
-  return s;
-}
+using testing::Child;
+using testing::Children;
+using testing::Describe;
 
 // Pool options for bitparity-native-worker on `model`, quick to restart.
 inline worker::WorkerBackendOptions NativeWorkerOptions(const std::string& model, int workers) {
