@@ -159,6 +159,17 @@ TEST_F(WorkerSigstopTest, StoppedIdleWorkerIsPassedOverAndReplaced) {
   const std::vector<int> before = backend_->pool().Pids();
   ASSERT_EQ(before.size(), 2u);
   ASSERT_EQ(::kill(before[0], SIGSTOP), 0);
+  // kill() returns before the worker has actually stopped (on a busy machine it may
+  // run a while longer); the scenario is an idle worker that IS stopped, so wait
+  // (bounded) until /proc says so.
+  auto stopped = [&] {
+    for (const Child& c : Children()) {
+      if (c.pid == before[0]) return c.state == 'T' || c.state == 't';
+    }
+    return false;
+  };
+  for (int i = 0; i < 2000 && !stopped(); ++i) std::this_thread::sleep_for(milliseconds(5));
+  ASSERT_TRUE(stopped()) << "worker " << before[0] << " did not stop: " << Describe(Children());
   for (int i = 0; i < 4; ++i) {
     grpc::Status ok = EvalOnce();
     EXPECT_TRUE(ok.ok()) << "request " << i << ": " << ok.error_message();
