@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/model/attention.h"
+#include "engine/model/float_scratch.h"
 #include "engine/model/linear.h"
 #include "engine/model/ops.h"
 #include "engine/kernels/kernels.h"
@@ -39,17 +40,18 @@ struct Session::State {
         logits(static_cast<size_t>(kHeadRows) * c.n_vocab) {}
 
   KvCache cache;
-  std::vector<float> x;     // [chunk][n_embd]  residual stream
-  std::vector<float> xb;    // [chunk][n_embd]  normed input / block output
-  std::vector<float> q;     // [chunk][q_dim]
-  std::vector<float> k;     // [chunk][kv_dim]
-  std::vector<float> v;     // [chunk][kv_dim]
-  std::vector<float> att;   // [chunk][q_dim]   attention output
-  std::vector<float> gate;  // [chunk][n_ff]
-  std::vector<float> up;    // [chunk][n_ff]
+  // Activations: FloatScratch, so only the rows a chunk really uses become resident.
+  FloatScratch x;     // [chunk][n_embd]  residual stream
+  FloatScratch xb;    // [chunk][n_embd]  normed input / block output
+  FloatScratch q;     // [chunk][q_dim]
+  FloatScratch k;     // [chunk][kv_dim]
+  FloatScratch v;     // [chunk][kv_dim]
+  FloatScratch att;   // [chunk][q_dim]   attention output
+  FloatScratch gate;  // [chunk][n_ff]
+  FloatScratch up;    // [chunk][n_ff]
   std::vector<float> rope;  // [n_rot] cos/sin of one position
-  std::vector<float> head_in;  // [kHeadRows][n_embd] final-normed rows for the head
-  std::vector<float> logits;   // [kHeadRows][n_vocab]
+  FloatScratch head_in;  // [kHeadRows][n_embd] final-normed rows for the head
+  FloatScratch logits;   // [kHeadRows][n_vocab]
   LinearScratch lin;
   std::vector<AttentionScratch> att_scratch;
 };
@@ -66,7 +68,7 @@ void Session::Truncate(int n) { n_past_ = std::max(0, std::min(n, n_past_)); }
 size_t Session::AllocatedBytes() const {
   const State& s = *state_;
   size_t b = s.cache.bytes();
-  for (const std::vector<float>* v : {&s.x, &s.xb, &s.q, &s.k, &s.v, &s.att, &s.gate, &s.up, &s.head_in, &s.logits}) {
+  for (const FloatScratch* v : {&s.x, &s.xb, &s.q, &s.k, &s.v, &s.att, &s.gate, &s.up, &s.head_in, &s.logits}) {
     b += v->size() * sizeof(float);
   }
   return b;
