@@ -37,20 +37,20 @@ json SeriesSummary(const DriftSeries& s) {
           {"topk_overlap", SummaryJson(s.topk_overlap)}, {"abs_dp_next", SummaryJson(Abs(s.dp_next))}};
 }
 
-double Rate(const std::vector<int>& v) {
+double RateOrNan(const std::vector<int>& v) {
   if (v.empty()) return NAN;
   double n = 0;
   for (int x : v) n += x;
   return n / v.size();
 }
 
-double Mean(const std::vector<double>& v) {
+double MeanOrNan(const std::vector<double>& v) {
   if (v.empty()) return NAN;
   double s = 0;
   for (double x : v) s += x;
   return s / v.size();
 }
-double Max(const std::vector<double>& v) {
+double MaxOrZero(const std::vector<double>& v) {
   double m = 0;
   for (double x : v) m = std::max(m, x);
   return m;
@@ -62,9 +62,9 @@ json Ratio(double x, double y) {
 }
 
 json RatiosToNoise(const DriftSeries& ab, const DriftSeries& n) {
-  return {{"max_abs", Ratio(Max(ab.max_abs), Max(n.max_abs))},
-          {"mean_abs", Ratio(Mean(ab.mean_abs), Mean(n.mean_abs))},
-          {"kl", Ratio(Mean(ab.kl), Mean(n.kl))}};
+  return {{"max_abs", Ratio(MaxOrZero(ab.max_abs), MaxOrZero(n.max_abs))},
+          {"mean_abs", Ratio(MeanOrNan(ab.mean_abs), MeanOrNan(n.mean_abs))},
+          {"kl", Ratio(MeanOrNan(ab.kl), MeanOrNan(n.kl))}};
 }
 
 json CheckJson(const CheckResult& c) { return {{"status", c.status}, {"reasons", c.reasons}}; }
@@ -104,8 +104,8 @@ json PromptJson(const PromptResult& p) {
                              {"dp_next", d.noise.dp_next}};
     dj["summary"] = SeriesSummary(d.ab);
     dj["noise_summary"] = SeriesSummary(d.noise);
-    dj["top1_agreement"] = Num(Rate(d.ab.top1_agree));
-    dj["noise_top1_agreement"] = Num(Rate(d.noise.top1_agree));
+    dj["top1_agreement"] = Num(RateOrNan(d.ab.top1_agree));
+    dj["noise_top1_agreement"] = Num(RateOrNan(d.noise.top1_agree));
     dj["ratio_to_noise"] = RatiosToNoise(d.ab, d.noise);
     dj["n_predicted"] = d.n_predicted;
     dj["nll_a"] = d.nll_a;
@@ -234,8 +234,8 @@ json OverallFromPrompts(const json& prompts, int n_layer) {
   o["positions"] = all.size();
   o["drift"] = SeriesSummary(all);
   o["noise"] = SeriesSummary(noise);
-  o["top1_agreement"] = Num(Rate(all.top1_agree));
-  o["noise_top1_agreement"] = Num(Rate(noise.top1_agree));
+  o["top1_agreement"] = Num(RateOrNan(all.top1_agree));
+  o["noise_top1_agreement"] = Num(RateOrNan(noise.top1_agree));
   o["ratio_to_noise"] = RatiosToNoise(all, noise);
   o["n_predicted"] = n_pred;
   o["nll_a"] = nll_a;

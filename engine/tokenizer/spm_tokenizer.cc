@@ -29,7 +29,7 @@ struct Bigram {
 };
 
 // Highest score on top; equal scores: smaller left index first.
-struct BigramLess {
+struct SpmBigramLess {
   bool operator()(const Bigram& a, const Bigram& b) const {
     return a.score < b.score || (a.score == b.score && a.left > b.left);
   }
@@ -104,7 +104,7 @@ class SpmSession {
   const Vocab& vocab_;
   absl::string_view text_;
   std::vector<Symbol> symbols_;
-  std::priority_queue<Bigram, std::vector<Bigram>, BigramLess> queue_;
+  std::priority_queue<Bigram, std::vector<Bigram>, SpmBigramLess> queue_;
 };
 
 }  // namespace

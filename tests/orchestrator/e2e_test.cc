@@ -88,7 +88,7 @@ class EndToEnd : public ::testing::Test {
         << "{\"id\": \"ids\", \"ids\": [5, 17, 300, 42, 1000, 7, 7, 99, 2048, 11, 12, 13, 400, 401, 402, 3]}\n";
     b_ = StartServer("B", {});
     ASSERT_NE(b_, nullptr);
-    auto a = StartServer("A", {});
+    std::unique_ptr<ServerProcess> a(StartServer("A", {}));  // only for the run below
     ASSERT_NE(a, nullptr);
     // The run most tests look at: two identical engines, every output, a small speed run.
     base_ = dir_ + "/same";
