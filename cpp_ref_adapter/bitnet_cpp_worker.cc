@@ -30,6 +30,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -41,6 +42,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -165,6 +167,85 @@ std::vector<std::pair<int32_t, float>> TopK(const float* logits, int n, int k) {
   });
   all.resize(k);
   return all;
+}
+
+// GPT-2 byte-level BPE spells byte b as one code point: the printable Latin-1 bytes
+// (0x21-0x7E, 0xA1-0xAC, 0xAE-0xFF) as themselves, the other 68 in order from U+0100.
+std::string ByteSpelling(int b) {
+  int cp = b;
+  if (!((b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF))) {
+    int n = 0;
+    for (int k = 0; k < b; ++k) {
+      n += !((k >= 0x21 && k <= 0x7E) || (k >= 0xA1 && k <= 0xAC) || (k >= 0xAE && k <= 0xFF));
+    }
+    cp = 0x100 + n;
+  }
+  std::string out;
+  if (cp < 0x80) {
+    out.push_back(static_cast<char>(cp));
+  } else {  // < 0x800 here
+    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+  return out;
+}
+
+// BackendInfo::max_token_bytes for bitnet.cpp's tokenizer: the most bytes of text
+// one token of llama_tokenize's result stands for, so that B bytes are at least
+// ceil(B / it) tokens. The argument is the one in engine/tokenizer/tokenizer.cc
+// (MaxTokenBytes), which holds for llama.cpp's SPM and BPE tokenizers alike:
+//   SPM: the longest token text (escaping never shrinks the input, byte fallback is
+//        one byte per token);
+//   BPE: the longest piece(special=true) / code-point count of a token text, valid
+//        only when every byte's GPT-2 spelling is a token and every merge of
+//        tokenizer.ggml.merges makes a token (else llama.cpp drops bytes that have
+//        no one-byte-string token).
+// The text reaching llama_tokenize is well-formed UTF-8 (a proto3 string, checked
+// when the request is parsed), so llama.cpp's re-encoding of overlong forms, which
+// would shrink the input, never happens. Two things make it 0 (no bound): another
+// vocabulary type, and tokens with LSTRIP/RSTRIP (llama.cpp sets them for phi-3 and
+// jina models): those swallow whitespace next to special tokens, so bytes vanish.
+int MaxTokenBytes(const llama_model* m, gguf_context* g) {
+  const enum llama_vocab_type type = llama_vocab_type(m);
+  if (type != LLAMA_VOCAB_TYPE_SPM && type != LLAMA_VOCAB_TYPE_BPE) return 0;
+  const int n_vocab = llama_n_vocab(m);
+  absl::flat_hash_set<std::string> texts;
+  size_t longest = 0;
+  std::string piece(256, '\0');
+  for (llama_token id = 0; id < n_vocab; ++id) {
+    if (llama_token_get_attr(m, id) & (LLAMA_TOKEN_ATTR_LSTRIP | LLAMA_TOKEN_ATTR_RSTRIP)) return 0;
+    const char* t = llama_token_get_text(m, id);
+    const absl::string_view text = t == nullptr ? absl::string_view() : absl::string_view(t);
+    size_t share = text.size();
+    if (type == LLAMA_VOCAB_TYPE_BPE) {
+      share = 0;  // code points
+      for (const char c : text) share += (static_cast<uint8_t>(c) & 0xC0) != 0x80;
+      texts.emplace(text);
+    }
+    int32_t n = llama_token_to_piece(m, id, piece.data(), static_cast<int32_t>(piece.size()), 0, true);
+    if (n < 0) {
+      piece.resize(-n);
+      n = llama_token_to_piece(m, id, piece.data(), static_cast<int32_t>(piece.size()), 0, true);
+    }
+    longest = std::max({longest, share, static_cast<size_t>(std::max(n, 0))});
+  }
+  if (type == LLAMA_VOCAB_TYPE_BPE) {
+    for (int b = 0; b < 256; ++b) {
+      if (!texts.contains(ByteSpelling(b))) return 0;
+    }
+    const int key = g == nullptr ? -1 : gguf_find_key(g, "tokenizer.ggml.merges");
+    if (key < 0) return 0;
+    std::string joined;
+    for (int i = 0; i < gguf_get_arr_n(g, key); ++i) {
+      const absl::string_view merge = gguf_get_arr_str(g, key, i);
+      const size_t space = merge.size() > 1 ? merge.find(' ', 1) : absl::string_view::npos;
+      if (space == absl::string_view::npos) return 0;
+      joined.assign(merge.data(), space);
+      joined.append(merge.data() + space + 1, merge.size() - space - 1);
+      if (!texts.contains(joined)) return 0;
+    }
+  }
+  return static_cast<int>(std::min<size_t>(longest, INT32_MAX));
 }
 
 class LlamaBackend final : public EngineBackend {
@@ -315,6 +396,7 @@ void LlamaBackend::FillInfo(const LlamaFlags& flags) {
     for (int t = 0; t < gguf_get_n_tensors(g); ++t) {
       ++counts[ggml_type_name(gguf_get_tensor_type(g, t))];
     }
+    if (i.has_tokenizer) i.max_token_bytes = MaxTokenBytes(m, g);
     gguf_free(g);
     for (const auto& [type, count] : counts) i.tensor_types.emplace_back(type, count);
   }

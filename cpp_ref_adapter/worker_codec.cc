@@ -38,6 +38,7 @@ void ToProto(const BackendInfo& in, wpb::BackendInfo* out) {
   out->set_eos_id(in.eos_id);
   out->set_add_bos(in.add_bos);
   out->set_has_tokenizer(in.has_tokenizer);
+  out->set_max_token_bytes(in.max_token_bytes);
   for (const auto& [type, count] : in.tensor_types) {
     wpb::TensorTypeCount* t = out->add_tensor_types();
     t->set_type(type);
@@ -76,6 +77,7 @@ BackendInfo FromProto(const wpb::BackendInfo& in) {
   out.eos_id = in.eos_id();
   out.add_bos = in.add_bos();
   out.has_tokenizer = in.has_tokenizer();
+  out.max_token_bytes = in.max_token_bytes();
   for (const wpb::TensorTypeCount& t : in.tensor_types()) {
     out.tensor_types.emplace_back(t.type(), t.count());
   }

@@ -1,5 +1,8 @@
 #include "engine/tokenizer/tokenizer.h"
 
+#include <algorithm>
+#include <climits>
+
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -28,6 +31,55 @@ absl::Status IdOutOfRange(int32_t id, int32_t n_vocab) {
       absl::StrCat("token id ", id, " is outside the vocabulary [0, ", n_vocab, ")"));
 }
 
+// Tokenizer::max_token_bytes(): L such that Encode of B bytes of text gives at least
+// ceil(B / L) tokens. Encode splits the text into special-token matches and text
+// fragments, and every byte of a fragment lands in exactly one output token's share
+// (bytes of no token are the one exception, below), so it suffices that no token's
+// share exceeds L:
+//   * A special token cut out of the text (CONTROL/UNKNOWN with parse_special,
+//     USER_DEFINED always) stands for its text, which is its piece with special=true.
+//   * SentencePiece: a fragment is escaped first (each space becomes U+2581, 3 bytes;
+//     add_space_prefix inserts a U+2581 that stands for no input byte), and escaping
+//     never shrinks the text. A merged symbol is exactly a token's text, so its share
+//     of input bytes is at most that text's length; a symbol that is no token becomes
+//     one byte-fallback (or <unk>) token per escaped byte, each standing for at most
+//     one input byte. The longest piece is not enough here: "▁▁▁▁" has the 4-byte
+//     piece "    " but stands for 12 bytes of text made of U+2581 itself.
+//   * Byte-level BPE: a merged symbol (or a whole pre-token under ignore_merges) is
+//     the GPT-2 spelling of its bytes, one code point per byte, so its share is the
+//     number of code points of the token's text, which is also the length of a NORMAL
+//     token's piece (non-NORMAL tokens count their code points all the same). A
+//     symbol that is not a token falls back to the one-byte-string tokens of its
+//     spelling and silently drops bytes that have none (llama.cpp does the same), so
+//     the bound holds only if no symbol can be a non-token: every byte's spelling is
+//     a token and every merge makes a token. Otherwise there is no bound (0).
+// Tokens added around the text (BOS, EOS) only add to the count. The same argument
+// holds for llama.cpp's tokenizer, with one exception our tokenizer does not have:
+// special tokens with the LSTRIP/RSTRIP attribute swallow neighbouring whitespace
+// (cpp_ref_adapter/bitnet_cpp_worker.cc reports no bound for such vocabularies).
+int32_t MaxTokenBytes(const tokenizer_internal::Vocab& v, const tokenizer_internal::BpeModel* bpe) {
+  if (v.kind == TokenizerKind::kBytePairEncoding) {
+    if (bpe == nullptr) return 0;
+    for (const int32_t id : bpe->byte_token) {
+      if (id < 0) return 0;
+    }
+    for (const auto& [pair, value] : bpe->merges) {
+      if (static_cast<uint32_t>(value) == 0xFFFFFFFFu) return 0;  // merges into a non-token
+    }
+  }
+  size_t longest = 0;
+  for (int32_t id = 0; id < v.size(); ++id) {
+    const absl::string_view text = v.text[id];
+    size_t share = text.size();
+    if (v.kind == TokenizerKind::kBytePairEncoding) {
+      share = 0;  // code points: the bytes that do not continue a UTF-8 sequence
+      for (const char c : text) share += (static_cast<uint8_t>(c) & 0xC0) != 0x80;
+    }
+    longest = std::max({longest, share, v.pieces[id].size()});
+  }
+  return static_cast<int32_t>(std::min<size_t>(longest, INT32_MAX));
+}
+
 }  // namespace
 
 Tokenizer::Tokenizer() = default;
@@ -43,6 +95,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(const GgufFile& f
                      tokenizer_internal::ParsePreTokenizerName(vocab->pre));
     ASSIGN_OR_RETURN(tok->pre_tok_, tokenizer_internal::PreTokenizer::Create(type));
   }
+  tok->max_token_bytes_ = MaxTokenBytes(*vocab, tok->bpe_.get());
   tok->vocab_ = std::move(vocab);
   return tok;
 }

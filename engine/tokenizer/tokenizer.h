@@ -136,6 +136,18 @@ class Tokenizer {
   // "[EMPTY_<id>]", as in llama.cpp.
   absl::string_view TokenText(int32_t id) const;
 
+  // The most bytes of input text that one token of an Encode result can stand for,
+  // so that Encode of B bytes gives at least ceil(B / max_token_bytes()) tokens,
+  // BOS/EOS not counted: a bound on a text's token count that costs nothing (the
+  // servers refuse a text that cannot fit the context before tokenizing it). Never
+  // less than the longest TokenToPiece(id, special=true); for byte-level BPE it is
+  // exactly that, for SentencePiece the longest token text (a token of k U+2581 has a
+  // k-byte piece but stands for 3k bytes of text that contains U+2581 itself).
+  // 0 when the vocabulary admits no such bound: byte-level BPE in which some byte or
+  // some merge result is not a token, so that bytes can vanish from the result.
+  // Computed once in FromGguf; the argument is in tokenizer.cc (MaxTokenBytes).
+  int32_t max_token_bytes() const { return max_token_bytes_; }
+
  private:
   Tokenizer();
   absl::Status EncodeSpm(absl::string_view text, std::vector<int32_t>* out) const;
@@ -144,6 +156,7 @@ class Tokenizer {
   std::unique_ptr<const tokenizer_internal::Vocab> vocab_;
   std::unique_ptr<const tokenizer_internal::BpeModel> bpe_;         // kBytePairEncoding only
   std::unique_ptr<const tokenizer_internal::PreTokenizer> pre_tok_;  // kBytePairEncoding only
+  int32_t max_token_bytes_ = 0;
 };
 
 // For streaming generation: Push() returns the bytes that are ready to show, holding

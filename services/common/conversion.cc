@@ -236,6 +236,7 @@ void FillModelInfo(const BackendInfo& info, const ServiceLimits& limits,
   m->set_eos_id(info.eos_id);
   m->set_add_bos(info.add_bos);
   m->set_has_tokenizer(info.has_tokenizer);
+  m->set_max_token_bytes(info.max_token_bytes);
   for (const auto& [type, count] : info.tensor_types) {
     v1::TensorTypeCount* t = m->add_tensor_types();
     t->set_type(type);

@@ -65,6 +65,12 @@ struct BackendInfo {
   int eos_id = -1;
   bool add_bos = false;
   bool has_tokenizer = false;
+  // The most bytes of text one token can stand for, so that a text of B bytes is
+  // at least ceil(B / max_token_bytes) tokens (engine/tokenizer/tokenizer.h,
+  // Tokenizer::max_token_bytes(), has the argument): the service refuses a text that
+  // cannot fit max_context before tokenizing it. 0 = no such bound is known (no
+  // tokenizer, or a vocabulary where it does not hold): every text is tokenized.
+  int max_token_bytes = 0;
   std::vector<std::pair<std::string, int>> tensor_types;  // sorted by type name
 
   // Runtime.

@@ -175,6 +175,12 @@ grpc::Status EngineService::Tokenize(grpc::ServerContext* ctx, const v1::Tokeniz
       return absl::FailedPreconditionError("this model has no tokenizer");
     }
     const bool add_bos = req->has_add_bos() ? req->add_bos() : info.add_bos;
+    // Not gated, and bounded by nothing but the message size otherwise: a text that
+    // could not fit max_context is refused without being tokenized, as in the
+    // evaluating RPCs (a shorter one is tokenized in full, even past max_context).
+    RETURN_IF_ERROR(CheckTextFits(static_cast<int64_t>(req->text().size()), info.max_token_bytes,
+                                  add_bos && info.bos_id >= 0 ? 1 : 0, 0, info.max_context,
+                                  "text"));
     ASSIGN_OR_RETURN(std::vector<int32_t> ids,
                      backend->Tokenize(req->text(), add_bos, req->parse_special()));
     resp->mutable_ids()->Add(ids.begin(), ids.end());

@@ -1,5 +1,6 @@
 #include "services/common/validation.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <string>
@@ -38,6 +39,21 @@ absl::Status CheckContext(int n_tokens, int extra, int max_context, const char* 
   return absl::OkStatus();
 }
 
+absl::Status CheckTextFits(int64_t text_bytes, int max_token_bytes, int fixed, int extra,
+                           int max_context, const char* field) {
+  if (max_token_bytes <= 0) return absl::OkStatus();
+  const int64_t at_least = (text_bytes + max_token_bytes - 1) / max_token_bytes;
+  const int64_t left = std::max<int64_t>(0, int64_t{max_context} - extra - fixed);
+  if (at_least <= left) return absl::OkStatus();
+  std::string budget = absl::StrCat("the server's max_context ", max_context);
+  if (extra > 0) absl::StrAppend(&budget, " - ", extra, " new tokens");
+  if (fixed > 0) absl::StrAppend(&budget, " - ", fixed, " for BOS");
+  return absl::OutOfRangeError(absl::StrCat(
+      field, " has ", text_bytes, " bytes and cannot fit in ", left, " tokens (", budget,
+      "): no token is longer than ", max_token_bytes, " bytes, so it is at least ", at_least,
+      " tokens; refused without tokenizing"));
+}
+
 absl::Status ValidateInputShape(const v1::Input& input) {
   switch (input.kind_case()) {
     case v1::Input::kText:
@@ -71,6 +87,9 @@ absl::StatusOr<std::vector<int32_t>> ResolveInput(const v1::Input& input,
           "input.text: this model has no tokenizer; send input.ids");
     }
     const bool add_bos = input.has_add_bos() ? input.add_bos() : info.add_bos;
+    RETURN_IF_ERROR(CheckTextFits(static_cast<int64_t>(input.text().size()), info.max_token_bytes,
+                                  add_bos && info.bos_id >= 0 ? 1 : 0, extra, info.max_context,
+                                  "input.text"));
     const auto t0 = std::chrono::steady_clock::now();
     ASSIGN_OR_RETURN(ids, backend.Tokenize(input.text(), add_bos, input.parse_special()));
     if (tokenize_ms != nullptr) {

@@ -40,12 +40,23 @@ absl::Status ValidateTokenIds(absl::Span<const int32_t> ids, int n_vocab, const 
 // n_tokens + extra <= max_context, else OutOfRange naming both numbers.
 absl::Status CheckContext(int n_tokens, int extra, int max_context, const char* what);
 
+// Before tokenizing: a text of `text_bytes` bytes is at least ceil(text_bytes /
+// max_token_bytes) tokens (BackendInfo::max_token_bytes: no token stands for more
+// bytes of text), plus `fixed` tokens added to it (BOS). If that and `extra`
+// reserved positions exceed max_context, the text cannot fit whatever it tokenizes
+// to: OutOfRange naming the bytes, the bound and the positions left, so that a long
+// text is refused without being tokenized. OK when max_token_bytes <= 0 (no bound
+// known). `field` names the text in the message ("input.text").
+absl::Status CheckTextFits(int64_t text_bytes, int max_token_bytes, int fixed, int extra,
+                           int max_context, const char* field);
+
 // The shape of an Input before tokenization: a kind is set, ids non-empty.
 absl::Status ValidateInputShape(const bitnet::v1::Input& input);
 
 // Tokenizes text input (or takes ids), checks every id against the vocabulary,
 // non-emptiness and the context (`extra` positions are reserved after the input,
-// e.g. max_new_tokens). `tokenize_ms` receives the time spent tokenizing.
+// e.g. max_new_tokens). A text that cannot fit by its length alone (CheckTextFits)
+// is refused before it is tokenized. `tokenize_ms` receives the time spent tokenizing.
 absl::StatusOr<std::vector<int32_t>> ResolveInput(const bitnet::v1::Input& input,
                                                   const EngineBackend& backend, int extra,
                                                   double* tokenize_ms);

@@ -94,6 +94,7 @@ BackendInfo DescribeModel(const Model& m, int max_context) {
     info.bos_id = tok->bos_id();
     info.eos_id = tok->eos_id();
     info.add_bos = tok->add_bos();
+    info.max_token_bytes = tok->max_token_bytes();
   }
   info.tensor_types = m.TensorTypeCounts();
   info.threads = m.threads();

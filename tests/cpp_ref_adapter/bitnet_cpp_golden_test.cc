@@ -21,6 +21,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "cpp_ref_adapter/worker_backend.h"
+#include "engine/gguf/gguf_reader.h"
+#include "engine/tokenizer/tokenizer.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/services/test_server.h"
@@ -178,6 +180,22 @@ TEST_P(BitnetCppGoldenTest, ModelInfoAndPromptTokensMatchManifest) {
               p["tokens"].get<std::vector<int>>())
         << p["id"];
   }
+}
+
+// bitnet-cpp-worker computes max_token_bytes from llama.h (pieces, token texts, the
+// GGUF's merges) by the same argument as our tokenizer: on every fixture vocabulary
+// (GPT-2 and LLaMA-3 BPE, LLaMA SPM, stories260K's SPM) both must agree.
+TEST_P(BitnetCppGoldenTest, ReportsTheSameTokenByteBoundAsOurTokenizer) {
+  grpc::ClientContext ctx;
+  v1::GetModelInfoResponse info;
+  ASSERT_TRUE(stub_->GetModelInfo(&ctx, v1::GetModelInfoRequest(), &info).ok());
+  auto file = GgufFile::Open(kFixtures + "/models/" + GetParam() + ".gguf");
+  ASSERT_TRUE(file.ok()) << file.status();
+  auto tok = Tokenizer::FromGguf(**file);
+  ASSERT_TRUE(tok.ok()) << tok.status();
+  EXPECT_GT((*tok)->max_token_bytes(), 0);
+  EXPECT_EQ(info.model().max_token_bytes(), (*tok)->max_token_bytes());
+  std::printf("%s: max_token_bytes %d\n", GetParam().c_str(), info.model().max_token_bytes());
 }
 
 TEST_P(BitnetCppGoldenTest, BatchLogitsAreBitExact) { CheckLogits(v1::EVAL_MODE_BATCH, "batch"); }

@@ -189,6 +189,7 @@ TEST(WorkerCodec, BackendInfoRoundTrips) {
   in.rope_freq_base = 500000.0f;
   in.bos_id = 50256;
   in.add_bos = true;
+  in.max_token_bytes = 128;
   in.tensor_types = {{"f16", 1}, {"f32", 17}, {"i2_s", 28}};
   in.threads = 1;
   in.max_context = 512;
@@ -203,6 +204,7 @@ TEST(WorkerCodec, BackendInfoRoundTrips) {
   EXPECT_EQ(out.rope_freq_base, in.rope_freq_base);
   EXPECT_EQ(out.bos_id, in.bos_id);
   EXPECT_EQ(out.add_bos, in.add_bos);
+  EXPECT_EQ(out.max_token_bytes, in.max_token_bytes);
   EXPECT_EQ(out.tensor_types, in.tensor_types);
   EXPECT_EQ(out.max_context, in.max_context);
 }

@@ -5,12 +5,16 @@
 // refused with INVALID_ARGUMENT, OUT_OF_RANGE or RESOURCE_EXHAUSTED and a
 // message that says what to change, before any evaluation starts: the
 // FakeBackend (max_context 64, vocabulary 100, 2 layers) counts every call that
-// reaches it, and none may. Then the same on the real engine (tiny-b158,
-// max_context 512), including a text of 8 MiB that tokenizes far past the context.
+// reaches it, and none may. Then the real engines (tiny-b158, max_context 512) in
+// process and in worker processes: a text of 8 MiB is refused by its length,
+// without being tokenized; one just inside that bound by its exact token count.
+#include <atomic>
 #include <climits>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "engine/gguf/gguf_reader.h"
+#include "engine/tokenizer/tokenizer.h"
 #include "services/common/process_memory.h"
 #include "services/native/native_backend.h"
 #include "tests/faults/fault_util.h"
@@ -156,43 +160,205 @@ TEST_F(MemoryLimitsTest, TooManyLogprobsOrStopSequencesAreInvalidArgument) {
   }
 }
 
-// The real engine: a long text is refused after tokenizing, before any
-// session (KV cache) is made; the figures are printed for the record.
-TEST(MemoryLimitsNativeTest, LongTextPastTheContextIsOutOfRangeBeforeEvaluation) {
-  if (access(kModel.c_str(), R_OK) != 0) GTEST_SKIP() << "fixture missing: " << kModel;
-  NativeBackendOptions no;
-  no.model_path = kModel;
-  no.threads = 1;
-  no.max_context = 512;
-  auto b = NativeBackend::Load(no);
-  ASSERT_TRUE(b.ok()) << b.status();
-  std::shared_ptr<NativeBackend> backend(std::move(*b));
-  ServerOptions so;  // default 64 MiB message limit
-  auto server = testing::LoopbackServer::Start(so, backend);
-  ASSERT_NE(server, nullptr);
-  auto stub = server->Stub();
-  const int64_t sessions_before = backend->SessionBytes();
+// Forwards to a real backend and counts Tokenize calls: proves a text was refused
+// without being tokenized, whichever engine (and process) would tokenize it.
+class CountingBackend final : public EngineBackend {
+ public:
+  explicit CountingBackend(std::shared_ptr<EngineBackend> inner) : inner_(std::move(inner)) {}
+  const BackendInfo& Info() const override { return inner_->Info(); }
+  int64_t SessionBytes() const override { return inner_->SessionBytes(); }
+  std::vector<int> WorkerPids() const override { return inner_->WorkerPids(); }
+  void SetReadinessObserver(ReadinessObserver o) override { inner_->SetReadinessObserver(std::move(o)); }
+  absl::StatusOr<std::vector<int32_t>> Tokenize(absl::string_view text, bool add_bos,
+                                                bool parse_special) const override {
+    ++tokenize_calls_;
+    return inner_->Tokenize(text, add_bos, parse_special);
+  }
+  absl::StatusOr<std::string> TokenPiece(int32_t id) const override { return inner_->TokenPiece(id); }
+  absl::StatusOr<std::string> Detokenize(absl::Span<const int32_t> ids) const override {
+    return inner_->Detokenize(ids);
+  }
+  absl::Status EvalLogits(absl::Span<const int32_t> ids, BackendEvalMode mode,
+                          const std::vector<int>& rows, const LogitsRowFn& on_row,
+                          const CancelledFn& cancelled) override {
+    return inner_->EvalLogits(ids, mode, rows, on_row, cancelled);
+  }
+  absl::Status EvalTrace(absl::Span<const int32_t> ids, BackendEvalMode mode,
+                         const std::vector<int>& rows, const ResidualFn& on_residual,
+                         const CancelledFn& cancelled) override {
+    return inner_->EvalTrace(ids, mode, rows, on_residual, cancelled);
+  }
+  absl::StatusOr<GenerationResult> Generate(absl::Span<const int32_t> prompt,
+                                            const GenerationSpec& spec, const TokenFn& on_token,
+                                            const CancelledFn& cancelled) override {
+    return inner_->Generate(prompt, spec, on_token, cancelled);
+  }
+  int tokenize_calls() const { return tokenize_calls_.load(); }
+
+ private:
+  std::shared_ptr<EngineBackend> inner_;
+  mutable std::atomic<int> tokenize_calls_{0};
+};
+
+// `bytes` of ASCII prose (about 4.6 bytes per GPT-2 token).
+std::string Prose(size_t bytes) {
   std::string text;
-  while (text.size() < (8u << 20)) text += "The quick brown fox jumps over the lazy dog. ";
+  while (text.size() < bytes) text += "The quick brown fox jumps over the lazy dog. ";
+  text.resize(bytes);
+  return text;
+}
+
+// The real engines (tiny-b158: GPT-2 vocabulary, BOS added, max_context 512): our
+// engine in process (bitnet-native-server), and behind the worker protocol as
+// bitparity-worker-server (bitparity-native-worker) and bitnet-cpp-server
+// (bitnet-cpp-worker, skipped by name without BITNET_CPP_DIR) run it. A text that
+// cannot fit max_context at max_token_bytes per token is refused OUT_OF_RANGE
+// before it is tokenized (for the workers: before it is sent to one); a text just
+// inside that bound is tokenized and judged by its exact token count.
+class LongTextTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (access(kModel.c_str(), R_OK) != 0) GTEST_SKIP() << "fixture missing: " << kModel;
+    std::shared_ptr<EngineBackend> inner;
+    if (GetParam() == "in_process") {
+      NativeBackendOptions no;
+      no.model_path = kModel;
+      no.threads = 1;
+      no.max_context = 512;
+      auto b = NativeBackend::Load(no);
+      ASSERT_TRUE(b.ok()) << b.status();
+      inner = std::shared_ptr<NativeBackend>(std::move(*b));
+    } else {
+      const WorkerKind& kind = GetParam() == "native_worker" ? kNativeWorkerKind : kBitnetCppWorkerKind;
+      if (const std::string why = WorkerKindUnavailable(kind); !why.empty()) {
+        if (kind.name == kNativeWorkerKind.name) FAIL() << why;
+        GTEST_SKIP() << why;
+      }
+      auto b = worker::WorkerBackend::Start(WorkerOptions(kind, kModel, 1));
+      ASSERT_TRUE(b.ok()) << b.status();
+      inner = std::shared_ptr<worker::WorkerBackend>(std::move(*b));
+    }
+    backend_ = std::make_shared<CountingBackend>(inner);
+    ServerOptions so;  // default 64 MiB message limit
+    server_ = testing::LoopbackServer::Start(so, backend_);
+    ASSERT_NE(server_, nullptr);
+    stub_ = server_->Stub();
+    // Our tokenizer's bound for the same vocabulary: every engine must report it.
+    auto file = GgufFile::Open(kModel);
+    ASSERT_TRUE(file.ok()) << file.status();
+    auto tok = Tokenizer::FromGguf(**file);
+    ASSERT_TRUE(tok.ok()) << tok.status();
+    max_token_bytes_ = (*tok)->max_token_bytes();
+    ASSERT_EQ(max_token_bytes_, 128);  // the longest GPT-2 piece
+  }
+  void TearDown() override {
+    stub_.reset();
+    server_.reset();
+    backend_.reset();
+  }
+
+  grpc::Status Eval(const std::string& text) {
+    v1::EvalLogitsRequest req;
+    req.mutable_input()->set_text(text);
+    req.mutable_output()->set_kind(v1::LogitsOutput::NONE);
+    v1::EvalLogitsResponse resp;
+    grpc::ClientContext ctx;
+    return stub_->EvalLogits(&ctx, req, &resp);
+  }
+
+  std::shared_ptr<CountingBackend> backend_;
+  std::unique_ptr<testing::LoopbackServer> server_;
+  std::unique_ptr<v1::Engine::Stub> stub_;
+  int max_token_bytes_ = 0;
+};
+
+TEST_P(LongTextTest, ReportsTheTokenizersByteBound) {
+  v1::GetModelInfoResponse info;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(stub_->GetModelInfo(&ctx, v1::GetModelInfoRequest(), &info).ok());
+  EXPECT_EQ(info.model().max_token_bytes(), max_token_bytes_);
+  EXPECT_EQ(info.limits().max_context(), 512);
+}
+
+TEST_P(LongTextTest, EightMegabyteTextIsRefusedWithoutTokenizing) {
+  const int64_t sessions_before = backend_->SessionBytes();
+  const std::string text = Prose(8u << 20);
   auto before = ReadProcessMemory();
   ASSERT_TRUE(before.ok());
   const auto t0 = std::chrono::steady_clock::now();
-  v1::EvalLogitsRequest req;
-  req.mutable_input()->set_text(text);
-  v1::EvalLogitsResponse resp;
-  grpc::ClientContext ctx;
-  grpc::Status st = stub->EvalLogits(&ctx, req, &resp);
+  const grpc::Status eval = Eval(text);
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   auto after = ReadProcessMemory();
   ASSERT_TRUE(after.ok());
-  EXPECT_THAT(st, StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("over the server's max_context 512")));
-  EXPECT_EQ(backend->SessionBytes(), sessions_before) << "a session was made for a refused request";
-  std::printf("8 MiB text -> %s in %.0f ms; test process VmHWM %lld -> %lld MB\n",
-              st.error_message().substr(0, 60).c_str(), ms,
+  EXPECT_THAT(eval, StatusIs(absl::StatusCode::kOutOfRange,
+                             HasSubstr("input.text has 8388608 bytes and cannot fit in 511 tokens "
+                                       "(the server's max_context 512 - 1 for BOS): no token is "
+                                       "longer than 128 bytes, so it is at least 65536 tokens")));
+  const auto gen_refused = StatusIs(
+      absl::StatusCode::kOutOfRange,
+      HasSubstr("input.text has 8388608 bytes and cannot fit in 495 tokens (the server's "
+                "max_context 512 - 16 new tokens - 1 for BOS): no token is longer than 128 bytes"));
+  v1::GenerateRequest gen;
+  gen.mutable_input()->set_text(text);
+  gen.set_max_new_tokens(16);
+  {
+    v1::GenerateResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_THAT(stub_->Generate(&ctx, gen, &resp), gen_refused);
+  }
+  {
+    grpc::ClientContext ctx;
+    auto reader = stub_->GenerateStream(&ctx, gen);
+    v1::GenerateStreamResponse m;
+    while (reader->Read(&m)) {
+    }
+    EXPECT_THAT(reader->Finish(), gen_refused);
+  }
+  {
+    v1::TokenizeRequest req;
+    req.set_text(text);
+    v1::TokenizeResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_THAT(stub_->Tokenize(&ctx, req, &resp),
+                StatusIs(absl::StatusCode::kOutOfRange,
+                         HasSubstr("text has 8388608 bytes and cannot fit in 511 tokens")));
+  }
+  EXPECT_EQ(backend_->tokenize_calls(), 0) << "a refused text was tokenized";
+  EXPECT_EQ(backend_->SessionBytes(), sessions_before) << "a session was made for a refused request";
+  std::printf("%s: 8 MiB text -> %s in %.1f ms; test process VmHWM %lld -> %lld MB\n",
+              GetParam().c_str(), eval.error_message().substr(0, 60).c_str(), ms,
               static_cast<long long>(before->peak_resident_bytes >> 20),
               static_cast<long long>(after->peak_resident_bytes >> 20));
 }
+
+TEST_P(LongTextTest, TextJustInsideTheBoundIsTokenizedAndCountedExactly) {
+  // 511 positions for the text (BOS takes one): 511 x 128 bytes may still fit.
+  const size_t inside = 511 * 128;
+  EXPECT_THAT(Eval(Prose(inside)),
+              StatusIs(absl::StatusCode::kOutOfRange,
+                       ::testing::AllOf(HasSubstr("input: "),
+                                        HasSubstr(" tokens, over the server's max_context 512"))));
+  EXPECT_EQ(backend_->tokenize_calls(), 1);
+  EXPECT_THAT(Eval(Prose(inside + 1)),
+              StatusIs(absl::StatusCode::kOutOfRange,
+                       HasSubstr("input.text has 65409 bytes and cannot fit in 511 tokens")));
+  EXPECT_EQ(backend_->tokenize_calls(), 1);
+  // Tokenize itself returns every id of a text inside the bound, past max_context too.
+  v1::TokenizeRequest req;
+  req.set_text(Prose(inside));
+  v1::TokenizeResponse resp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(stub_->Tokenize(&ctx, req, &resp).ok());
+  EXPECT_GT(resp.ids_size(), 512);
+  // And an ordinary prompt is served as before.
+  EXPECT_TRUE(Eval("The quick brown fox").ok());
+  EXPECT_EQ(backend_->tokenize_calls(), 3);
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, LongTextTest,
+                         ::testing::Values("in_process", "native_worker", "bitnet_cpp_worker"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 }  // namespace
 }  // namespace bitparity::faults

@@ -1,6 +1,8 @@
 // Fault: worker processes stopped with SIGSTOP (a stuck process, a debugger, a
-// storm of stop/continue), behind a real loopback gRPC server over
-// bitparity-native-worker (no bitnet.cpp needed: the supervisor is the same).
+// storm of stop/continue), behind a real loopback gRPC server. Every case runs over
+// bitparity-native-worker (/native: every build) and over the real bitnet.cpp worker
+// (/bitnet_cpp: bitnet-cpp-worker, skipped by name unless the build was configured
+// with -DBITNET_CPP_DIR and BITNET_CPP_DIR is set, as ctest does then).
 // A stopped worker answers nothing; the server must still end every request
 // with a clear status (UNAVAILABLE naming the stopped worker after
 // --worker-stopped-timeout, or DEADLINE_EXCEEDED at the client's deadline),
@@ -27,16 +29,20 @@ using worker::WorkerBackendOptions;
 // A bound so that a regression fails instead of hanging; never reached when it works.
 constexpr auto kSafetyDeadline = std::chrono::seconds(120);
 
-class WorkerSigstopTest : public ::testing::Test {
+class WorkerSigstopTest : public ::testing::TestWithParam<WorkerKind> {
  protected:
   void SetUp() override {
     if (access(kModel.c_str(), R_OK) != 0) GTEST_SKIP() << "fixture missing: " << kModel;
-    ASSERT_EQ(access(kNativeWorker.c_str(), X_OK), 0) << kNativeWorker << " is not built";
+    if (GetParam().name == kNativeWorkerKind.name) {
+      ASSERT_EQ(access(kNativeWorker.c_str(), X_OK), 0) << kNativeWorker << " is not built";
+    } else if (const std::string why = WorkerKindUnavailable(GetParam()); !why.empty()) {
+      GTEST_SKIP() << why;
+    }
     ASSERT_TRUE(Children().empty()) << "children before the test: " << Describe(Children());
   }
 
   void Start(int workers, milliseconds stopped_timeout) {
-    WorkerBackendOptions o = NativeWorkerOptions(kModel, workers);
+    WorkerBackendOptions o = WorkerOptions(GetParam(), kModel, workers);
     o.pool.stopped_timeout = stopped_timeout;
     auto b = WorkerBackend::Start(o);
     ASSERT_TRUE(b.ok()) << b.status();
@@ -94,7 +100,7 @@ class WorkerSigstopTest : public ::testing::Test {
 
 // No client deadline: the stop is found by the supervisor, not by a clock the
 // client set. The request ends UNAVAILABLE, naming the stopped worker.
-TEST_F(WorkerSigstopTest, StoppedMidRequestWithoutDeadlineEndsUnavailableAndIsReplaced) {
+TEST_P(WorkerSigstopTest, StoppedMidRequestWithoutDeadlineEndsUnavailableAndIsReplaced) {
   Start(1, milliseconds(300));
   const std::vector<int> before = backend_->pool().Pids();
   ASSERT_EQ(before.size(), 1u);
@@ -127,7 +133,7 @@ TEST_F(WorkerSigstopTest, StoppedMidRequestWithoutDeadlineEndsUnavailableAndIsRe
 }
 
 // With a client deadline shorter than the stopped-timeout, the deadline ends it.
-TEST_F(WorkerSigstopTest, StoppedMidRequestEndsAtTheClientsDeadline) {
+TEST_P(WorkerSigstopTest, StoppedMidRequestEndsAtTheClientsDeadline) {
   Start(1, std::chrono::seconds(600));
   const std::vector<int> before = backend_->pool().Pids();
   grpc::ClientContext ctx;
@@ -154,7 +160,7 @@ TEST_F(WorkerSigstopTest, StoppedMidRequestEndsAtTheClientsDeadline) {
 
 // An idle worker stopped: requests go to the other worker at once, and the
 // stopped one is replaced after the stopped-timeout.
-TEST_F(WorkerSigstopTest, StoppedIdleWorkerIsPassedOverAndReplaced) {
+TEST_P(WorkerSigstopTest, StoppedIdleWorkerIsPassedOverAndReplaced) {
   Start(2, milliseconds(500));
   const std::vector<int> before = backend_->pool().Pids();
   ASSERT_EQ(before.size(), 2u);
@@ -189,7 +195,7 @@ TEST_F(WorkerSigstopTest, StoppedIdleWorkerIsPassedOverAndReplaced) {
 // stopped-timeout, most do not) while 3 clients send requests. Every request
 // ends OK or UNAVAILABLE naming a stopped worker; afterwards every request
 // succeeds and exactly 2 live workers remain.
-TEST_F(WorkerSigstopTest, StopContinueStormLosesNoRequest) {
+TEST_P(WorkerSigstopTest, StopContinueStormLosesNoRequest) {
   Start(2, milliseconds(400));
   std::atomic<bool> storming{true};
   std::atomic<int> stops{0}, long_stops{0};
@@ -265,6 +271,12 @@ TEST_F(WorkerSigstopTest, StopContinueStormLosesNoRequest) {
   EXPECT_EQ(children.size(), 2u) << Describe(children);
   for (const Child& c : children) EXPECT_TRUE(c.state != 'Z' && c.state != 'T') << Describe(children);
 }
+
+INSTANTIATE_TEST_SUITE_P(Workers, WorkerSigstopTest,
+                         ::testing::Values(kNativeWorkerKind, kBitnetCppWorkerKind),
+                         [](const ::testing::TestParamInfo<WorkerKind>& info) {
+                           return info.param.name;
+                         });
 
 }  // namespace
 }  // namespace bitparity::faults

@@ -57,6 +57,7 @@ class FakeBackend final : public EngineBackend {
   // One token per byte: 'a' -> 'a' % 90 + 10 (never BOS/EOS).
   absl::StatusOr<std::vector<int32_t>> Tokenize(absl::string_view text, bool add_bos,
                                                 bool parse_special) const override {
+    ++tokenize_calls_;
     std::vector<int32_t> ids;
     if (add_bos) ids.push_back(info_.bos_id);
     for (unsigned char c : text) ids.push_back(c % 90 + 10);
@@ -179,6 +180,11 @@ class FakeBackend final : public EngineBackend {
   // calls: e.g. 1 = a generation sends its first token, then waits.
   void HoldAfterSteps(int n) { hold_after_steps_.store(n); }
   void set_step_ms(int ms) { step_ms_ = ms; }
+  // BackendInfo::max_token_bytes: 0 (the default) = no bound; 1 is the true bound of
+  // this one-token-per-byte tokenizer. Set before the backend serves.
+  void set_max_token_bytes(int n) { info_.max_token_bytes = n; }
+  // Tokenize calls so far (the service's own and the Tokenize RPC's).
+  int tokenize_calls() const { return tokenize_calls_.load(); }
   int running() const { return running_.load(); }
   int max_running_seen() const { return max_running_.load(); }
   // Waits until `n` calls are inside the backend.
@@ -225,6 +231,7 @@ class FakeBackend final : public EngineBackend {
   std::atomic<int> steps_{0};
   std::atomic<int> hold_after_steps_{INT_MAX};
   int step_ms_ = 0;
+  mutable std::atomic<int> tokenize_calls_{0};
   std::mutex mu_;
   std::condition_variable cv_;
   GenerationSpec last_spec_;

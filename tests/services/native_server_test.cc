@@ -503,6 +503,8 @@ TEST_F(NativeServerTest, GetModelInfoDescribesEngineModelLimitsAndMemory) {
   EXPECT_EQ(m.bos_id(), 50256);
   EXPECT_EQ(m.eos_id(), 50256);
   EXPECT_TRUE(m.add_bos());
+  EXPECT_TRUE(m.has_tokenizer());
+  EXPECT_EQ(m.max_token_bytes(), 128);  // GPT-2's longest piece (tokenizer_test)
   std::map<std::string, int> types;
   for (const auto& t : m.tensor_types()) types[t.type()] = t.count();
   EXPECT_EQ(types["i2_s"], 28);
@@ -600,8 +602,19 @@ TEST_F(NativeServerTest, EachValidationErrorHasItsCodeAndMessage) {
        absl::StatusCode::kInvalidArgument, "max_new_tokens = 0 must be in [1, 512]"},
       {"max_new_tokens 513", gen([](auto* r) { r->set_max_new_tokens(513); }),
        absl::StatusCode::kInvalidArgument, "max_new_tokens = 513"},
-      {"prompt + new tokens overflow", gen([](auto* r) { r->set_max_new_tokens(511); }),
+      {"prompt + new tokens overflow",
+       gen([](auto* r) {
+         r->mutable_input()->mutable_ids()->add_ids(13);
+         r->mutable_input()->mutable_ids()->add_ids(14);
+         r->set_max_new_tokens(511);
+       }),
        absl::StatusCode::kOutOfRange, "2 input tokens + 511 new tokens = 513 positions"},
+      // Text is refused by its length before it is tokenized: "Hello" is at least
+      // one token, and BOS + 511 new tokens leave none for it.
+      {"text + new tokens overflow", gen([](auto* r) { r->set_max_new_tokens(511); }),
+       absl::StatusCode::kOutOfRange,
+       "input.text has 5 bytes and cannot fit in 0 tokens (the server's max_context 512 - 511 "
+       "new tokens - 1 for BOS): no token is longer than 128 bytes"},
       {"negative temperature", gen([](auto* r) { r->mutable_sampling()->set_temperature(-1); }),
        absl::StatusCode::kInvalidArgument, "sampling.temperature = -1"},
       {"sampling top_k over vocab", gen([](auto* r) { r->mutable_sampling()->set_top_k(60000); }),

@@ -45,8 +45,9 @@ void SetDeadlineMs(grpc::ClientContext* ctx, int ms) {
 
 class ServiceFakeTest : public ::testing::Test {
  protected:
-  void StartServer(ServerOptions options = {}) {
+  void StartServer(ServerOptions options = {}, int max_token_bytes = 0) {
     backend_ = std::make_shared<FakeBackend>();
+    backend_->set_max_token_bytes(max_token_bytes);
     server_ = LoopbackServer::Start(options, backend_);
     ASSERT_NE(server_, nullptr);
     stub_ = server_->Stub();
@@ -117,6 +118,130 @@ TEST_F(ServiceFakeTest, RequestOverTheMessageLimitIsResourceExhausted) {
   grpc::ClientContext ctx;
   EXPECT_THAT(stub_->Tokenize(&ctx, req, &resp),
               StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("")));
+}
+
+// A text that cannot fit max_context even at max_token_bytes per token is refused
+// OUT_OF_RANGE by every RPC that takes text, and the backend never tokenizes it; the
+// bound is reported in GetModelInfo.
+TEST_F(ServiceFakeTest, TextPastTheByteBoundIsRefusedBeforeTokenizing) {
+  StartServer({}, /*max_token_bytes=*/1);  // one token per byte: the fake's true bound
+  {
+    v1::GetModelInfoResponse info;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->GetModelInfo(&ctx, v1::GetModelInfoRequest(), &info).ok());
+    EXPECT_EQ(info.model().max_token_bytes(), 1);
+  }
+  const std::string text(8 << 20, 'x');
+  const auto refused = StatusIs(
+      absl::StatusCode::kOutOfRange,
+      HasSubstr("input.text has 8388608 bytes and cannot fit in 63 tokens (the server's "
+                "max_context 64 - 1 for BOS): no token is longer than 1 bytes"));
+  v1::EvalLogitsRequest eval;
+  eval.mutable_input()->set_text(text);
+  {
+    v1::EvalLogitsResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_THAT(stub_->EvalLogits(&ctx, eval, &resp), refused);
+  }
+  {
+    grpc::ClientContext ctx;
+    auto reader = stub_->EvalLogitsStream(&ctx, eval);
+    v1::EvalLogitsStreamResponse m;
+    while (reader->Read(&m)) {
+    }
+    EXPECT_THAT(reader->Finish(), refused);
+  }
+  {
+    v1::EvalTraceRequest req;
+    req.mutable_input()->set_text(text);
+    v1::EvalTraceResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_THAT(stub_->EvalTrace(&ctx, req, &resp), refused);
+  }
+  const v1::GenerateRequest gen = GenerateText(text, 16);
+  const auto gen_refused = StatusIs(
+      absl::StatusCode::kOutOfRange,
+      HasSubstr("input.text has 8388608 bytes and cannot fit in 47 tokens (the server's "
+                "max_context 64 - 16 new tokens - 1 for BOS)"));
+  {
+    v1::GenerateResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_THAT(stub_->Generate(&ctx, gen, &resp), gen_refused);
+  }
+  {
+    grpc::ClientContext ctx;
+    auto reader = stub_->GenerateStream(&ctx, gen);
+    v1::GenerateStreamResponse m;
+    while (reader->Read(&m)) {
+    }
+    EXPECT_THAT(reader->Finish(), gen_refused);
+  }
+  {
+    v1::TokenizeRequest req;
+    req.set_text(text);
+    v1::TokenizeResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_THAT(stub_->Tokenize(&ctx, req, &resp),
+                StatusIs(absl::StatusCode::kOutOfRange,
+                         HasSubstr("text has 8388608 bytes and cannot fit in 63 tokens")));
+  }
+  EXPECT_EQ(backend_->tokenize_calls(), 0);
+  EXPECT_EQ(backend_->max_running_seen(), 0);
+
+  // Just inside the bound: tokenized, then judged by the exact count (which, with
+  // a tight bound, fits); Tokenize returns every id.
+  {
+    v1::GenerateResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(stub_->Generate(&ctx, GenerateText(std::string(47, 'x'), 16), &resp).ok());
+    EXPECT_EQ(resp.usage().prompt_tokens(), 48);
+  }
+  {
+    v1::TokenizeRequest req;
+    req.set_text(std::string(63, 'x'));
+    v1::TokenizeResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(stub_->Tokenize(&ctx, req, &resp).ok());
+    EXPECT_EQ(resp.ids_size(), 64);
+  }
+  EXPECT_EQ(backend_->tokenize_calls(), 2);
+}
+
+// Without a bound (max_token_bytes 0) every text is tokenized and judged by its
+// exact count, as before; Tokenize has no limit but the message size.
+TEST_F(ServiceFakeTest, WithoutAByteBoundTextIsTokenizedAndCounted) {
+  StartServer();
+  v1::GenerateResponse resp;
+  grpc::ClientContext ctx;
+  EXPECT_THAT(stub_->Generate(&ctx, GenerateText(std::string(1000, 'x'), 16), &resp),
+              StatusIs(absl::StatusCode::kOutOfRange,
+                       HasSubstr("input: 1001 input tokens + 16 new tokens = 1017 positions")));
+  v1::TokenizeRequest req;
+  req.set_text(std::string(1000, 'x'));
+  v1::TokenizeResponse tresp;
+  grpc::ClientContext tctx;
+  EXPECT_TRUE(stub_->Tokenize(&tctx, req, &tresp).ok());
+  EXPECT_EQ(tresp.ids_size(), 1001);
+  EXPECT_EQ(backend_->tokenize_calls(), 2);
+}
+
+// The byte bound of the worker backends relies on this: text that is not
+// well-formed UTF-8 (bitnet.cpp would re-encode an overlong form into fewer bytes)
+// never reaches a backend, because a proto3 string is checked when it is parsed.
+TEST_F(ServiceFakeTest, IllFormedUtf8TextNeverReachesTheBackend) {
+  StartServer();
+  for (const std::string bad : {std::string("\xC0\xAF"), std::string("ab\xF0\x80\x80\xAFcd"),
+                                std::string("\xED\xA0\x80"), std::string("x\x80")}) {
+    v1::TokenizeRequest req;
+    req.set_text(bad);
+    v1::TokenizeResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_FALSE(stub_->Tokenize(&ctx, req, &resp).ok());
+    v1::GenerateResponse gresp;
+    grpc::ClientContext gctx;
+    EXPECT_FALSE(stub_->Generate(&gctx, GenerateText(bad, 1), &gresp).ok());
+  }
+  EXPECT_EQ(backend_->tokenize_calls(), 0);
 }
 
 TEST_F(ServiceFakeTest, FullQueueIsResourceExhaustedWithAMessage) {

@@ -93,6 +93,56 @@ TEST(ResolveInput, RejectsAddBosOnIds) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("apply to input.text only")));
 }
 
+TEST(CheckTextFits, RefusesATextLongerThanTheContextAtTheLongestTokenEach) {
+  // 64 positions, 1 for BOS, 16 reserved: 47 left; at 4 bytes per token at most,
+  // 188 bytes may still fit and 189 bytes cannot.
+  EXPECT_THAT(CheckTextFits(188, 4, 1, 16, 64, "input.text"), IsOk());
+  EXPECT_THAT(CheckTextFits(189, 4, 1, 16, 64, "input.text"),
+              StatusIs(absl::StatusCode::kOutOfRange,
+                       HasSubstr("input.text has 189 bytes and cannot fit in 47 tokens (the "
+                                 "server's max_context 64 - 16 new tokens - 1 for BOS): no token "
+                                 "is longer than 4 bytes, so it is at least 48 tokens; refused "
+                                 "without tokenizing")));
+  EXPECT_THAT(CheckTextFits(257, 4, 0, 0, 64, "text"),
+              StatusIs(absl::StatusCode::kOutOfRange,
+                       HasSubstr("text has 257 bytes and cannot fit in 64 tokens (the server's "
+                                 "max_context 64): no token is longer than 4 bytes")));
+  EXPECT_THAT(CheckTextFits(256, 4, 0, 0, 64, "text"), IsOk());
+  // No room at all: any byte is too many; no text at all fits.
+  EXPECT_THAT(CheckTextFits(1, 4, 1, 63, 64, "input.text"),
+              StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("cannot fit in 0 tokens")));
+  EXPECT_THAT(CheckTextFits(0, 4, 1, 63, 64, "input.text"), IsOk());
+  // No bound known: everything passes to the tokenizer.
+  EXPECT_THAT(CheckTextFits(int64_t{1} << 40, 0, 1, 0, 64, "input.text"), IsOk());
+}
+
+// With a bound, a text that cannot fit is refused before the backend tokenizes it;
+// one just inside the bound is tokenized and judged by its exact count.
+TEST(ResolveInput, TextPastTheByteBoundIsNotTokenized) {
+  FakeBackend backend;  // max_context 64, one token per byte, BOS added
+  backend.set_max_token_bytes(1);
+  EXPECT_THAT(ResolveInput(TextInput(std::string(64, 'x')), backend, 0, nullptr),
+              StatusIs(absl::StatusCode::kOutOfRange,
+                       HasSubstr("input.text has 64 bytes and cannot fit in 63 tokens")));
+  EXPECT_EQ(backend.tokenize_calls(), 0);
+  EXPECT_THAT(ResolveInput(TextInput(std::string(63, 'x')), backend, 0, nullptr), IsOk());
+  EXPECT_EQ(backend.tokenize_calls(), 1);
+  // add_bos = false frees a position; reserved positions take them.
+  v1::Input no_bos = TextInput(std::string(64, 'x'));
+  no_bos.set_add_bos(false);
+  EXPECT_THAT(ResolveInput(no_bos, backend, 0, nullptr), IsOk());
+  EXPECT_THAT(ResolveInput(no_bos, backend, 1, nullptr),
+              StatusIs(absl::StatusCode::kOutOfRange,
+                       HasSubstr("(the server's max_context 64 - 1 new tokens)")));
+  EXPECT_EQ(backend.tokenize_calls(), 2);
+  // A bound that is not tight lets the text through to the exact count.
+  backend.set_max_token_bytes(2);
+  EXPECT_THAT(ResolveInput(TextInput(std::string(100, 'x')), backend, 0, nullptr),
+              StatusIs(absl::StatusCode::kOutOfRange,
+                       HasSubstr("input: 101 tokens, over the server's max_context 64")));
+  EXPECT_EQ(backend.tokenize_calls(), 3);
+}
+
 TEST(ResolveInput, ContextOverflowIsOutOfRange) {
   FakeBackend backend;  // max_context 64
   std::string text(63, 'x');  // + BOS = 64 tokens: fits exactly

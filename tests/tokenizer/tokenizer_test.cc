@@ -23,6 +23,7 @@
 #include "engine/gguf/gguf_writer.h"
 #include "engine/tokenizer/spm_tokenizer.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "engine/tokenizer/utf8.h"
 #include "engine/tokenizer/vocab.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -538,6 +539,69 @@ TEST_F(VocabTest, MegabyteSingleWordTextsWork) {
   }
 }
 
+// max_token_bytes() is a lower bound on the token count: Encode of B bytes gives at
+// least ceil(B / L) tokens. Checked on texts built to need few tokens per byte: each
+// vocabulary's longest tokens repeated, runs of one character, literal U+2581, special
+// token text, random bytes (SPM), besides ordinary prose.
+TEST_F(VocabTest, MaxTokenBytesBoundsTheTokenCount) {
+  for (const Tokenizer* tok : {spm_, llama3_, gpt2_}) {
+    const bool spm = tok->kind() == TokenizerKind::kSentencePiece;
+    size_t longest_piece = 0, longest_text = 0;
+    std::vector<int32_t> longest;  // ids with the longest piece, then the longest text
+    for (int32_t id = 0; id < tok->n_vocab(); ++id) {
+      const size_t piece = tok->TokenToPiece(id, /*special=*/true)->size();
+      const size_t text = tok->TokenText(id).size();
+      if (piece > longest_piece) longest.insert(longest.begin(), id);
+      if (text > longest_text) longest.push_back(id);
+      longest_piece = std::max(longest_piece, piece);
+      longest_text = std::max(longest_text, text);
+    }
+    const size_t L = static_cast<size_t>(tok->max_token_bytes());
+    SCOPED_TRACE(absl::StrCat(spm ? "spm" : tok->pre(), ": max_token_bytes ", L,
+                              ", longest piece ", longest_piece, ", longest text ", longest_text));
+    std::printf("%s: max_token_bytes %zu (longest piece %zu, longest text %zu)\n",
+                spm ? "spm" : tok->pre().c_str(), L, longest_piece, longest_text);
+    ASSERT_GT(L, 0u);
+    EXPECT_GE(L, longest_piece);
+    // BPE: exactly the longest piece; SPM: the longest text, past the longest piece.
+    EXPECT_EQ(L, spm ? longest_text : longest_piece);
+    if (spm) {
+      EXPECT_GT(L, longest_piece);
+    }
+
+    std::vector<std::pair<std::string, std::string>> texts = {
+        {"prose", MixedText(64 << 10)},
+        {"spaces", std::string(20000, ' ')},
+        {"newlines", std::string(20000, '\n')},
+        {"letters", std::string(20000, 'a')},
+        {"digits", std::string(20000, '7')},
+        {"dashes", std::string(20000, '-')},
+        {"literal U+2581", absl::StrJoin(std::vector<std::string>(5000, "\xE2\x96\x81"), "")},
+    };
+    for (size_t k = 0; k < std::min<size_t>(longest.size(), 8); ++k) {
+      const int32_t id = longest[longest.size() - 1 - k];
+      for (const std::string& unit : {*tok->TokenToPiece(id, true), std::string(tok->TokenText(id))}) {
+        std::string text;
+        while (text.size() < 20000) text += unit;
+        texts.emplace_back(absl::StrCat("token ", id, " repeated"), text);
+      }
+    }
+    if (spm) {  // SPM takes any bytes; BPE needs UTF-8
+      std::string bytes(20000, '\0');
+      uint32_t x = 12345;
+      for (char& c : bytes) c = static_cast<char>((x = x * 1103515245u + 12345u) >> 24);
+      texts.emplace_back("random bytes", bytes);
+    }
+    for (const auto& [name, text] : texts) {
+      for (const bool parse_special : {false, true}) {
+        const std::vector<int32_t> ids = Ids(*tok, text, /*add_bos=*/false, parse_special);
+        EXPECT_GE(ids.size(), (text.size() + L - 1) / L)
+            << name << " (" << text.size() << " bytes, parse_special " << parse_special << ")";
+      }
+    }
+  }
+}
+
 // SpmEncode tokenizes "▁word" pieces one by one when the vocabulary allows it; that
 // must give exactly what one llama.cpp session over the whole text gives.
 TEST(SpmInternalsTest, WordByWordEqualsWholeText) {
@@ -614,6 +678,34 @@ TEST(BrokenVocabTest, TinyVocabularyWorks) {
   EXPECT_EQ(tok->eos_id(), -1);  // llama.cpp's default 11 does not exist here
   // Bytes without a token vanish, as in llama.cpp (it keeps one-byte-string hits only).
   EXPECT_THAT(Ids(*tok, "a z"), ElementsAre(0));
+  // ... so no byte count bounds the token count.
+  EXPECT_EQ(tok->max_token_bytes(), 0);
+}
+
+// With every byte a token and every merge making a token, bytes cannot vanish and
+// max_token_bytes() is the longest piece; one merge into a non-token undoes that.
+TEST(BrokenVocabTest, MaxTokenBytesNeedsEveryByteAndMergeResultToBeAToken) {
+  TinyVocab v;
+  v.tokens.clear();
+  v.types = std::vector<int32_t>();
+  for (int b = 0; b < 256; ++b) {
+    std::string spelled;
+    tokenizer_internal::AppendUtf8(tokenizer_internal::ByteToUnicode(static_cast<uint8_t>(b)),
+                                   &spelled);
+    v.tokens.push_back(spelled);
+    v.types->push_back(1);
+  }
+  v.tokens.push_back("ab");
+  v.tokens.push_back("abc");
+  v.types->insert(v.types->end(), {1, 1});
+  v.merges = std::vector<std::string>{"a b", "ab c"};
+  v.bos.reset();
+  ASSERT_OK_AND_ASSIGN(auto tok, Build(v));
+  EXPECT_EQ(tok->max_token_bytes(), 3);
+  EXPECT_THAT(Ids(*tok, "abcab"), ElementsAre(257, 256));
+  v.merges->push_back("c a");  // "ca" is not a token
+  ASSERT_OK_AND_ASSIGN(auto holed, Build(v));
+  EXPECT_EQ(holed->max_token_bytes(), 0);
 }
 
 TEST(BrokenVocabTest, UserDefinedTokensSplitWithoutParseSpecial) {
@@ -715,6 +807,7 @@ TEST(BrokenVocabTest, SpmWithoutByteTokensFallsBackToUnknown) {
   ASSERT_OK_AND_ASSIGN(auto tok, Build(v));
   EXPECT_THAT(Ids(*tok, "a"), ElementsAre(5));
   EXPECT_THAT(Ids(*tok, "az"), ElementsAre(5, 0));  // 'z' has no <0x7A>: <unk>
+  EXPECT_EQ(tok->max_token_bytes(), 5);  // "<unk>"; "\xE2\x96\x81" "a" is 4 bytes
   TinyVocab bad_byte = v;
   bad_byte.types = std::vector<int32_t>{2, 3, 3, 1, 6, 1};  // "a" typed BYTE, not <0xNN>
   EXPECT_EQ(Build(bad_byte).status().code(), absl::StatusCode::kDataLoss);
