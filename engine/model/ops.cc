@@ -1,6 +1,8 @@
 #include "engine/model/ops.h"
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
 #include "engine/quant/fp16.h"
 
@@ -48,9 +50,18 @@ void RopeApply(RopeStyle style, const float* cache, int n_rot, float* x) {
   }
 }
 
-void Relu2Gate(float* gate, const float* up, int n) {
+// relu(g) as a bit mask (g > 0 keeps g's bits, anything else, NaN included, becomes
+// +0), so the compiler vectorizes the loop. Written as `g > 0 ? g : 0`, GCC copies the
+// product into both arms of a branch, stays scalar and mispredicts on every other
+// sign (5% of a 2B-4T prefill). Same values either way.
+void Relu2Gate(float* __restrict gate, const float* __restrict up, int n) {
   for (int i = 0; i < n; ++i) {
-    const float r = gate[i] > 0.0f ? gate[i] : 0.0f;
+    const float g = gate[i];
+    uint32_t bits;
+    std::memcpy(&bits, &g, sizeof bits);
+    bits &= -static_cast<uint32_t>(g > 0.0f);
+    float r;
+    std::memcpy(&r, &bits, sizeof r);
     gate[i] = (r * r) * up[i];
   }
 }

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/model/fault_injection.h"
 #include "engine/model/model.h"
+#include "engine/model/ops.h"
 #include "engine/model/session.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -72,6 +73,30 @@ absl::StatusOr<std::unique_ptr<Model>> LoadTiny(ModelOptions o = {}) {
 }
 
 // ---- Model::Load -------------------------------------------------------------------
+
+// Relu2Gate computes relu(g) with a bit mask so it vectorizes; it must give exactly
+// what ggml's `g > 0 ? g : 0` gives, for every sign, zero, infinity and NaN.
+TEST(OpsTest, Relu2GateEqualsTheBranchyFormulaBitForBit) {
+  const float inf = INFINITY, nan = NAN;
+  std::vector<float> g = {1.5f, -1.5f, 0.0f, -0.0f, inf, -inf, nan, 1e-30f, -1e-30f, 3e19f, 2.0f, -7.0f};
+  std::vector<float> up = {2.0f, 2.0f, -1.0f, -1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, inf, nan};
+  for (int i = 0; i < 1000; ++i) {  // a long run too, past any vector width and tail
+    g.push_back(std::sin(i * 0.37f) * 4.0f);
+    up.push_back(std::cos(i * 0.11f));
+  }
+  std::vector<float> got = g;
+  Relu2Gate(got.data(), up.data(), static_cast<int>(g.size()));
+  for (size_t i = 0; i < g.size(); ++i) {
+    const float r = g[i] > 0.0f ? g[i] : 0.0f;
+    const float want = (r * r) * up[i];
+    if (std::isnan(want)) {
+      EXPECT_TRUE(std::isnan(got[i])) << i;
+    } else {
+      EXPECT_EQ(std::signbit(got[i]), std::signbit(want)) << i;
+      EXPECT_EQ(got[i], want) << i << ": g " << g[i] << " up " << up[i];
+    }
+  }
+}
 
 TEST(ModelLoadTest, MissingFileIsNotFoundNamingIt) {
   const std::string path = TempPath("does_not_exist.gguf");
