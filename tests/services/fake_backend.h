@@ -214,7 +214,7 @@ class FakeBackend final : public EngineBackend {
   }
   // One evaluation step; false when cancelled.
   bool Step(const CancelledFn& cancelled) {
-    if (step_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(step_ms_));
+    if (const int ms = step_ms_.load(); ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
     if (steps_.fetch_add(1) >= hold_after_steps_.load()) hold_.store(true);
     std::unique_lock<std::mutex> lock(mu_);
     while (hold_.load()) {
@@ -230,7 +230,7 @@ class FakeBackend final : public EngineBackend {
   std::atomic<int> max_running_{0};
   std::atomic<int> steps_{0};
   std::atomic<int> hold_after_steps_{INT_MAX};
-  int step_ms_ = 0;
+  std::atomic<int> step_ms_{0};  // set by the test while server threads read it
   mutable std::atomic<int> tokenize_calls_{0};
   std::mutex mu_;
   std::condition_variable cv_;
