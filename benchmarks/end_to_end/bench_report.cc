@@ -72,7 +72,9 @@ ojson RenderJson(const BenchRun& run) {
       {"excludes", "KV cache reads and activations"}};
   j["repetitions"] = run.repetitions;
   j["order"] = "alternating per repetition: native first on even repetitions, bitnet.cpp first on odd";
-  j["native"] = {{"kernels", run.native_kernels}, {"output_head", run.native_head}};
+  j["native"] = {{"kernels", run.native_kernels},
+                 {"output_head", run.native_head},
+                 {"weight_memory", run.native_weight_memory}};
   j["bitnet_cpp"] = {{"measured", bcpp},
                      {"load_rss_measured", run.bitnet_cpp.has_cli()},
                      {"dir", run.bitnet_cpp.dir},
@@ -137,7 +139,8 @@ std::string RenderText(const BenchRun& run) {
   std::string s;
   absl::StrAppendFormat(&s, "model       %s (%s, %d layers, %.2f GB)\n", run.model_path, run.architecture,
                         run.n_layer, run.model_file_bytes / 1e9);
-  absl::StrAppendFormat(&s, "native      kernels %s, output head %s\n", run.native_kernels,
+  absl::StrAppendFormat(&s, "native      kernels %s, weights in %s, output head %s\n", run.native_kernels,
+                        run.native_weight_memory,
                         run.native_head == "exact" ? "exact (bitnet.cpp's F16 arithmetic)"
                                                    : "INT8: APPROXIMATE, the logits differ from bitnet.cpp's");
   if (bcpp) {

@@ -43,6 +43,7 @@ struct BenchRun {
   uint64_t llc_bytes = 0;
   std::string native_kernels;
   std::string native_head = "exact";  // "int8": the native logits are NOT bitnet.cpp's
+  std::string native_weight_memory;   // hugepages or mmap (engine/model/weight_memory.h)
   BitnetCppTools bitnet_cpp;
   std::string bitnet_cpp_commit;  // llama-bench's build_commit
   std::vector<BenchTest> tests;

@@ -65,6 +65,7 @@ struct Flags {
   std::string bitnet_cpp_dir;
   std::string kernels = "auto";
   std::string head = "exact";
+  std::string weight_memory = "hugepages";
   double bandwidth_mib = 0;  // 0: DefaultBandwidthBufferBytes()
   double child_timeout_s = 900;
 };
@@ -82,6 +83,7 @@ absl::Status Validate(const Flags& f) {
   if (f.repetitions < 1) return absl::InvalidArgumentError("-r: repetitions must be >= 1");
   if (f.context < 8) return absl::InvalidArgumentError("-c: context must be >= 8");
   if (absl::Status s = ParseHeadMode(f.head).status(); !s.ok()) return s;
+  if (absl::Status s = ParseWeightMemory(f.weight_memory).status(); !s.ok()) return s;
   if (f.kernels != "auto") {
     if (absl::Status s = ParseKernelPath(f.kernels).status(); !s.ok()) return s;
   }
@@ -141,7 +143,7 @@ absl::Status RunBench(const Flags& f, BenchRun& run) {
     r.threads = threads;
     r.native_ts.resize(run.tests.size());
     if (run.bitnet_cpp.has_bench()) r.bcpp_ts.resize(run.tests.size());
-    NativeOptions native{f.model, threads, f.kernels, f.head};
+    NativeOptions native{f.model, threads, f.kernels, f.head, f.weight_memory};
     for (int rep = 0; rep < f.repetitions; ++rep) {
       ASSIGN_OR_RETURN(double gbps, RunReadBandwidthChild(self, run.bandwidth_buffer_bytes, threads,
                                                           kBandwidthPasses, f.child_timeout_s));
@@ -152,6 +154,7 @@ absl::Status RunBench(const Flags& f, BenchRun& run) {
         ASSIGN_OR_RETURN(NativeSpeedRun speed, RunNativeSpeedChild(self, native, run.tests, f.child_timeout_s));
         for (size_t i = 0; i < speed.samples.size(); ++i) r.native_ts[i].push_back(speed.samples[i].tokens_per_s);
         run.native_kernels = speed.kernels;
+        run.native_weight_memory = speed.weight_memory;
         run.native_head = f.head;
         ASSIGN_OR_RETURN(LoadSample load, RunNativeLoadChild(self, native, f.context, f.child_timeout_s));
         r.native_load.push_back(load);
@@ -234,6 +237,7 @@ int ChildMain(int argc, char** argv) {
   app.add_option("--threads", o.threads)->required();
   app.add_option("--kernels", o.kernels);
   app.add_option("--head", o.head);
+  app.add_option("--weight-memory", o.weight_memory);
   app.add_option("--tests", tests_flag);
   app.add_option("--context", context);
   try {
@@ -280,6 +284,10 @@ int Main(int argc, char** argv) {
   app.add_option("--head", f.head,
                  "native output head: exact, or int8 (faster decode that CHANGES the logits; the ceiling "
                  "line still counts the exact head's bytes)")
+      ->capture_default_str();
+  app.add_option("--weight-memory", f.weight_memory,
+                 "native weights: hugepages (copied at load into 2 MiB pages) or mmap (used in the file "
+                 "mapping, as llama-bench does by default)")
       ->capture_default_str();
   app.add_option("--bandwidth-mib", f.bandwidth_mib, "bandwidth buffer size in MiB (default: max(16 x LLC, 512))");
   app.add_option("--child-timeout", f.child_timeout_s, "seconds before a measurement process is killed")

@@ -11,7 +11,8 @@ namespace bitparity::bench {
 namespace {
 
 std::vector<std::string> BaseArgs(const std::string& self, const char* command, const NativeOptions& o) {
-  return {self, command, "--model", o.model, "--threads", std::to_string(o.threads), "--kernels", o.kernels, "--head", o.head};
+  return {self, command, "--model", o.model, "--threads", std::to_string(o.threads), "--kernels", o.kernels, "--head", o.head,
+          "--weight-memory", o.weight_memory};
 }
 
 absl::StatusOr<nlohmann::json> RunAndParse(const std::vector<std::string>& argv, double timeout_s,
@@ -58,6 +59,7 @@ absl::StatusOr<NativeSpeedRun> RunNativeSpeedChild(const std::string& self, cons
   NativeSpeedRun run;
   try {
     run.kernels = j.at("kernels").get<std::string>();
+    run.weight_memory = j.at("weight_memory").get<std::string>();
     const nlohmann::json& results = j.at("tests");
     if (results.size() != tests.size()) return absl::DataLossError("native engine run: wrong number of tests");
     for (size_t i = 0; i < tests.size(); ++i) {

@@ -24,6 +24,7 @@ absl::StatusOr<std::vector<BenchTest>> ParseTests(const std::string& s);
 struct NativeSpeedRun {
   std::vector<TestSample> samples;  // in the order asked for
   std::string kernels;
+  std::string weight_memory;  // where the weights really lived (hugepages may fall back to mmap)
 };
 
 // Errors: whatever stopped the child (its stderr tail in the message), or DataLoss

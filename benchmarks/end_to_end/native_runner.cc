@@ -23,6 +23,7 @@ absl::StatusOr<std::unique_ptr<Model>> LoadTimed(const NativeOptions& o, double&
     ASSIGN_OR_RETURN(mo.kernels, ParseKernelPath(o.kernels));
   }
   ASSIGN_OR_RETURN(mo.head, ParseHeadMode(o.head));
+  ASSIGN_OR_RETURN(mo.weight_memory, ParseWeightMemory(o.weight_memory));
   const auto t0 = Clock::now();
   ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Load(o.model, mo));
   load_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
@@ -93,6 +94,7 @@ absl::StatusOr<nlohmann::json> MeasureNativeSpeed(const NativeOptions& options,
   }
   return nlohmann::json{{"load_ms", load_ms},
                         {"kernels", model->kernels().name},
+                        {"weight_memory", WeightMemoryName(model->weight_memory())},
                         {"threads", model->threads()},
                         {"tests", results}};
 }

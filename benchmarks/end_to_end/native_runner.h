@@ -33,6 +33,7 @@ struct NativeOptions {
   int threads = 1;
   std::string kernels = "auto";  // auto, scalar, avx2, avx512
   std::string head = "exact";    // exact, or int8 (changes the logits: engine/model/int8_head.h)
+  std::string weight_memory = "hugepages";  // or mmap (engine/model/weight_memory.h)
 };
 
 // {"load_ms", "kernels", "threads", "tests": [{"name","n_prompt","n_gen","ns","tokens_per_s"}]}

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
+#include "engine/common/huge_page_buffer.h"
 #include "engine/kernels/kernels.h"
 #include "engine/quant/fp16.h"
 #include "engine/quant/i2s.h"
@@ -52,6 +53,54 @@ void BM_I2sGemv(benchmark::State& state) {
 BENCHMARK(BM_I2sGemv)->ArgsProduct({{2560}, {2560}, {0, 1, 2}})->ArgsProduct({{6912}, {2560}, {0, 1, 2}})
     ->ArgsProduct({{2560}, {6912}, {0, 1, 2}})->Unit(benchmark::kMicrosecond);
 
+// args: path, huge pages (0/1). One decode token's ternary layers on the 2B-4T shape:
+// 30 layers x (q, k, v, o, gate, up, down), 521 MB of I2_S weights, far more than the
+// last-level cache, so this is the gemv as a forward pass streams it (matrix after
+// matrix from DRAM), from 4 KiB pages or from huge pages (engine/model/weight_memory.h).
+void BM_I2sGemvDecodeLayers(benchmark::State& state) {
+  const Kernels* K = PathOrSkip(state, state.range(0));
+  if (K == nullptr) return;
+  struct Shape {
+    int64_t rows, k;
+  };
+  const Shape layer[] = {{2560, 2560}, {640, 2560}, {640, 2560}, {2560, 2560}, {6912, 2560}, {6912, 2560}, {2560, 6912}};
+  std::vector<Shape> shapes;
+  std::vector<size_t> offsets;
+  size_t total = 0;
+  for (int l = 0; l < 30; ++l) {
+    for (const Shape& sh : layer) {
+      shapes.push_back(sh);
+      offsets.push_back(total);
+      total += (I2sTensorBytes(sh.rows * sh.k) + 63) / 64 * 64;
+    }
+  }
+  std::vector<uint8_t> small_pages;
+  absl::StatusOr<HugePageBuffer> huge = HugePageBuffer::Allocate(state.range(1) != 0 ? total : 0);
+  uint8_t* w = nullptr;
+  if (state.range(1) != 0) {
+    w = huge->data();
+  } else {
+    small_pages.resize(total + 64);
+    w = small_pages.data() + (64 - reinterpret_cast<uintptr_t>(small_pages.data()) % 64) % 64;
+  }
+  std::mt19937 rng(6);
+  for (size_t i = 0; i < total; ++i) w[i] = static_cast<uint8_t>(rng() % 3 * 0x55);
+  std::vector<int8_t> q(6912), qa(6912);
+  for (auto& v : q) v = static_cast<int8_t>(rng());
+  std::vector<int32_t> out(6912);
+  double bytes = 0;
+  for (const Shape& sh : shapes) bytes += static_cast<double>(sh.rows * sh.k / 4);
+  for (auto _ : state) {
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      K->i2s_prepare_act(q.data(), shapes[i].k, qa.data());
+      K->i2s_gemv(w + offsets[i], shapes[i].k, shapes[i].rows, qa.data(), out.data());
+    }
+    benchmark::DoNotOptimize(out.data());
+  }
+  SetBytes(state, bytes);
+}
+BENCHMARK(BM_I2sGemvDecodeLayers)->ArgsProduct({{1, 2}, {0, 1}})->Unit(benchmark::kMillisecond);
+
 // args: rows, k, n_act, path
 void BM_I2sGemm(benchmark::State& state) {
   const Kernels* K = PathOrSkip(state, state.range(3));
@@ -93,6 +142,32 @@ void BM_F16Head(benchmark::State& state) {
   SetBytes(state, static_cast<double>(rows * k * 2));
 }
 BENCHMARK(BM_F16Head)->ArgsProduct({{128256}, {2560}, {0, 1, 2}})->Unit(benchmark::kMillisecond);
+
+// args: rows, k, row stride, path. Decode attention's two f16_dot_rows shapes on the
+// 2B-4T model (head_dim 128): scores = K rows (n_kv x 128) . q, and out = Vt rows
+// (128 x n_kv, stride = cache capacity) . p. n_kv is a multiple of 32, so half the
+// lengths leave ggml's 32-value scalar tail.
+void BM_AttentionRows(benchmark::State& state) {
+  const Kernels* K = PathOrSkip(state, state.range(3));
+  if (K == nullptr) return;
+  const int64_t rows = state.range(0), k = state.range(1), stride = state.range(2);
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd(0.0f, 0.5f);
+  std::vector<uint16_t> w(rows * stride);
+  for (auto& h : w) h = Fp32ToFp16(nd(rng));
+  std::vector<uint16_t> x(k);
+  for (auto& h : x) h = Fp32ToFp16(nd(rng));
+  std::vector<float> out(rows);
+  for (auto _ : state) {
+    K->f16_dot_rows(w.data(), stride, rows, k, x.data(), out.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["rows/s"] = benchmark::Counter(static_cast<double>(rows * state.iterations()), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_AttentionRows)
+    ->ArgsProduct({{96, 160}, {128}, {128}, {0, 1, 2}})
+    ->ArgsProduct({{128}, {96, 128, 160}, {512}, {0, 1, 2}})
+    ->Unit(benchmark::kMicrosecond);
 
 // args: k, path
 void BM_QuantizeRowI8S(benchmark::State& state) {

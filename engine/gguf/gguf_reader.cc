@@ -461,7 +461,16 @@ const GgufTensorInfo* GgufFile::FindTensor(absl::string_view name) const {
 }
 
 const uint8_t* GgufFile::TensorData(const GgufTensorInfo& info) const {
-  return data_ + data_offset_ + info.offset;
+  return (tensor_base_ != nullptr ? tensor_base_ : data_ + data_offset_) + info.offset;
+}
+
+void GgufFile::ReleaseMappedPages(uint64_t begin, uint64_t end) const {
+  if (mapping_ == nullptr || begin >= end || end > size_) return;
+  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  const uint64_t first = (begin + page - 1) / page * page, last = end / page * page;
+  if (first >= last) return;
+  // Advice on a read-only private file mapping: the pages are still the file's.
+  (void)::madvise(static_cast<uint8_t*>(mapping_) + first, last - first, MADV_DONTNEED);
 }
 
 namespace {

@@ -144,6 +144,16 @@ class GgufFile {
   // Whole file bytes (for hashing).
   absl::Span<const uint8_t> bytes() const { return {data_, size_}; }
 
+  // The tensor data section, [data_offset(), file_size()) of the file.
+  absl::Span<const uint8_t> tensor_data_section() const { return bytes().subspan(data_offset_); }
+  // From now on TensorData() points into `base`, a copy of tensor_data_section() that
+  // the caller keeps alive while this file is used (engine/model/weight_memory.h).
+  void RelocateTensorData(const uint8_t* base) { tensor_base_ = base; }
+  // Lets the kernel drop this process's resident pages of file bytes [begin, end) (whole
+  // pages inside it only). A later read faults them back in from the page cache. No-op
+  // for FromBytes() files.
+  void ReleaseMappedPages(uint64_t begin, uint64_t end) const;
+
  private:
   GgufFile() = default;
   absl::Status Parse();
@@ -156,6 +166,7 @@ class GgufFile {
   uint32_t version_ = 0;
   uint64_t alignment_ = 32;
   uint64_t data_offset_ = 0;
+  const uint8_t* tensor_base_ = nullptr;  // data_ + data_offset_, or a relocated copy
   std::vector<GgufMetadataEntry> metadata_;
   absl::flat_hash_map<std::string, size_t> key_index_;
   std::vector<GgufTensorInfo> tensors_;

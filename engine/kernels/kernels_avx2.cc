@@ -220,26 +220,59 @@ void QuantizeRowQ8K(const float* x, int64_t k, BlockQ8K* y) {
 // ---------------------------------------------------------------- F16 head
 inline __m256 LoadF16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)p)); }
 
-float DotF16Ggml(const uint16_t* w, const uint16_t* x, int64_t k) {
+// ggml_vec_dot_f16 (AVX-512 lane order, as the reference was built): the 64-value
+// body reduced to a double; the k % 64 tail is added by TailSums.
+inline double DotF16GgmlBody(const uint16_t* w, const uint16_t* x, int64_t np) {
   __m256 acc[8];
   for (auto& a : acc) a = _mm256_setzero_ps();
-  const int64_t np = k & ~int64_t{63};
   for (int64_t i = 0; i < np; i += 64) {
     for (int v = 0; v < 8; ++v) acc[v] = _mm256_fmadd_ps(LoadF16(w + i + 8 * v), LoadF16(x + i + 8 * v), acc[v]);
   }
   // 16-lane vector j is (acc[2j], acc[2j+1]); ggml adds (j0 + j2) + (j1 + j3).
   const __m256 lo = _mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6]));
   const __m256 hi = _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7]));
-  double sum = Reduce16(lo, hi);
-  for (int64_t i = np; i < k; ++i) {
-    const float p = Fp16ToFp32(w[i]) * Fp16ToFp32(x[i]);
-    sum += static_cast<double>(p);
+  return Reduce16(lo, hi);
+}
+
+// ggml adds a row's tail one float product at a time to a double. Rows go in groups
+// of 8, each row one double lane (two 4-lane chains), so the chains run side by side;
+// every lane sees the same adds in the same order as ggml's loop.
+constexpr int kTailRows = 8;
+
+void TailSums(const uint16_t* w, int64_t w_stride, int rows, int64_t np, int64_t k, const uint16_t* x,
+              double* sums) {
+  const int64_t tail = k - np;  // < 64
+  alignas(32) float prod[kTailRows][64];
+  for (int r = 0; r < kTailRows; ++r) {
+    const uint16_t* wr = w + (r < rows ? r : 0) * w_stride;
+    int64_t i = 0;
+    for (; i + 8 <= tail; i += 8) _mm256_store_ps(&prod[r][i], _mm256_mul_ps(LoadF16(wr + np + i), LoadF16(x + np + i)));
+    for (; i < tail; ++i) prod[r][i] = Fp16ToFp32(wr[np + i]) * Fp16ToFp32(x[np + i]);
   }
-  return static_cast<float>(sum);
+  const __m128i row_offsets = _mm_setr_epi32(0, 64, 128, 192);
+  __m256d acc0 = _mm256_loadu_pd(sums), acc1 = _mm256_loadu_pd(sums + 4);
+  for (int64_t j = 0; j < tail; ++j) {
+    acc0 = _mm256_add_pd(acc0, _mm256_cvtps_pd(_mm_i32gather_ps(&prod[0][j], row_offsets, 4)));
+    acc1 = _mm256_add_pd(acc1, _mm256_cvtps_pd(_mm_i32gather_ps(&prod[4][j], row_offsets, 4)));
+  }
+  _mm256_storeu_pd(sums, acc0);
+  _mm256_storeu_pd(sums + 4, acc1);
 }
 
 void F16DotRows(const uint16_t* w, int64_t w_stride, int64_t n_rows, int64_t k, const uint16_t* x, float* out) {
-  for (int64_t r = 0; r < n_rows; ++r) out[r] = DotF16Ggml(w + r * w_stride, x, k);
+  const int64_t np = k & ~int64_t{63};
+  if (np == k) {
+    for (int64_t r = 0; r < n_rows; ++r) out[r] = static_cast<float>(DotF16GgmlBody(w + r * w_stride, x, np));
+    return;
+  }
+  for (int64_t r0 = 0; r0 < n_rows; r0 += kTailRows) {
+    const int rows = static_cast<int>(std::min<int64_t>(kTailRows, n_rows - r0));
+    const uint16_t* wg = w + r0 * w_stride;
+    alignas(32) double sums[kTailRows] = {};
+    for (int r = 0; r < rows; ++r) sums[r] = DotF16GgmlBody(wg + r * w_stride, x, np);
+    TailSums(wg, w_stride, rows, np, k, x, sums);
+    for (int r = 0; r < rows; ++r) out[r0 + r] = static_cast<float>(sums[r]);
+  }
 }
 
 template <int A>

@@ -4,27 +4,10 @@
 #include <atomic>
 #include <cmath>
 
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include "absl/strings/str_cat.h"
 #include "engine/quant/dequantize.h"
 
 namespace bitparity {
-
-namespace {
-// Quantizing read every page of the F16 head; nothing reads most of them again (the
-// embedding lookup touches one row per token), so hand them back to the page cache
-// instead of keeping them in this process's resident set. The mapping is read-only,
-// so a later access simply faults the page in again. Best effort: a failure only
-// costs memory.
-void ReleaseMappedPages(const uint8_t* data, int64_t bytes) {
-  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + page - 1) / page * page;
-  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + static_cast<uintptr_t>(bytes)) / page * page;
-  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
-}
-}  // namespace
 
 absl::StatusOr<Int8Head> Int8Head::Quantize(const WeightMatrix& head, ThreadPool& pool) {
   if (head.type != GgmlType::kF32 && head.type != GgmlType::kF16 && head.type != GgmlType::kBF16) {
@@ -65,7 +48,6 @@ absl::StatusOr<Int8Head> Int8Head::Quantize(const WeightMatrix& head, ThreadPool
     }
   }, 256);
   if (failed) return absl::DataLossError(absl::StrCat("could not read the rows of '", head.name, "'"));
-  ReleaseMappedPages(head.data, head.rows * head.row_bytes);
   return h;
 }
 

@@ -16,6 +16,16 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path, cons
   std::unique_ptr<Model> m(new Model());
   ASSIGN_OR_RETURN(m->file_, GgufFile::Open(path));
   ASSIGN_OR_RETURN(m->config_, ModelConfig::FromGguf(*m->file_));
+  if (options.kernels && !KernelPathSupported(*options.kernels)) {
+    return absl::FailedPreconditionError(absl::StrCat("kernel path '", KernelPathName(*options.kernels),
+                                                      "' is not supported by this CPU"));
+  }
+  m->pool_ = std::make_unique<ThreadPool>(options.threads);
+  // Validate the tensor table first: a malformed file must not cost a copy.
+  RETURN_IF_ERROR(Weights::Bind(*m->file_, m->config_).status());
+  if (options.weight_memory == WeightMemory::kHugePages && HugePageBuffer::TransparentHugePageMode() != "never") {
+    ASSIGN_OR_RETURN(m->weight_buffer_, CopyTensorDataToHugePages(*m->file_, *m->pool_));
+  }
   ASSIGN_OR_RETURN(m->weights_, Weights::Bind(*m->file_, m->config_));
   if (m->file_->HasKey("tokenizer.ggml.model")) {
     ASSIGN_OR_RETURN(m->tokenizer_, Tokenizer::FromGguf(*m->file_));
@@ -46,19 +56,34 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path, cons
     }
   }
   m->fault_ = options.fault;
-  if (options.kernels && !KernelPathSupported(*options.kernels)) {
-    return absl::FailedPreconditionError(absl::StrCat("kernel path '", KernelPathName(*options.kernels),
-                                                      "' is not supported by this CPU"));
-  }
   m->kernels_ = options.kernels ? &KernelsFor(*options.kernels) : &GetKernels();
-  m->pool_ = std::make_unique<ThreadPool>(options.threads);
   // Our pool already splits the work; OpenBLAS threads on top would oversubscribe.
   openblas_set_num_threads(1);
   if (options.head == HeadMode::kInt8) {
     ASSIGN_OR_RETURN(Int8Head head, Int8Head::Quantize(m->weights_.output, *m->pool_));
     m->int8_head_ = std::make_unique<Int8Head>(std::move(head));
+    m->UseFileMappingForTheFloatHead();
   }
   return m;
+}
+
+// Quantizing read every page of the float head, and only the embedding lookup (one
+// row per token, when the head is tied) reads it again. So the head is read from the
+// file mapping from now on, and neither the mapping's pages nor a huge-page copy of
+// them stay in this process's resident set; a looked-up row faults back in from the
+// page cache.
+void Model::UseFileMappingForTheFloatHead() {
+  const GgufTensorInfo* info = file_->FindTensor(weights_.output.name);
+  if (info == nullptr) return;  // Bind found it; cannot happen
+  const uint64_t begin = file_->data_offset() + info->offset, end = begin + info->byte_size;
+  if (weight_buffer_.size() > 0) {
+    const uint8_t* mapped = file_->bytes().data() + begin;
+    for (WeightMatrix* w : {&weights_.output, &weights_.token_embd}) {
+      if (w->name == weights_.output.name) w->data = mapped;
+    }
+    weight_buffer_.Discard(info->offset, info->offset + info->byte_size);
+  }
+  file_->ReleaseMappedPages(begin, end);
 }
 
 absl::StatusOr<HeadMode> ParseHeadMode(std::string_view name) {

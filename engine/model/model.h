@@ -37,6 +37,7 @@
 #include "engine/model/fault_injection.h"
 #include "engine/model/int8_head.h"
 #include "engine/model/model_config.h"
+#include "engine/model/weight_memory.h"
 #include "engine/model/weights.h"
 #include "engine/runtime/thread_pool.h"
 #include "engine/tokenizer/tokenizer.h"
@@ -62,6 +63,8 @@ struct ModelOptions {
   FaultInjection fault;
   // Output head arithmetic; anything but kExact changes the numerics (off by default).
   HeadMode head = HeadMode::kExact;
+  // Where the tensor bytes live (engine/model/weight_memory.h). Same values either way.
+  WeightMemory weight_memory = WeightMemory::kHugePages;
 };
 
 class Model {
@@ -82,6 +85,8 @@ class Model {
   // The quantized head when head_mode() is kInt8, else null.
   const Int8Head* int8_head() const { return int8_head_.get(); }
   int threads() const;
+  // Where the tensor bytes really live (kMmap where kHugePages fell back).
+  WeightMemory weight_memory() const { return weight_buffer_.size() > 0 ? WeightMemory::kHugePages : WeightMemory::kMmap; }
 
   // SHA-256 of the model file (computed once, on first call; ~1 s per GB).
   const std::string& Sha256() const;
@@ -90,8 +95,10 @@ class Model {
 
  private:
   Model() = default;
+  void UseFileMappingForTheFloatHead();  // int8 head: see model.cc
 
   std::unique_ptr<GgufFile> file_;
+  HugePageBuffer weight_buffer_;  // the tensor data when it was copied to huge pages
   ModelConfig config_;
   Weights weights_;
   std::unique_ptr<Tokenizer> tokenizer_;

@@ -37,6 +37,7 @@ struct CommonFlags {
   std::string kernels = "auto";
   std::string fault;
   std::string head = "exact";
+  std::string weight_memory = "hugepages";
   int context = 0;
 };
 
@@ -68,6 +69,7 @@ absl::StatusOr<std::unique_ptr<Model>> LoadModel(const CommonFlags& f) {
     ASSIGN_OR_RETURN(o.fault, FaultInjection::Parse(f.fault));
   }
   ASSIGN_OR_RETURN(o.head, ParseHeadMode(f.head));
+  ASSIGN_OR_RETURN(o.weight_memory, ParseWeightMemory(f.weight_memory));
   return Model::Load(f.model, o);
 }
 
@@ -128,6 +130,7 @@ absl::Status RunInfo(const CommonFlags& f) {
   }
   j["kernels"] = m->kernels().name;
   j["output_head"] = HeadModeName(m->head_mode());
+  j["weight_memory"] = WeightMemoryName(m->weight_memory());
   j["sha256"] = m->Sha256();
   std::cout << j.dump(2) << "\n";
   return absl::OkStatus();
@@ -202,6 +205,7 @@ absl::Status RunLogits(const CommonFlags& f, const InputFlags& in, const std::st
   j["threads"] = m->threads();
   j["kernels"] = m->kernels().name;
   j["output_head"] = HeadModeName(m->head_mode());
+  j["weight_memory"] = WeightMemoryName(m->weight_memory());
   std::cout << j.dump() << "\n";
   return absl::OkStatus();
 }
@@ -228,6 +232,7 @@ absl::Status RunGenerate(const CommonFlags& f, const InputFlags& in, GenerateOpt
   j["threads"] = m->threads();
   j["kernels"] = m->kernels().name;
   j["output_head"] = HeadModeName(m->head_mode());
+  j["weight_memory"] = WeightMemoryName(m->weight_memory());
   std::cout << j.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
   return absl::OkStatus();
 }
@@ -243,6 +248,8 @@ int Main(int argc, char** argv) {
     cmd->add_option("--kernels", f.kernels, "kernel path: auto, scalar, avx2, avx512");
     cmd->add_option("--fault", f.fault, "inject a fault (engine/model/fault_injection.h)");
     cmd->add_option("--head", f.head, "output head: exact (bitnet.cpp's F16) or int8 (faster, changes the logits)");
+    cmd->add_option("--weight-memory", f.weight_memory,
+                    "where the weights live: hugepages (copied at load; faster decode) or mmap (the file mapping)");
     cmd->add_option("--context,-c", f.context, "context size (default: the model's)");
   };
   CLI::App* info = app.add_subcommand("info", "model facts as JSON");

@@ -71,6 +71,7 @@ BackendInfo DescribeModel(const Model& m, int max_context) {
   info.build_extra["best_kernel_path"] = KernelPathName(BestKernelPath());
   // Named wherever it is on: the int8 head does not reproduce bitnet.cpp's logits.
   info.build_extra["output_head"] = m.head_mode() == HeadMode::kInt8 ? "int8 (approximate)" : "exact";
+  info.build_extra["weight_memory"] = WeightMemoryName(m.weight_memory());
 
   info.architecture = c.arch_name;
   info.model_name = c.name;
@@ -132,6 +133,7 @@ absl::StatusOr<std::unique_ptr<NativeBackend>> NativeBackend::Load(
   mo.kernels = options.kernels;
   mo.fault = options.fault;
   mo.head = options.head;
+  mo.weight_memory = options.weight_memory;
   ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Load(options.model_path, mo));
   return Wrap(std::shared_ptr<const Model>(std::move(model)), options.max_context,
               options.max_idle_sessions);

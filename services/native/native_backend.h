@@ -36,6 +36,7 @@ struct NativeBackendOptions {
   std::optional<KernelPath> kernels;   // unset = best the CPU supports
   FaultInjection fault;                // off by default
   HeadMode head = HeadMode::kExact;    // kInt8 changes the logits (engine/model/int8_head.h)
+  WeightMemory weight_memory = WeightMemory::kHugePages;  // engine/model/weight_memory.h
   int max_idle_sessions = 2;           // sessions kept for reuse (= max_concurrent)
 };
 

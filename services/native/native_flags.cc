@@ -21,6 +21,11 @@ void AddNativeFlags(CLI::App& app, NativeFlags* f) {
                  "Output head: exact (bitnet.cpp's F16 arithmetic) or int8 (faster decode, CHANGES the "
                  "logits; engine/model/int8_head.h)")
       ->capture_default_str();
+  app.add_option("--weight-memory", f->weight_memory,
+                 "Where the weights live: hugepages (copied at load into 2 MiB pages; faster decode) or "
+                 "mmap (the file mapping, shared through the page cache by every process that maps "
+                 "it; engine/model/weight_memory.h)")
+      ->capture_default_str();
   app.add_option("--inject-fault", f->inject_fault,
                  "Deliberately perturb the forward pass (engine/model/fault_injection.h): "
                  "flip-row:L:T:R | skip-sub-norm:L | rope-offset:L | scale-error:L:T");
@@ -40,6 +45,7 @@ absl::StatusOr<std::unique_ptr<EngineBackend>> LoadNativeBackend(const NativeFla
     ASSIGN_OR_RETURN(o.fault, FaultInjection::Parse(f.inject_fault));
   }
   ASSIGN_OR_RETURN(o.head, ParseHeadMode(f.head));
+  ASSIGN_OR_RETURN(o.weight_memory, ParseWeightMemory(f.weight_memory));
   ASSIGN_OR_RETURN(std::unique_ptr<NativeBackend> backend, NativeBackend::Load(o));
   return std::unique_ptr<EngineBackend>(std::move(backend));
 }

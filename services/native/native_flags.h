@@ -22,6 +22,7 @@ struct NativeFlags {
   int max_context = 0;
   std::string kernels = "auto";
   std::string head = "exact";
+  std::string weight_memory = "hugepages";
   std::string inject_fault;
 };
 

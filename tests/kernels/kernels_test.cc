@@ -2,6 +2,7 @@
 // scalar twins against engine/quant's reference code. Shapes mix odd row counts with
 // aligned K; the seed is fixed and printed. Integer results and (by design, see
 // kernels.h) float results must be bit-identical across paths.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -23,7 +24,7 @@ namespace {
 
 constexpr uint32_t kSeed = 0xB17A;  // printed by every test via SCOPED_TRACE
 constexpr int64_t kRowCounts[] = {1, 3, 7, 33};
-constexpr int64_t kI2sKs[] = {128, 384, 1024, 2560};  // odd block counts included
+constexpr int64_t kI2sKs[] = {128, 384, 768, 1024, 2560, 6912};  // odd block and pair counts included
 constexpr int64_t kTqKs[] = {256, 768, 2560};
 
 // The scalar twin's F16 dot uses ggml's lane order; against a plain index-order float
@@ -222,7 +223,9 @@ TEST_P(SimdVsScalarTest, QuantizeRowI8SIsBitExact) {
 TEST_P(SimdVsScalarTest, F16DotRowsIsBitExactWithTheScalarLaneOrder) {
   std::mt19937 rng(kSeed + 3);
   for (int64_t rows : kRowCounts) {
-    for (int64_t k : {int64_t{64}, int64_t{100}, int64_t{256}, int64_t{2560}, int64_t{2600}}) {
+    // 32, 96, 160: attention's V product (n_kv a multiple of 32), mostly ggml's scalar tail.
+    for (int64_t k : {int64_t{32}, int64_t{64}, int64_t{96}, int64_t{100}, int64_t{160}, int64_t{256}, int64_t{2560},
+                      int64_t{2600}}) {
       SCOPED_TRACE(Case(rows, k));
       const int64_t stride = k + 8;
       const auto w = RandomF16(rng, rows * stride);
@@ -230,6 +233,37 @@ TEST_P(SimdVsScalarTest, F16DotRowsIsBitExactWithTheScalarLaneOrder) {
       std::vector<float> a(rows), b(rows);
       simd().f16_dot_rows(w.data(), stride, rows, k, x.data(), a.data());
       scalar().f16_dot_rows(w.data(), stride, rows, k, x.data(), b.data());
+      for (int64_t r = 0; r < rows; ++r) ASSERT_EQ(FloatBits(a[r]), FloatBits(b[r])) << "row " << r;
+    }
+  }
+}
+
+// The tail is a chain of double adds, rounded to float once at the end. To make the
+// order visible in that float: even columns multiply to exactly +-65504^2 (~2^32) in
+// a balanced sign pattern, odd columns to tiny values (<= 2^-13). A tiny term added
+// while the running sum is +-2^32 is rounded away; one added while it is 0 survives.
+// Which survive depends on the order, so a reordered or widened sum fails here.
+TEST_P(SimdVsScalarTest, F16DotRowsTailRoundsLikeTheSequentialDoubleSum) {
+  std::mt19937 rng(kSeed + 9);
+  const uint16_t big = Fp32ToFp16(65504.0f);
+  const uint16_t tiny = Fp32ToFp16(0x1p-24f);
+  for (int64_t rows : {int64_t{1}, int64_t{9}, int64_t{17}, int64_t{40}}) {
+    for (int64_t k : {int64_t{30}, int64_t{32}, int64_t{96}, int64_t{126}}) {
+      SCOPED_TRACE(Case(rows, k));
+      std::vector<uint16_t> x(k), w(rows * k);
+      for (int64_t j = 0; j < k; ++j) x[j] = j % 2 == 0 ? big : tiny;
+      for (int64_t r = 0; r < rows; ++r) {
+        std::vector<float> signs;
+        for (int64_t j = 0; j < k; j += 2) signs.push_back(j % 4 == 0 ? 1.0f : -1.0f);
+        std::shuffle(signs.begin(), signs.end(), rng);
+        for (int64_t j = 0; j < k; ++j) {
+          const float v = j % 2 == 0 ? signs[j / 2] * 65504.0f : static_cast<float>(1 + rng() % 2048);
+          w[r * k + j] = Fp32ToFp16(v);
+        }
+      }
+      std::vector<float> a(rows), b(rows);
+      simd().f16_dot_rows(w.data(), k, rows, k, x.data(), a.data());
+      scalar().f16_dot_rows(w.data(), k, rows, k, x.data(), b.data());
       for (int64_t r = 0; r < rows; ++r) ASSERT_EQ(FloatBits(a[r]), FloatBits(b[r])) << "row " << r;
     }
   }

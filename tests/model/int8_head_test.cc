@@ -23,11 +23,13 @@ using ::bitparity::testing::FixturePath;
 // p0_en of the tiny-b158 golden fixture: "The quick brown fox jumps over the lazy dog."
 const std::vector<int32_t> kPrompt = {50256, 464, 2068, 7586, 21831, 18045, 625, 262, 16931, 3290, 13};
 
-std::unique_ptr<Model> Load(HeadMode head, std::optional<KernelPath> kernels = std::nullopt) {
+std::unique_ptr<Model> Load(HeadMode head, std::optional<KernelPath> kernels = std::nullopt,
+                            WeightMemory memory = WeightMemory::kHugePages) {
   ModelOptions o;
   o.threads = 2;
   o.head = head;
   o.kernels = kernels;
+  o.weight_memory = memory;
   auto m = Model::Load(FixturePath("models/tiny-b158.gguf"), o);
   EXPECT_TRUE(m.ok()) << m.status();
   return m.ok() ? std::move(*m) : nullptr;
@@ -81,6 +83,17 @@ TEST(Int8HeadTest, CloseToTheExactHeadWithTheSameArgmax) {
   EXPECT_GT(worst, 0.0) << "the int8 head reproduced the F16 head exactly: is it really on?";
   EXPECT_LT(worst, 0.02 * spread);
   EXPECT_GE(same_argmax, static_cast<int>(kPrompt.size()) - 1);
+}
+
+// The int8 head hands the float head's pages back after quantizing (they are read
+// again only by the embedding lookup): from a huge-page copy or from the mapping,
+// the embeddings and logits must come out the same.
+TEST(Int8HeadTest, SameLogitsWithTheWeightsInHugePagesOrInTheMapping) {
+  auto huge = Load(HeadMode::kInt8);
+  auto mapped = Load(HeadMode::kInt8, std::nullopt, WeightMemory::kMmap);
+  ASSERT_NE(huge, nullptr);
+  ASSERT_NE(mapped, nullptr);
+  EXPECT_EQ(AllLogits(*huge), AllLogits(*mapped));
 }
 
 TEST(Int8HeadTest, SameLogitsOnEveryKernelPath) {

@@ -445,6 +445,36 @@ TEST_F(SessionTest, LogitsAreIdenticalWithOneAndTwoThreads) {
   }
 }
 
+// Where the weights live changes no value: the huge-page copy (the default) and the
+// file mapping give the same logits bit for bit, and the model says which it used.
+TEST_F(SessionTest, HugePageCopyAndFileMappingGiveIdenticalLogits) {
+  ModelOptions o;
+  o.weight_memory = WeightMemory::kMmap;
+  auto mapped = LoadTiny(o);
+  ASSERT_THAT(mapped, IsOk());
+  EXPECT_EQ((*mapped)->weight_memory(), WeightMemory::kMmap);
+  const bool thp = HugePageBuffer::TransparentHugePageMode() != "never";
+  EXPECT_EQ(model().weight_memory(), thp ? WeightMemory::kHugePages : WeightMemory::kMmap);
+  for (EvalMode mode : {EvalMode::kBatch, EvalMode::kSequential}) {
+    SCOPED_TRACE(ModeName(mode));
+    Session s1(model(), 64), s2(**mapped, 64);
+    const Rows a = EvalRows(s1, kPrompt, mode, LogitRows::All());
+    const Rows b = EvalRows(s2, kPrompt, mode, LogitRows::All());
+    ASSERT_EQ(a.size(), kPrompt.size());
+    ASSERT_EQ(a.size(), b.size());
+    for (const auto& [row, v] : a) EXPECT_EQ(v, b.at(row)) << "row " << row;
+  }
+}
+
+TEST(WeightMemoryTest, ParsesBothNamesAndRejectsOthers) {
+  EXPECT_EQ(*ParseWeightMemory("hugepages"), WeightMemory::kHugePages);
+  EXPECT_EQ(*ParseWeightMemory("mmap"), WeightMemory::kMmap);
+  EXPECT_THAT(ParseWeightMemory("huge"),
+              StatusIs(absl::StatusCode::kInvalidArgument, AllOf(HasSubstr("huge"), HasSubstr("hugepages or mmap"))));
+  EXPECT_STREQ(WeightMemoryName(WeightMemory::kMmap), "mmap");
+  EXPECT_STREQ(WeightMemoryName(WeightMemory::kHugePages), "hugepages");
+}
+
 TEST_F(SessionTest, ScalarKernelsAgreeWithTheDefaultPath) {
   ModelOptions o;
   o.kernels = KernelPath::kScalar;

@@ -1,0 +1,46 @@
+#include "engine/model/weight_memory.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+
+namespace bitparity {
+namespace {
+// Bytes copied (and then released from the mapping) per step: small against a model,
+// so the copy and the mapping are never both resident in full.
+constexpr int64_t kCopyChunk = int64_t{32} << 20;
+}  // namespace
+
+absl::StatusOr<WeightMemory> ParseWeightMemory(std::string_view name) {
+  if (name == "hugepages") return WeightMemory::kHugePages;
+  if (name == "mmap") return WeightMemory::kMmap;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown weight memory '", std::string(name), "' (want hugepages or mmap)"));
+}
+
+const char* WeightMemoryName(WeightMemory mode) { return mode == WeightMemory::kMmap ? "mmap" : "hugepages"; }
+
+absl::StatusOr<HugePageBuffer> CopyTensorDataToHugePages(GgufFile& file, ThreadPool& pool) {
+  const absl::Span<const uint8_t> src = file.tensor_data_section();
+  absl::StatusOr<HugePageBuffer> buf = HugePageBuffer::Allocate(src.size());
+  if (!buf.ok()) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(file.path(), ": cannot hold the tensor data in huge pages: ", buf.status().message()));
+  }
+  uint8_t* dst = buf->data();
+  const int64_t n = static_cast<int64_t>(src.size());
+  const int64_t chunks = (n + kCopyChunk - 1) / kCopyChunk;
+  pool.ParallelFor(chunks, [&](int64_t c0, int64_t c1, int) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const int64_t begin = c * kCopyChunk, end = std::min(n, begin + kCopyChunk);
+      std::memcpy(dst + begin, src.data() + begin, static_cast<size_t>(end - begin));
+      file.ReleaseMappedPages(file.data_offset() + begin, file.data_offset() + end);
+    }
+  });
+  file.RelocateTensorData(dst);
+  return buf;
+}
+
+}  // namespace bitparity
