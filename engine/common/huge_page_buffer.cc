@@ -1,9 +1,7 @@
 #include "engine/common/huge_page_buffer.h"
 
 #include <sys/mman.h>
-#include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -45,13 +43,6 @@ std::string HugePageBuffer::TransparentHugePageMode() {
   const size_t open = line.find('['), close = line.find(']');
   if (open == std::string::npos || close == std::string::npos || close < open) return "unknown";
   return line.substr(open + 1, close - open - 1);
-}
-
-void HugePageBuffer::Discard(size_t begin, size_t end) {
-  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
-  end = std::min(end, size_);
-  const size_t first = (begin + page - 1) / page * page, last = end / page * page;
-  if (first < last) (void)::madvise(data_ + first, last - first, MADV_DONTNEED);
 }
 
 HugePageBuffer::HugePageBuffer(HugePageBuffer&& other) noexcept

@@ -43,10 +43,6 @@ class HugePageBuffer {
   uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
 
-  // Frees the whole 4 KiB pages inside [begin, end): they read as zeros afterwards.
-  // For a range whose contents are no longer used (see Model::Load, int8 head).
-  void Discard(size_t begin, size_t end);
-
  private:
   uint8_t* data_ = nullptr;
   size_t size_ = 0;  // mapped bytes

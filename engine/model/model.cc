@@ -21,12 +21,25 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path, cons
                                                       "' is not supported by this CPU"));
   }
   m->pool_ = std::make_unique<ThreadPool>(options.threads);
-  // Validate the tensor table first: a malformed file must not cost a copy.
-  RETURN_IF_ERROR(Weights::Bind(*m->file_, m->config_).status());
+  // Bound in the mapping first: a malformed file must not cost a copy.
+  ASSIGN_OR_RETURN(Weights in_mapping, Weights::Bind(*m->file_, m->config_));
   if (options.weight_memory == WeightMemory::kHugePages && HugePageBuffer::TransparentHugePageMode() != "never") {
-    ASSIGN_OR_RETURN(m->weight_buffer_, CopyTensorDataToHugePages(*m->file_, *m->pool_));
+    // With the int8 head the float head is read once, to quantize it, and stays in
+    // the mapping (UseFileMappingForTheFloatHead): copying it would only cost.
+    uint64_t skip_begin = 0, skip_end = 0;
+    if (options.head == HeadMode::kInt8) {
+      const GgufTensorInfo* head = m->file_->FindTensor(in_mapping.output.name);
+      skip_begin = head->offset;
+      skip_end = head->offset + head->byte_size;
+    }
+    ASSIGN_OR_RETURN(m->weight_buffer_, CopyTensorDataToHugePages(*m->file_, *m->pool_, skip_begin, skip_end));
   }
   ASSIGN_OR_RETURN(m->weights_, Weights::Bind(*m->file_, m->config_));
+  if (options.head == HeadMode::kInt8 && m->weight_buffer_.size() > 0) {
+    for (WeightMatrix* w : {&m->weights_.output, &m->weights_.token_embd}) {
+      if (w->name == in_mapping.output.name) w->data = in_mapping.output.data;
+    }
+  }
   if (m->file_->HasKey("tokenizer.ggml.model")) {
     ASSIGN_OR_RETURN(m->tokenizer_, Tokenizer::FromGguf(*m->file_));
     if (m->tokenizer_->n_vocab() != m->config_.n_vocab) {
@@ -62,28 +75,19 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path, cons
   if (options.head == HeadMode::kInt8) {
     ASSIGN_OR_RETURN(Int8Head head, Int8Head::Quantize(m->weights_.output, *m->pool_));
     m->int8_head_ = std::make_unique<Int8Head>(std::move(head));
-    m->UseFileMappingForTheFloatHead();
+    m->ReleaseTheFloatHeadsPages();
   }
   return m;
 }
 
-// Quantizing read every page of the float head, and only the embedding lookup (one
-// row per token, when the head is tied) reads it again. So the head is read from the
-// file mapping from now on, and neither the mapping's pages nor a huge-page copy of
-// them stay in this process's resident set; a looked-up row faults back in from the
-// page cache.
-void Model::UseFileMappingForTheFloatHead() {
+// Quantizing read every page of the float head (in the mapping: Load did not copy
+// it), and only the embedding lookup (one row per token, when the head is tied) reads
+// it again: hand those pages back to the page cache; a looked-up row faults back in.
+void Model::ReleaseTheFloatHeadsPages() {
   const GgufTensorInfo* info = file_->FindTensor(weights_.output.name);
   if (info == nullptr) return;  // Bind found it; cannot happen
-  const uint64_t begin = file_->data_offset() + info->offset, end = begin + info->byte_size;
-  if (weight_buffer_.size() > 0) {
-    const uint8_t* mapped = file_->bytes().data() + begin;
-    for (WeightMatrix* w : {&weights_.output, &weights_.token_embd}) {
-      if (w->name == weights_.output.name) w->data = mapped;
-    }
-    weight_buffer_.Discard(info->offset, info->offset + info->byte_size);
-  }
-  file_->ReleaseMappedPages(begin, end);
+  const uint64_t begin = file_->data_offset() + info->offset;
+  file_->ReleaseMappedPages(begin, begin + info->byte_size);
 }
 
 absl::StatusOr<HeadMode> ParseHeadMode(std::string_view name) {

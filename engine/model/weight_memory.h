@@ -30,7 +30,10 @@ const char* WeightMemoryName(WeightMemory mode);
 // Copies `file`'s tensor data section into huge pages on `pool`'s threads and points
 // the file's TensorData() at the copy, which the caller must keep alive. The mapping's
 // pages are released chunk by chunk as they are copied, so peak RSS stays near one
-// copy of the model. ResourceExhausted if the memory cannot be mapped.
-absl::StatusOr<HugePageBuffer> CopyTensorDataToHugePages(GgufFile& file, ThreadPool& pool);
+// copy of the model. Bytes [skip_begin, skip_end) of the section are not copied (their
+// pages in the copy stay untouched, so never resident): for a tensor the caller keeps
+// reading from the mapping. ResourceExhausted if the memory cannot be mapped.
+absl::StatusOr<HugePageBuffer> CopyTensorDataToHugePages(GgufFile& file, ThreadPool& pool, uint64_t skip_begin = 0,
+                                                         uint64_t skip_end = 0);
 
 }  // namespace bitparity
