@@ -21,25 +21,8 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path, cons
                                                       "' is not supported by this CPU"));
   }
   m->pool_ = std::make_unique<ThreadPool>(options.threads);
-  // Bound in the mapping first: a malformed file must not cost a copy.
+  // Bound in the mapping first: a malformed file or option must not cost a copy.
   ASSIGN_OR_RETURN(Weights in_mapping, Weights::Bind(*m->file_, m->config_));
-  if (options.weight_memory == WeightMemory::kHugePages && HugePageBuffer::TransparentHugePageMode() != "never") {
-    // With the int8 head the float head is read once, to quantize it, and stays in
-    // the mapping (UseFileMappingForTheFloatHead): copying it would only cost.
-    uint64_t skip_begin = 0, skip_end = 0;
-    if (options.head == HeadMode::kInt8) {
-      const GgufTensorInfo* head = m->file_->FindTensor(in_mapping.output.name);
-      skip_begin = head->offset;
-      skip_end = head->offset + head->byte_size;
-    }
-    ASSIGN_OR_RETURN(m->weight_buffer_, CopyTensorDataToHugePages(*m->file_, *m->pool_, skip_begin, skip_end));
-  }
-  ASSIGN_OR_RETURN(m->weights_, Weights::Bind(*m->file_, m->config_));
-  if (options.head == HeadMode::kInt8 && m->weight_buffer_.size() > 0) {
-    for (WeightMatrix* w : {&m->weights_.output, &m->weights_.token_embd}) {
-      if (w->name == in_mapping.output.name) w->data = in_mapping.output.data;
-    }
-  }
   if (m->file_->HasKey("tokenizer.ggml.model")) {
     ASSIGN_OR_RETURN(m->tokenizer_, Tokenizer::FromGguf(*m->file_));
     if (m->tokenizer_->n_vocab() != m->config_.n_vocab) {
@@ -53,7 +36,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path, cons
                                                      options.fault.layer, " but the model has ", m->config_.n_layer));
     }
     if (options.fault.kind == FaultInjection::Kind::kFlipRow) {
-      const LayerWeights& l = m->weights_.layers[options.fault.layer];
+      const LayerWeights& l = in_mapping.layers[options.fault.layer];
       const WeightMatrix* target = nullptr;
       for (const WeightMatrix* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) {
         if (w->name == absl::StrCat("blk.", options.fault.layer, ".", options.fault.tensor, ".weight")) target = w;
@@ -72,22 +55,31 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path, cons
   m->kernels_ = options.kernels ? &KernelsFor(*options.kernels) : &GetKernels();
   // Our pool already splits the work; OpenBLAS threads on top would oversubscribe.
   openblas_set_num_threads(1);
+  // The int8 head is quantized from the mapping before anything is copied, and the
+  // float head stays there (read again only by the embedding lookup), so its pages and
+  // the other weights are never resident at the same time.
+  const GgufTensorInfo* head_info = m->file_->FindTensor(in_mapping.output.name);
   if (options.head == HeadMode::kInt8) {
-    ASSIGN_OR_RETURN(Int8Head head, Int8Head::Quantize(m->weights_.output, *m->pool_));
+    ASSIGN_OR_RETURN(Int8Head head, Int8Head::Quantize(in_mapping.output, *m->pool_));
     m->int8_head_ = std::make_unique<Int8Head>(std::move(head));
-    m->ReleaseTheFloatHeadsPages();
+    const uint64_t begin = m->file_->data_offset() + head_info->offset;
+    m->file_->ReleaseMappedPages(begin, begin + head_info->byte_size);
+  }
+  if (options.weight_memory == WeightMemory::kHugePages && HugePageBuffer::TransparentHugePageMode() != "never") {
+    uint64_t skip_begin = 0, skip_end = 0;
+    if (options.head == HeadMode::kInt8) {
+      skip_begin = head_info->offset;
+      skip_end = head_info->offset + head_info->byte_size;
+    }
+    ASSIGN_OR_RETURN(m->weight_buffer_, CopyTensorDataToHugePages(*m->file_, *m->pool_, skip_begin, skip_end));
+  }
+  ASSIGN_OR_RETURN(m->weights_, Weights::Bind(*m->file_, m->config_));
+  if (options.head == HeadMode::kInt8) {
+    for (WeightMatrix* w : {&m->weights_.output, &m->weights_.token_embd}) {
+      if (w->name == in_mapping.output.name) w->data = in_mapping.output.data;
+    }
   }
   return m;
-}
-
-// Quantizing read every page of the float head (in the mapping: Load did not copy
-// it), and only the embedding lookup (one row per token, when the head is tied) reads
-// it again: hand those pages back to the page cache; a looked-up row faults back in.
-void Model::ReleaseTheFloatHeadsPages() {
-  const GgufTensorInfo* info = file_->FindTensor(weights_.output.name);
-  if (info == nullptr) return;  // Bind found it; cannot happen
-  const uint64_t begin = file_->data_offset() + info->offset;
-  file_->ReleaseMappedPages(begin, begin + info->byte_size);
 }
 
 absl::StatusOr<HeadMode> ParseHeadMode(std::string_view name) {

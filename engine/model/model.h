@@ -95,7 +95,6 @@ class Model {
 
  private:
   Model() = default;
-  void ReleaseTheFloatHeadsPages();  // int8 head: see model.cc
 
   std::unique_ptr<GgufFile> file_;
   HugePageBuffer weight_buffer_;  // the tensor data when it was copied to huge pages

@@ -8,9 +8,10 @@
 
 namespace bitparity {
 namespace {
-// Bytes copied (and then released from the mapping) per step: small against a model,
-// so the copy and the mapping are never both resident in full.
-constexpr int64_t kCopyChunk = int64_t{32} << 20;
+// Bytes copied (and then released from the mapping) per step: one huge page, so the
+// copy and the mapping overlap by at most a huge page per thread in the resident set
+// (with 32 MiB steps, tiny-b158's peak RSS rose from 44 to 64 MiB).
+constexpr int64_t kCopyChunk = int64_t{2} << 20;
 }  // namespace
 
 absl::StatusOr<WeightMemory> ParseWeightMemory(std::string_view name) {
