@@ -18,10 +18,9 @@ namespace {
 // split into slivers whose wake-up costs more than the work.
 constexpr int64_t kMinRowsPerThread = 16;
 
-void LinearI2S(const Model& model, const WeightMatrix& w, const float* x, int n, float* y,
-               LinearScratch& s) {
+// x quantized for I2_S products, per token, into s.q / s.qa / s.act_scale / s.act_sum.
+void QuantizeForI2S(const Model& model, const float* x, int n, int64_t cols, LinearScratch& s) {
   const Kernels& k = model.kernels();
-  const int64_t cols = w.cols;
   s.q.resize(static_cast<size_t>(n) * cols);
   s.qa.resize(static_cast<size_t>(n) * cols);
   s.act_scale.resize(n);
@@ -40,32 +39,40 @@ void LinearI2S(const Model& model, const WeightMatrix& w, const float* x, int n,
   } else {
     model.pool().ParallelFor(n, quantize, min_tokens);
   }
-  // At least ~32 KB of weight passes (rows x tokens) per thread: the tiny fixture
-  // models' matrices are a few KB, where a hand-over costs more than the product.
-  const int64_t min_weight_rows =
-      std::max<int64_t>(kMinRowsPerThread, 32768 / std::max<int64_t>(1, static_cast<int64_t>(w.row_bytes) * n));
+}
+
+// At least ~32 KB of weight passes (rows x tokens) per thread: the tiny fixture
+// models' matrices are a few KB, where a hand-over costs more than the product.
+int64_t MinI2SRowsPerThread(const WeightMatrix& w, int n) {
+  return std::max<int64_t>(kMinRowsPerThread,
+                           32768 / std::max<int64_t>(1, static_cast<int64_t>(w.row_bytes) * n));
+}
+
+// Rows [r0, r1) of y = W x, from the activations QuantizeForI2S left in s.
+void I2SRows(const Kernels& k, const WeightMatrix& w, int64_t r0, int64_t r1, int n, const LinearScratch& s,
+             float* y) {
+  const int64_t m = r1 - r0, cols = w.cols;
+  // One pass over these weight rows for all tokens (gemm), or the single-token gemv;
+  // both give the same integers.
+  thread_local std::vector<int32_t> sums;
+  sums.resize(static_cast<size_t>(m) * n);
+  if (n == 1) {
+    k.i2s_gemv(w.data + r0 * w.row_bytes, cols, m, s.qa.data(), sums.data());
+  } else {
+    k.i2s_gemm(w.data + r0 * w.row_bytes, cols, m, s.qa.data(), cols, n, sums.data(), m);
+  }
+  for (int t = 0; t < n; ++t) {
+    float* yt = y + static_cast<int64_t>(t) * w.rows;
+    const int32_t* st = sums.data() + static_cast<size_t>(t) * m;
+    for (int64_t r = r0; r < r1; ++r) yt[r] = I2sOutput(st[r - r0], s.act_sum[t], s.act_scale[t], w.i2s_scale);
+  }
+}
+
+void LinearI2S(const Model& model, const WeightMatrix& w, const float* x, int n, float* y, LinearScratch& s) {
+  QuantizeForI2S(model, x, n, w.cols, s);
   model.pool().ParallelFor(
-      w.rows,
-      [&](int64_t r0, int64_t r1, int) {
-        const int64_t m = r1 - r0;
-        // One pass over this thread's weight rows for all tokens (gemm), or the
-        // single-token gemv; both give the same integers.
-        thread_local std::vector<int32_t> sums;
-        sums.resize(static_cast<size_t>(m) * n);
-        if (n == 1) {
-          k.i2s_gemv(w.data + r0 * w.row_bytes, cols, m, s.qa.data(), sums.data());
-        } else {
-          k.i2s_gemm(w.data + r0 * w.row_bytes, cols, m, s.qa.data(), cols, n, sums.data(), m);
-        }
-        for (int t = 0; t < n; ++t) {
-          float* yt = y + static_cast<int64_t>(t) * w.rows;
-          const int32_t* st = sums.data() + static_cast<size_t>(t) * m;
-          for (int64_t r = r0; r < r1; ++r) {
-            yt[r] = I2sOutput(st[r - r0], s.act_sum[t], s.act_scale[t], w.i2s_scale);
-          }
-        }
-      },
-      min_weight_rows);
+      w.rows, [&](int64_t r0, int64_t r1, int) { I2SRows(model.kernels(), w, r0, r1, n, s, y); },
+      MinI2SRowsPerThread(w, n));
 }
 
 // TQ1_0 / TQ2_0 weights: activations quantized to Q8_K blocks, then ggml's block dot.
@@ -220,6 +227,34 @@ void Linear(const Model& model, const WeightMatrix& w, const float* x, int n_tok
       break;
   }
   ApplyFault(model, w, n_tokens, y, site);
+}
+
+void LinearShared(const Model& model, absl::Span<const LinearOutput> outs, const float* x, int n_tokens,
+                  LinearScratch& s) {
+  if (outs.empty()) return;
+  const WeightMatrix& first = *outs[0].w;
+  bool fused = first.type == GgmlType::kI2_S;
+  for (const LinearOutput& o : outs) fused = fused && o.w->type == GgmlType::kI2_S && o.w->cols == first.cols;
+  if (!fused) {
+    for (const LinearOutput& o : outs) Linear(model, *o.w, x, n_tokens, o.y, s, o.site);
+    return;
+  }
+  QuantizeForI2S(model, x, n_tokens, first.cols, s);
+  int64_t total = 0;
+  for (const LinearOutput& o : outs) total += o.w->rows;
+  // The matrices' rows, end to end, as one range: a chunk may span two of them.
+  model.pool().ParallelFor(
+      total,
+      [&](int64_t g0, int64_t g1, int) {
+        int64_t offset = 0;
+        for (const LinearOutput& o : outs) {
+          const int64_t a = std::max(g0, offset), b = std::min(g1, offset + o.w->rows);
+          if (a < b) I2SRows(model.kernels(), *o.w, a - offset, b - offset, n_tokens, s, o.y);
+          offset += o.w->rows;
+        }
+      },
+      MinI2SRowsPerThread(first, n_tokens));
+  for (const LinearOutput& o : outs) ApplyFault(model, *o.w, n_tokens, o.y, o.site);
 }
 
 void EmbeddingRow(const WeightMatrix& w, int32_t id, float* out) {

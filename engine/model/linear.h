@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "absl/types/span.h"
 #include "engine/model/model.h"
 #include "engine/model/weights.h"
 
@@ -41,6 +42,18 @@ struct MatrixSite {
 // (it picks F16 rounding or not by that count, see LinearF16); 0 = n_tokens.
 void Linear(const Model& model, const WeightMatrix& w, const float* x, int n_tokens, float* y,
             LinearScratch& scratch, MatrixSite site = {}, int ggml_rows = 0);
+
+// Several matrices applied to the same x (q, k, v; gate, up): y_i = W_i x. Same values
+// as one Linear call each. When all are I2_S with the same row length, x is quantized
+// once and one hand-off to the pool covers all their rows (a decode step otherwise
+// pays a quantization and a pool round trip per matrix).
+struct LinearOutput {
+  const WeightMatrix* w;
+  float* y;  // [n_tokens][w->rows]
+  MatrixSite site;
+};
+void LinearShared(const Model& model, absl::Span<const LinearOutput> outs, const float* x, int n_tokens,
+                  LinearScratch& scratch);
 
 // One row of token_embd as floats (embedding lookup): out[w.cols].
 void EmbeddingRow(const WeightMatrix& w, int32_t id, float* out);

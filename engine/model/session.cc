@@ -181,10 +181,11 @@ absl::Status Session::ForwardChunk(absl::Span<const int32_t> tokens, int first_r
     // attention rmsnorm
     ForEachToken(model, n, E, [&](int t) { RmsNorm(&s.x[t * E], l.attn_norm, E, c.rms_eps, &s.xb[t * E]); });
 
-    // q, k, v projections
-    Linear(model, l.wq, s.xb.data(), n, s.q.data(), s.lin, {il, "attn_q"});
-    Linear(model, l.wk, s.xb.data(), n, s.k.data(), s.lin, {il, "attn_k"});
-    Linear(model, l.wv, s.xb.data(), n, s.v.data(), s.lin, {il, "attn_v"});
+    // q, k, v projections (of the same input: LinearShared quantizes it once)
+    LinearShared(model,
+                 {{&l.wq, s.q.data(), {il, "attn_q"}}, {&l.wk, s.k.data(), {il, "attn_k"}},
+                  {&l.wv, s.v.data(), {il, "attn_v"}}},
+                 s.xb.data(), n, s.lin);
     if (c.arch == Architecture::kBitnet) {
       for (int i = 0; i < n * Q; ++i) s.q[i] *= l.wq_scale;
       for (int i = 0; i < n * KV; ++i) s.k[i] *= l.wk_scale;
@@ -230,8 +231,8 @@ absl::Status Session::ForwardChunk(absl::Span<const int32_t> tokens, int first_r
     ForEachToken(model, n, E, [&](int t) { RmsNorm(&s.x[t * E], l.ffn_norm, E, c.rms_eps, &s.xb[t * E]); });
 
     // gated FFN: relu(gate)^2 * up (b1.58) or silu(gate) * up
-    Linear(model, l.gate, s.xb.data(), n, s.gate.data(), s.lin, {il, "ffn_gate"});
-    Linear(model, l.up, s.xb.data(), n, s.up.data(), s.lin, {il, "ffn_up"});
+    LinearShared(model, {{&l.gate, s.gate.data(), {il, "ffn_gate"}}, {&l.up, s.up.data(), {il, "ffn_up"}}},
+                 s.xb.data(), n, s.lin);
     if (l.gate_scale != 1.0f) for (int i = 0; i < n * F; ++i) s.gate[i] *= l.gate_scale;
     if (l.up_scale != 1.0f) for (int i = 0; i < n * F; ++i) s.up[i] *= l.up_scale;
     ForEachToken(model, n, F, [&](int t) {

@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/model/fault_injection.h"
+#include "engine/model/linear.h"
 #include "engine/model/model.h"
 #include "engine/model/ops.h"
 #include "engine/model/session.h"
@@ -463,6 +464,36 @@ TEST_F(SessionTest, HugePageCopyAndFileMappingGiveIdenticalLogits) {
     ASSERT_EQ(a.size(), kPrompt.size());
     ASSERT_EQ(a.size(), b.size());
     for (const auto& [row, v] : a) EXPECT_EQ(v, b.at(row)) << "row " << row;
+  }
+}
+
+// LinearShared (q, k, v and gate, up in one hand-off) must give what one Linear call
+// per matrix gives, bit for bit, for one token (gemv) and a batch (gemm), with chunks
+// of the pool spanning two matrices.
+TEST_F(SessionTest, LinearSharedEqualsOneLinearPerMatrix) {
+  ModelOptions o;
+  o.threads = 2;
+  auto two = LoadTiny(o);
+  ASSERT_THAT(two, IsOk());
+  const Model& m = **two;
+  const LayerWeights& l = m.weights().layers[0];
+  const int E = m.config().n_embd;
+  for (int n : {1, 5}) {
+    SCOPED_TRACE(n);
+    std::vector<float> x(static_cast<size_t>(n) * E);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37f * static_cast<float>(i)) * 2.0f;
+    const WeightMatrix* ws[] = {&l.wq, &l.wk, &l.wv, &l.gate, &l.up};
+    std::vector<std::vector<float>> alone(5), shared(5);
+    LinearScratch scratch;
+    for (int i = 0; i < 5; ++i) {
+      alone[i].resize(static_cast<size_t>(n) * ws[i]->rows);
+      shared[i].resize(alone[i].size());
+      Linear(m, *ws[i], x.data(), n, alone[i].data(), scratch);
+    }
+    LinearShared(m, {{ws[0], shared[0].data(), {}}, {ws[1], shared[1].data(), {}}, {ws[2], shared[2].data(), {}}},
+                 x.data(), n, scratch);
+    LinearShared(m, {{ws[3], shared[3].data(), {}}, {ws[4], shared[4].data(), {}}}, x.data(), n, scratch);
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(alone[i], shared[i]) << ws[i]->name;
   }
 }
 
