@@ -5,7 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "cpp_ref_adapter/worker_codec.h"
-#include "engine/common/sha256.h"
+#include "base/sha256.h"
 
 namespace bitparity::worker {
 

@@ -1,10 +1,9 @@
 #include "cpp_ref_adapter/worker_codec.h"
 
-#include "engine/tokenizer/utf8.h"
-
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "base/utf8.h"
 
 namespace bitparity::worker {
 
@@ -176,22 +175,12 @@ GenerationFinish FromProto(wpb::Finish finish) {
   }
 }
 
-// Error.message is a proto `string`, which must be UTF-8: a worker error quoting a
-// path or a vocabulary entry with other bytes would make the whole frame
-// unparseable (found by fuzz/worker_frame_fuzzer), so each invalid byte becomes U+FFFD.
-static std::string ValidUtf8(absl::string_view s) {
-  std::string out;
-  for (size_t bad; (bad = tokenizer_internal::FindInvalidUtf8(s)) != absl::string_view::npos; s.remove_prefix(bad + 1)) {
-    out.append(s.data(), bad);
-    out.append("\xEF\xBF\xBD");
-  }
-  out.append(s.data(), s.size());
-  return out;
-}
-
 void ToProto(const absl::Status& status, wpb::Error* out) {
   out->set_code(static_cast<int>(status.code()));
-  out->set_message(ValidUtf8(status.message()));
+  // Error.message is a proto `string`, which must be UTF-8: a worker error quoting a
+  // path or a vocabulary entry with other bytes would make the whole frame
+  // unparseable (found by fuzz/worker_frame_fuzzer).
+  out->set_message(ToValidUtf8(status.message()));
 }
 
 absl::Status FromProto(const wpb::Error& error) {

@@ -141,71 +141,123 @@ void WorkerPool::SpawnDue(Clock::time_point now) {
   }
 }
 
+// One starting or idle worker in a PollWorkers round, and what the round found.
+struct WorkerPool::PolledWorker {
+  int slot = -1;
+  int fd = -1;              // its stdout
+  uint64_t generation = 0;  // the spawn polled: tells a later process from it
+  bool starting = false;    // waiting for its Hello; else idle
+  bool stirred = false;     // stdout readable, hung up or in error
+  absl::Status received;    // starting and stirred: how reading the Hello went
+  wpb::Response hello;
+};
+
+namespace {
+
+// Why a starting worker's first answer is not a usable Hello; "" when it is one.
+std::string HelloProblem(const absl::Status& st, const wpb::Response& r) {
+  if (st.ok() && r.has_hello() && r.hello().protocol_version() == kProtocolVersion) return "";
+  if (st.ok() && r.has_hello()) {
+    return absl::StrCat("speaks protocol ", r.hello().protocol_version(), ", not ",
+                        kProtocolVersion);
+  }
+  if (st.ok() && r.has_error()) return absl::StrCat("failed to load: ", r.error().message());
+  if (st.ok()) return "sent something other than Hello first";
+  return absl::StrCat("ended before Hello (", st.message(), ")");
+}
+
+}  // namespace
+
 void WorkerPool::PollWorkers(std::unique_lock<std::mutex>& lock, Clock::time_point until) {
-  // Entry 0 is the wake-up eventfd; then starting workers (for their Hello) and
-  // idle ones (an idle worker writes nothing: readable stdout means it died,
-  // or broke the protocol).
-  std::vector<pollfd> fds{{wake_fd_, POLLIN, 0}};
-  std::vector<int> which{-1};
-  std::vector<uint64_t> generation{0};
-  std::vector<bool> starting{false};
+  std::vector<PolledWorker> polled = WorkersToPoll(&until);
+  const auto wait = std::chrono::ceil<std::chrono::milliseconds>(until - Clock::now());
+  lock.unlock();
+  WaitForOutput(polled, wait);
+  ReadHellos(polled);
+  lock.lock();
+  const auto now = Clock::now();
+  std::vector<std::unique_ptr<WorkerProcess>> dead;
+  AdmitHellos(polled, now, &dead);
+  std::vector<Lease> lost = TakeLostWorkers(polled);
+  std::vector<Lease> hung = TakeHungWorkers(now);
+  KillSilentStarters(now, &dead);
+  cv_.notify_all();
+  lock.unlock();
+  dead.clear();  // joins stderr readers outside the lock
+  // Reaped and restarted with a backoff, like a worker that dies mid-request.
+  for (Lease& lease : lost) Discard(std::move(lease), /*crashed=*/true);
+  for (Lease& lease : hung) Discard(std::move(lease), /*crashed=*/false);  // not its fault
+  NotifyReadiness();
+  lock.lock();
+}
+
+std::vector<WorkerPool::PolledWorker> WorkerPool::WorkersToPoll(Clock::time_point* until) {
+  // Starting workers (for their Hello) and idle ones (an idle worker writes
+  // nothing: readable stdout means it died, or broke the protocol).
+  std::vector<PolledWorker> polled;
   for (size_t i = 0; i < slots_.size(); ++i) {
     const Slot& s = slots_[i];
     if (s.state != State::kStarting && s.state != State::kIdle) continue;
-    fds.push_back({s.process->stdout_fd(), POLLIN, 0});
-    which.push_back(static_cast<int>(i));
-    generation.push_back(s.generation);
-    starting.push_back(s.state == State::kStarting);
-    if (s.state == State::kStarting) until = std::min(until, s.started_at + options_.hello_timeout);
+    PolledWorker p;
+    p.slot = static_cast<int>(i);
+    p.fd = s.process->stdout_fd();
+    p.generation = s.generation;
+    p.starting = s.state == State::kStarting;
+    polled.push_back(std::move(p));
+    if (s.state == State::kStarting) {
+      *until = std::min(*until, s.started_at + options_.hello_timeout);
+    }
   }
-  const auto wait = std::chrono::ceil<std::chrono::milliseconds>(until - Clock::now());
-  lock.unlock();
+  return polled;
+}
+
+void WorkerPool::WaitForOutput(std::vector<PolledWorker>& polled, std::chrono::milliseconds wait) {
+  // Entry 0 is the wake-up eventfd; then the polled workers, in order.
+  std::vector<pollfd> fds{{wake_fd_, POLLIN, 0}};
+  for (const PolledWorker& p : polled) fds.push_back({p.fd, POLLIN, 0});
   ::poll(fds.data(), fds.size(), static_cast<int>(std::max<int64_t>(0, wait.count())));
   if (fds[0].revents & POLLIN) {
     uint64_t count = 0;
     ssize_t ignored = ::read(wake_fd_, &count, sizeof(count));
     (void)ignored;
   }
+  for (size_t k = 0; k < polled.size(); ++k) {
+    polled[k].stirred = (fds[k + 1].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+  }
+}
+
+void WorkerPool::ReadHellos(std::vector<PolledWorker>& polled) {
   // Hellos are read without the lock: only this thread touches a starting slot.
-  std::vector<std::pair<size_t, absl::Status>> results;
-  std::vector<wpb::Response> hellos(fds.size());
-  for (size_t k = 1; k < fds.size(); ++k) {
-    if (!starting[k] || (fds[k].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+  for (PolledWorker& p : polled) {
+    if (!p.starting || !p.stirred) continue;
     WorkerProcess* w;
     {
       std::lock_guard<std::mutex> relock(mu_);
-      w = slots_[which[k]].process.get();
+      w = slots_[p.slot].process.get();
     }
     // The Hello is one small frame written at once; a worker that sends a
     // partial frame and stalls is caught by the hello timeout.
     const auto deadline = Clock::now() + options_.hello_timeout;
-    absl::Status st = w->Receive(&hellos[k], [&] { return Clock::now() > deadline; });
-    results.emplace_back(k, st);
+    p.received = w->Receive(&p.hello, [&] { return Clock::now() > deadline; });
   }
-  lock.lock();
-  const auto now = Clock::now();
-  std::vector<std::unique_ptr<WorkerProcess>> dead;
-  for (auto& [k, st] : results) {
-    Slot& s = slots_[which[k]];
-    const wpb::Response& r = hellos[k];
-    std::string why;
-    if (st.ok() && r.has_hello() && r.hello().protocol_version() == kProtocolVersion) {
+}
+
+void WorkerPool::AdmitHellos(const std::vector<PolledWorker>& polled, Clock::time_point now,
+                             std::vector<std::unique_ptr<WorkerProcess>>* dead) {
+  for (const PolledWorker& p : polled) {
+    if (!p.starting || !p.stirred) continue;
+    Slot& s = slots_[p.slot];
+    const std::string why = HelloProblem(p.received, p.hello);
+    if (why.empty()) {
       s.state = State::kIdle;
       s.start_failures = 0;
-      s.session_bytes = r.hello().session_bytes();
-      if (!first_hello_) first_hello_ = r.hello();
-      Log("worker_ready", which[k], s.process->pid(),
-          absl::StrCat("loaded in ", std::chrono::duration_cast<std::chrono::milliseconds>(now - s.started_at).count(), " ms"));
+      s.session_bytes = p.hello.hello().session_bytes();
+      if (!first_hello_) first_hello_ = p.hello.hello();
+      const auto load_time =
+          std::chrono::duration_cast<std::chrono::milliseconds>(now - s.started_at);
+      Log("worker_ready", p.slot, s.process->pid(),
+          absl::StrCat("loaded in ", load_time.count(), " ms"));
       continue;
-    }
-    if (st.ok() && r.has_hello()) {
-      why = absl::StrCat("speaks protocol ", r.hello().protocol_version(), ", not ", kProtocolVersion);
-    } else if (st.ok() && r.has_error()) {
-      why = absl::StrCat("failed to load: ", r.error().message());
-    } else if (st.ok()) {
-      why = "sent something other than Hello first";
-    } else {
-      why = absl::StrCat("ended before Hello (", st.message(), ")");
     }
     // A worker that reported its load error exits by itself (code 1); give it a
     // moment, so that the message shows its own exit code.
@@ -214,30 +266,33 @@ void WorkerPool::PollWorkers(std::unique_lock<std::mutex>& lock, Clock::time_poi
       s.process->Kill();
       exit = s.process->WaitExit(std::chrono::seconds(2));
     }
-    Failed(s, absl::StrCat(options_.label, " ", which[k], " (pid ", s.process->pid(), ") ", why,
+    Failed(s, absl::StrCat(options_.label, " ", p.slot, " (pid ", s.process->pid(), ") ", why,
                            "; ", exit, "; last stderr lines: ", s.process->StderrSummary()),
            /*at_start=*/true);
-    dead.push_back(std::move(s.process));
+    dead->push_back(std::move(s.process));
   }
+}
+
+std::vector<WorkerPool::Lease> WorkerPool::TakeLostWorkers(
+    const std::vector<PolledWorker>& polled) {
   // Idle workers whose stdout stirred. A request may have taken the worker
   // meanwhile (and even given it back): only a worker idle now, still the one
   // polled, and still readable under the lock (nobody can lease it) is lost.
   std::vector<Lease> lost;
-  for (size_t k = 1; k < fds.size(); ++k) {
-    if (starting[k] || (fds[k].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
-    Slot& s = slots_[which[k]];
-    if (s.state != State::kIdle || s.generation != generation[k]) continue;
+  for (const PolledWorker& p : polled) {
+    if (p.starting || !p.stirred) continue;
+    Slot& s = slots_[p.slot];
+    if (s.state != State::kIdle || s.generation != p.generation) continue;
     pollfd again{s.process->stdout_fd(), POLLIN, 0};
     if (::poll(&again, 1, 0) <= 0) continue;
-    Log("worker_lost", which[k], s.process->pid(),
+    Log("worker_lost", p.slot, s.process->pid(),
         "stdout closed or written to between requests");
-    s.state = State::kBusy;  // ours now, for Discard
-    Lease lease;
-    lease.pool_ = this;
-    lease.slot_ = which[k];
-    lease.process_ = s.process.get();
-    lost.push_back(std::move(lease));
+    lost.push_back(LeaseForDiscard(p.slot));
   }
+  return lost;
+}
+
+std::vector<WorkerPool::Lease> WorkerPool::TakeHungWorkers(Clock::time_point now) {
   // Idle workers that stay stopped answer nothing: replace them.
   std::vector<Lease> hung;
   for (size_t i = 0; i < slots_.size(); ++i) {
@@ -252,13 +307,13 @@ void WorkerPool::PollWorkers(std::unique_lock<std::mutex>& lock, Clock::time_poi
         absl::StrCat("stopped (SIGSTOP or a debugger) for over ", options_.stopped_timeout.count(),
                      " ms while idle; replacing it"));
     s.stopped_since = {};
-    s.state = State::kBusy;  // ours now, for Discard
-    Lease lease;
-    lease.pool_ = this;
-    lease.slot_ = static_cast<int>(i);
-    lease.process_ = s.process.get();
-    hung.push_back(std::move(lease));
+    hung.push_back(LeaseForDiscard(static_cast<int>(i)));
   }
+  return hung;
+}
+
+void WorkerPool::KillSilentStarters(Clock::time_point now,
+                                    std::vector<std::unique_ptr<WorkerProcess>>* dead) {
   for (size_t i = 0; i < slots_.size(); ++i) {
     Slot& s = slots_[i];
     if (s.state == State::kStarting && now - s.started_at > options_.hello_timeout) {
@@ -269,17 +324,19 @@ void WorkerPool::PollWorkers(std::unique_lock<std::mutex>& lock, Clock::time_poi
                              " ms; killed (", exit, "); last stderr lines: ",
                              s.process->StderrSummary()),
              /*at_start=*/true);
-      dead.push_back(std::move(s.process));
+      dead->push_back(std::move(s.process));
     }
   }
-  cv_.notify_all();
-  lock.unlock();
-  dead.clear();  // joins stderr readers outside the lock
-  // Reaped and restarted with a backoff, like a worker that dies mid-request.
-  for (Lease& lease : lost) Discard(std::move(lease), /*crashed=*/true);
-  for (Lease& lease : hung) Discard(std::move(lease), /*crashed=*/false);  // not its fault
-  NotifyReadiness();
-  lock.lock();
+}
+
+WorkerPool::Lease WorkerPool::LeaseForDiscard(int slot) {
+  Slot& s = slots_[slot];
+  s.state = State::kBusy;  // ours now, for Discard
+  Lease lease;
+  lease.pool_ = this;
+  lease.slot_ = slot;
+  lease.process_ = s.process.get();
+  return lease;
 }
 
 void WorkerPool::Monitor() {

@@ -167,6 +167,29 @@ class WorkerPool {
   // stdout shows it died, Wake(), or `until`; then acts on what it saw.
   void PollWorkers(std::unique_lock<std::mutex>& lock, Clock::time_point until)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // PollWorkers' steps, in order. One entry per starting or idle worker.
+  struct PolledWorker;
+  // The workers to watch; `until` moves up to the first hello deadline.
+  std::vector<PolledWorker> WorkersToPoll(Clock::time_point* until)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Without mu_: polls their stdout and the wake-up eventfd for up to `wait`.
+  void WaitForOutput(std::vector<PolledWorker>& polled, std::chrono::milliseconds wait);
+  // Without mu_ (taken only to find each process): reads the Hellos that arrived.
+  void ReadHellos(std::vector<PolledWorker>& polled);
+  // Starting workers that answered: idle if they said Hello, else failed (into `dead`).
+  void AdmitHellos(const std::vector<PolledWorker>& polled, Clock::time_point now,
+                   std::vector<std::unique_ptr<WorkerProcess>>* dead)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Idle workers whose stdout shows they died, leased for Discard.
+  std::vector<Lease> TakeLostWorkers(const std::vector<PolledWorker>& polled)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Idle workers stopped for stopped_timeout, leased for Discard.
+  std::vector<Lease> TakeHungWorkers(Clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Starting workers past hello_timeout: killed, failed (into `dead`).
+  void KillSilentStarters(Clock::time_point now, std::vector<std::unique_ptr<WorkerProcess>>* dead)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Marks an idle slot busy and leases its worker, so that Discard can replace it.
+  Lease LeaseForDiscard(int slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Interrupts the monitor's poll (its wait set or wake-up time changed).
   void Wake();
   // Tells the observer when ready() > 0 changed. Not under mu_.

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "base/generation_text.h"
 #include "engine/gguf/gguf_reader.h"
 #include "engine/gguf/gguf_writer.h"
 #include "engine/tokenizer/tokenizer.h"
@@ -153,15 +154,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto decoded = tok.Decode(*ids, special);
   if (!decoded.ok()) Fail("Decode of Encode's ids failed", v.name + ": " + decoded.status().ToString());
 
-  bitparity::StreamingDetokenizer stream(tok, special);
-  std::string streamed;
-  for (int32_t id : *ids) {
-    auto piece = stream.Push(id);
-    if (!piece.ok()) Fail("StreamingDetokenizer::Push failed", v.name);
-    streamed += *piece;
+  // Streamed generation's text rule (base/generation_text.h) over the token pieces.
+  bitparity::GenerationText stream({});
+  for (size_t i = 0; i < ids->size(); ++i) {
+    auto piece = tok.TokenToPiece((*ids)[i], special);
+    if (!piece.ok()) Fail("TokenToPiece failed", v.name);
+    stream.Push(*piece, /*adds_text=*/true, /*last=*/i + 1 == ids->size());
   }
-  streamed += stream.Flush();
-  if (streamed != *decoded) Fail("streamed bytes differ from Decode", v.name);
+  if (stream.text() != *decoded) Fail("streamed bytes differ from Decode", v.name);
 
   if (tok.kind() == bitparity::TokenizerKind::kBytePairEncoding && !opts.parse_special &&
       !*opts.add_bos && ValidUtf8(data + 1, size - 1)) {

@@ -21,6 +21,7 @@
 
 #include "bitnet/v1/engine.pb.h"
 #include "google/protobuf/stubs/logging.h"
+#include "base/utf8.h"
 #include "services/common/conversion.h"
 #include "services/common/status_convert.h"
 #include "services/common/validation.h"

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "fmt/format.h"
+#include "orchestrator/report_json.h"
 
 namespace bitparity {
 using nlohmann::json;
@@ -77,7 +78,8 @@ void ApplyBaseline(json* report, const json& old, const std::string& old_path, c
                           f["limit"].get<double>());
   }
   r["baseline"] = b;
-  r["checks"].push_back({{"name", "baseline"}, {"status", b["pass"].get<bool>() ? "pass" : "fail"}, {"summary", summary}});
+  const CheckStatus status = b["pass"].get<bool>() ? CheckStatus::kPass : CheckStatus::kFail;
+  r["checks"].push_back({{"name", "baseline"}, {"status", CheckStatusName(status)}, {"summary", summary}});
 }
 
 }  // namespace bitparity

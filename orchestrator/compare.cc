@@ -180,7 +180,7 @@ std::string FinishName(v1::FinishReason r) {
 }
 
 absl::Status MeasureGeneration(EngineClient& a, EngineClient& b, const std::vector<int32_t>& ids,
-                               const CompareOptions& o, GenerationResult* out) {
+                               const CompareOptions& o, GenerationComparison* out) {
   v1::GenerateRequest req;
   SetIds(req.mutable_input(), ids);
   req.set_max_new_tokens(o.max_new_tokens);
@@ -253,6 +253,71 @@ std::vector<int32_t> TracePositions(const PromptResult& p, int max_positions) {
   return pos;
 }
 
+// One side's traced residual vectors by (layer, position).
+using TraceIndex = std::map<std::pair<int, int>, std::vector<float>>;
+
+TraceIndex IndexTrace(const v1::EvalTraceResponse& r) {
+  TraceIndex m;
+  for (const auto& x : r.residuals()) m[{x.layer(), x.position()}] = Floats(x.hidden());
+  return m;
+}
+
+// Per layer, A vs B and B's own noise (B other mode vs B), averaged over the traced
+// positions; sets first_exceeding_layer. The indexes are not const: a vector a side
+// did not send reads as empty.
+void CompareLayers(TraceIndex& ma, TraceIndex& mb, TraceIndex& mn, const Thresholds& t, Localization* loc) {
+  for (int l = 0; l <= loc->n_layer; ++l) {
+    LayerDiff d;
+    d.layer = l;
+    double sum = 0, sum_noise = 0, sum_cos = 0;
+    for (int32_t q : loc->positions) {
+      const auto& va = ma[{l, q}];
+      const auto& vb = mb[{l, q}];
+      const auto& vn = mn[{l, q}];
+      const double r = RelativeRmsDiff(va, vb);
+      sum += r;
+      d.rel_diff_max = std::max(d.rel_diff_max, r);
+      sum_noise += RelativeRmsDiff(vn, vb);
+      sum_cos += CosineSimilarity(va, vb);
+    }
+    const double k = static_cast<double>(loc->positions.size());
+    d.rel_diff = sum / k;
+    d.noise_rel_diff = sum_noise / k;
+    d.cosine = sum_cos / k;
+    d.diverged = d.rel_diff > std::max(t.trace_floor, t.trace_noise_ratio * d.noise_rel_diff);
+    if (d.diverged && loc->first_exceeding_layer < 0) loc->first_exceeding_layer = l;
+    loc->layers.push_back(d);
+  }
+}
+
+// Where the divergence starts; sets every layer's growth. The first layer past the
+// noise-relative threshold is often one layer late: a small fault (a 1e-3 scale)
+// hides under B's own noise in its layer and only grows past it when the next
+// layer's int8 activation quantization amplifies it. So look back from there for the
+// layer where the difference jumps most relative to the layer before (from exactly
+// zero, for engines that agree bit for bit up to the fault).
+void FindDivergenceStart(double floor, Localization* loc) {
+  int last = loc->first_exceeding_layer;
+  if (last < 0) {
+    double best = 0;
+    for (const LayerDiff& d : loc->layers) {
+      if (d.rel_diff > floor && d.rel_diff > best) {
+        best = d.rel_diff;
+        last = d.layer;
+      }
+    }
+  }
+  double prev = 0, best_growth = 0;
+  for (LayerDiff& d : loc->layers) {
+    d.growth = std::max(d.rel_diff, floor) / std::max(prev, floor);
+    prev = d.rel_diff;
+    if (d.layer <= last && d.rel_diff > floor && d.growth > best_growth) {
+      best_growth = d.growth;
+      loc->first_diverging_layer = d.layer;
+    }
+  }
+}
+
 absl::Status Localize(EngineClient& a, EngineClient& b, const CompareOptions& o, PromptResult* p) {
   Localization loc;
   loc.positions = TracePositions(*p, o.trace_positions);
@@ -273,66 +338,14 @@ absl::Status Localize(EngineClient& a, EngineClient& b, const CompareOptions& o,
   if (!ra.ok()) return ra.status();
   if (!rb.ok()) return rb.status();
   if (!rn.ok()) return rn.status();
-  using Key = std::pair<int, int>;  // (layer, position)
-  auto index = [](const v1::EvalTraceResponse& r) {
-    std::map<Key, std::vector<float>> m;
-    for (const auto& x : r.residuals()) m[{x.layer(), x.position()}] = Floats(x.hidden());
-    return m;
-  };
-  auto ma = index(*ra), mb = index(*rb), mn = index(*rn);
+  TraceIndex ma = IndexTrace(*ra), mb = IndexTrace(*rb), mn = IndexTrace(*rn);
   const size_t expected = (loc.n_layer + 1) * loc.positions.size();
   if (ma.size() != expected || mb.size() != expected || mn.size() != expected) {
     return absl::DataLossError(absl::StrCat("EvalTrace: expected ", expected, " residual vectors per side, got ",
                                             ma.size(), " (A), ", mb.size(), " (B), ", mn.size(), " (B noise)"));
   }
-  for (int l = 0; l <= loc.n_layer; ++l) {
-    LayerDiff d;
-    d.layer = l;
-    double sum = 0, sum_noise = 0, sum_cos = 0;
-    for (int32_t q : loc.positions) {
-      const auto& va = ma[{l, q}];
-      const auto& vb = mb[{l, q}];
-      const auto& vn = mn[{l, q}];
-      const double r = RelativeRmsDiff(va, vb);
-      sum += r;
-      d.rel_diff_max = std::max(d.rel_diff_max, r);
-      sum_noise += RelativeRmsDiff(vn, vb);
-      sum_cos += CosineSimilarity(va, vb);
-    }
-    const double k = static_cast<double>(loc.positions.size());
-    d.rel_diff = sum / k;
-    d.noise_rel_diff = sum_noise / k;
-    d.cosine = sum_cos / k;
-    d.diverged = d.rel_diff > std::max(o.thresholds.trace_floor, o.thresholds.trace_noise_ratio * d.noise_rel_diff);
-    if (d.diverged && loc.first_exceeding_layer < 0) loc.first_exceeding_layer = l;
-    loc.layers.push_back(d);
-  }
-  // Where the divergence starts. The first layer past the noise-relative threshold
-  // is often one layer late: a small fault (a 1e-3 scale) hides under B's own noise
-  // in its layer and only grows past it when the next layer's int8 activation
-  // quantization amplifies it. So look back from there for the layer where the
-  // difference jumps most relative to the layer before (from exactly zero, for
-  // engines that agree bit for bit up to the fault).
-  const double fl = o.thresholds.trace_floor;
-  int last = loc.first_exceeding_layer;
-  if (last < 0) {
-    double best = 0;
-    for (const LayerDiff& d : loc.layers) {
-      if (d.rel_diff > fl && d.rel_diff > best) {
-        best = d.rel_diff;
-        last = d.layer;
-      }
-    }
-  }
-  double prev = 0, best_growth = 0;
-  for (LayerDiff& d : loc.layers) {
-    d.growth = std::max(d.rel_diff, fl) / std::max(prev, fl);
-    prev = d.rel_diff;
-    if (d.layer <= last && d.rel_diff > fl && d.growth > best_growth) {
-      best_growth = d.growth;
-      loc.first_diverging_layer = d.layer;
-    }
-  }
+  CompareLayers(ma, mb, mn, o.thresholds, &loc);
+  FindDivergenceStart(o.thresholds.trace_floor, &loc);
   p->localization = std::move(loc);
   return absl::OkStatus();
 }
@@ -343,50 +356,158 @@ void RecordError(const absl::Status& s, PromptResult* p, std::atomic<bool>* conn
   if (s.code() == absl::StatusCode::kUnavailable) connection_lost->store(true);
 }
 
-}  // namespace
-
-ModelCheck CheckModels(const v1::GetModelInfoResponse& a, const v1::GetModelInfoResponse& b) {
-  ModelCheck c;
-  const v1::ModelFacts &ma = a.model(), &mb = b.model();
-  auto differ = [&](const char* what, auto va, auto vb) {
-    if (va != vb) {
-      c.status = "fail";
-      c.messages.push_back(absl::StrCat(what, " differs: A ", va, ", B ", vb));
-    }
-  };
-  differ("architecture", ma.architecture(), mb.architecture());
-  differ("n_layer", ma.n_layer(), mb.n_layer());
-  differ("n_embd", ma.n_embd(), mb.n_embd());
-  differ("n_ff", ma.n_ff(), mb.n_ff());
-  differ("n_head", ma.n_head(), mb.n_head());
-  differ("n_head_kv", ma.n_head_kv(), mb.n_head_kv());
-  differ("n_vocab", ma.n_vocab(), mb.n_vocab());
-  differ("bos_id", ma.bos_id(), mb.bos_id());
-  differ("eos_id", ma.eos_id(), mb.eos_id());
-  if (c.status == "fail") return c;
-  if (ma.sha256() != mb.sha256()) {
-    c.status = "warn";
-    c.messages.push_back(absl::StrCat("the model files differ (sha256 A ", ma.sha256().substr(0, 12), "…, B ",
-                                      mb.sha256().substr(0, 12),
-                                      "…) but have the same shape: comparing two files of one model"));
+TokenizationResult CompareTokenizations(const std::vector<int32_t>& ta, const std::vector<int32_t>& tb) {
+  TokenizationResult t;
+  t.checked = true;
+  t.n_a = static_cast<int>(ta.size());
+  t.n_b = static_cast<int>(tb.size());
+  t.agree = ta == tb;
+  if (!t.agree) {
+    size_t k = 0;
+    while (k < ta.size() && k < tb.size() && ta[k] == tb[k]) ++k;
+    t.first_diff = static_cast<int>(k);
+    t.id_a = k < ta.size() ? ta[k] : -1;
+    t.id_b = k < tb.size() ? tb[k] : -1;
   }
-  for (const auto* side : {&a, &b}) {
-    if (!side->fault_injection().empty()) {
-      c.status = "warn";
-      c.messages.push_back(absl::StrCat("side ", side == &a ? "A" : "B", " runs with --inject-fault ",
-                                        side->fault_injection(), ": a deliberately wrong forward pass"));
-    }
-  }
-  if (!ma.has_tokenizer() || !mb.has_tokenizer()) {
-    c.status = "warn";
-    c.messages.push_back("a side has no tokenizer: text prompts will fail there (use ids prompts)");
-  }
-  return c;
+  return t;
 }
 
-absl::StatusOr<CompareRun> RunCompare(EngineClient& a, EngineClient& b, const PromptSet& set,
-                                      const CompareOptions& o, Progress* progress) {
+// Both tokenizers on the text; the run goes on with side A's ids so that logits stay comparable.
+absl::Status TokenizeOnBoth(EngineClient& a, EngineClient& b, const std::string& text, PromptResult* p) {
+  auto fb = std::async(std::launch::async, [&] { return b.Tokenize(text); });
+  absl::StatusOr<std::vector<int32_t>> ta = a.Tokenize(text);
+  absl::StatusOr<std::vector<int32_t>> tb = fb.get();
+  if (!ta.ok()) return ta.status();
+  if (!tb.ok()) return tb.status();
+  p->tokenization = CompareTokenizations(*ta, *tb);
+  p->ids = *ta;
+  return absl::OkStatus();
+}
+
+// The ids both sides evaluate, cut to `max_prompt` so that generation fits the context.
+absl::Status SetPromptIds(EngineClient& a, EngineClient& b, int max_prompt, PromptResult* p) {
+  if (p->prompt.is_text()) {
+    if (absl::Status st = TokenizeOnBoth(a, b, *p->prompt.text, p); !st.ok()) return st;
+  } else {
+    p->ids = p->prompt.ids;
+  }
+  if (p->ids.empty()) return absl::InvalidArgumentError("the prompt tokenizes to no tokens");
+  if (static_cast<int>(p->ids.size()) > max_prompt) {
+    p->truncated_from = static_cast<int>(p->ids.size());
+    p->ids.resize(max_prompt);
+  }
+  return absl::OkStatus();
+}
+
+// Tokenization, drift and generation of one prompt, then its verdicts. A failed RPC
+// is recorded in the result: the other prompts go on.
+void MeasurePrompt(EngineClient& a, EngineClient& b, const Prompt& prompt, const CompareOptions& o, int max_prompt,
+                   PromptResult* p, std::atomic<bool>* connection_lost) {
   const auto t0 = std::chrono::steady_clock::now();
+  p->prompt = prompt;
+  absl::Status st = SetPromptIds(a, b, max_prompt, p);
+  if (st.ok()) st = MeasureDrift(a, b, p->ids, o, &p->drift);
+  if (st.ok() && o.max_new_tokens > 0) st = MeasureGeneration(a, b, p->ids, o, &p->generation);
+  if (!st.ok()) RecordError(st, p, connection_lost);
+  JudgePrompt(o.thresholds, p);
+  p->wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Every prompt, `jobs` at a time: each worker takes the next prompt not yet taken.
+void MeasurePrompts(EngineClient& a, EngineClient& b, const PromptSet& set, const CompareOptions& o, int max_prompt,
+                    Progress* progress, CompareRun* run) {
+  run->prompts.resize(set.prompts.size());
+  std::atomic<size_t> next{0};
+  std::atomic<bool> lost{false};
+  progress->Begin("prompts (tokenize, drift, generate)", static_cast<int>(set.prompts.size()));
+  auto worker = [&] {
+    for (size_t i = next++; i < set.prompts.size(); i = next++) {
+      MeasurePrompt(a, b, set.prompts[i], o, max_prompt, &run->prompts[i], &lost);
+      progress->Advance();
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int j = 0; j < std::max(1, o.jobs); ++j) pool.emplace_back(worker);
+  for (auto& t : pool) t.join();
+  progress->End();
+  run->connection_lost = lost;
+}
+
+// The prompts whose drift fails, the worst first, at most `max_prompts`.
+std::vector<PromptResult*> PromptsToTrace(std::vector<PromptResult>& prompts, int max_prompts) {
+  std::vector<PromptResult*> failing;
+  for (auto& p : prompts) {
+    if (p.drift_check.status == CheckStatus::kFail && p.ids.size() > 0) failing.push_back(&p);
+  }
+  std::sort(failing.begin(), failing.end(),
+            [](const PromptResult* x, const PromptResult* y) { return x->drift_noise_ratio > y->drift_noise_ratio; });
+  if (static_cast<int>(failing.size()) > max_prompts) failing.resize(max_prompts);
+  return failing;
+}
+
+// EvalTrace of the worst failing prompts; a failed trace is a warning, not an error.
+void LocalizeWorst(EngineClient& a, EngineClient& b, const CompareOptions& o, Progress* progress, CompareRun* run) {
+  const std::vector<PromptResult*> failing = PromptsToTrace(run->prompts, o.trace_prompts);
+  if (failing.empty()) return;
+  progress->Begin("localization (EvalTrace)", static_cast<int>(failing.size()));
+  for (PromptResult* p : failing) {
+    absl::Status st = Localize(a, b, o, p);
+    if (!st.ok()) {
+      run->warnings.push_back(absl::StrCat("localization of prompt '", p->prompt.id, "' failed: ", st.message()));
+      if (st.code() == absl::StatusCode::kUnavailable) run->connection_lost = true;
+    }
+    progress->Advance();
+  }
+  progress->End();
+}
+
+// What the speed measurement sends: the longest prompt for the timed runs, every
+// prompt for the load test, each cut to leave room for its generated tokens.
+struct SpeedPrompts {
+  std::vector<int32_t> timed;
+  std::vector<std::vector<int32_t>> load;
+};
+
+SpeedPrompts PickSpeedPrompts(const std::vector<PromptResult>& prompts, const SpeedOptions& so, int max_ctx) {
+  SpeedPrompts sp;
+  for (const auto& p : prompts) {
+    if (p.ids.empty() || !p.error_code.empty()) continue;
+    sp.load.push_back(p.ids);
+    if (p.ids.size() > sp.timed.size()) sp.timed = p.ids;
+  }
+  const int room = std::max(1, max_ctx - so.max_new_tokens);
+  if (static_cast<int>(sp.timed.size()) > room) sp.timed.resize(room);
+  const int load_room = std::max(1, max_ctx - so.load_max_new_tokens);
+  for (auto& l : sp.load) {
+    if (static_cast<int>(l.size()) > load_room) l.resize(load_room);
+  }
+  return sp;
+}
+
+// Speed, one side at a time so that the two servers do not share the machine.
+void MeasureRunSpeed(EngineClient& a, EngineClient& b, const CompareOptions& o, int max_ctx, Progress* progress,
+                     CompareRun* run) {
+  const SpeedOptions& so = o.speed_options;
+  const SpeedPrompts sp = PickSpeedPrompts(run->prompts, so, max_ctx);
+  if (sp.load.empty()) return;
+  const int load_requests = static_cast<int>(so.concurrency.size()) * so.requests;
+  progress->Begin("speed (A, then B)", 2 * (so.warmup + so.runs + load_requests));
+  auto tick = [&] { progress->Advance(); };
+  auto sa = MeasureSpeed(a, sp.timed, sp.load, so, tick);
+  auto sb = sa.ok() ? MeasureSpeed(b, sp.timed, sp.load, so, tick) : absl::StatusOr<SideSpeed>(sa.status());
+  progress->End();
+  if (sa.ok() && sb.ok()) {
+    run->speed_a = *sa;
+    run->speed_b = *sb;
+    return;
+  }
+  const absl::Status& failed = sa.ok() ? sb.status() : sa.status();
+  run->speed_error = std::string(failed.message());
+  if (failed.code() == absl::StatusCode::kUnavailable) run->connection_lost = true;
+}
+
+// Both sides' endpoints and model info, and the prompt set's provenance.
+CompareRun NewRun(EngineClient& a, EngineClient& b, const PromptSet& set, const CompareOptions& o) {
   CompareRun run;
   run.a = a.endpoint();
   run.b = b.endpoint();
@@ -400,128 +521,78 @@ absl::StatusOr<CompareRun> RunCompare(EngineClient& a, EngineClient& b, const Pr
   run.info_a = ia.ok() ? *ia : a.info();
   run.info_b = ib.ok() ? *ib : b.info();
   run.model_check = CheckModels(run.info_a, run.info_b);
-  if (run.model_check.status == "fail" && !o.allow_model_mismatch) {
-    std::string msg = "the two servers serve different models:";
-    for (const auto& m : run.model_check.messages) absl::StrAppend(&msg, "\n  ", m);
-    absl::StrAppend(&msg, "\n(--allow-model-mismatch runs anyway)");
-    return absl::FailedPreconditionError(msg);
-  }
+  return run;
+}
+
+absl::Status ModelMismatchError(const ModelCheck& check) {
+  std::string msg = "the two servers serve different models:";
+  for (const auto& m : check.messages) absl::StrAppend(&msg, "\n  ", m);
+  absl::StrAppend(&msg, "\n(--allow-model-mismatch runs anyway)");
+  return absl::FailedPreconditionError(msg);
+}
+
+// The context both sides accept: the servers' limit, else the model's training context.
+int SharedContext(const CompareRun& run) {
   auto limit_of = [](const v1::GetModelInfoResponse& i) {
     return i.limits().max_context() > 0 ? i.limits().max_context() : i.model().n_ctx_train();
   };
-  const int max_ctx = std::min(limit_of(run.info_a), limit_of(run.info_b));
-  const int max_prompt = std::max(1, max_ctx - std::max(0, o.max_new_tokens));
+  return std::min(limit_of(run.info_a), limit_of(run.info_b));
+}
 
-  run.prompts.resize(set.prompts.size());
-  std::atomic<size_t> next{0};
-  std::atomic<bool> lost{false};
-  progress->Begin("prompts (tokenize, drift, generate)", static_cast<int>(set.prompts.size()));
-  auto worker = [&] {
-    for (size_t i = next++; i < set.prompts.size(); i = next++) {
-      const auto p0 = std::chrono::steady_clock::now();
-      PromptResult& p = run.prompts[i];
-      p.prompt = set.prompts[i];
-      absl::Status st;
-      if (p.prompt.is_text()) {
-        auto fb = std::async(std::launch::async, [&] { return b.Tokenize(*p.prompt.text); });
-        absl::StatusOr<std::vector<int32_t>> ta = a.Tokenize(*p.prompt.text);
-        absl::StatusOr<std::vector<int32_t>> tb = fb.get();
-        if (!ta.ok()) st = ta.status();
-        else if (!tb.ok()) st = tb.status();
-        if (st.ok()) {
-          TokenizationResult& t = p.tokenization;
-          t.checked = true;
-          t.n_a = static_cast<int>(ta->size());
-          t.n_b = static_cast<int>(tb->size());
-          t.agree = *ta == *tb;
-          if (!t.agree) {
-            size_t k = 0;
-            while (k < ta->size() && k < tb->size() && (*ta)[k] == (*tb)[k]) ++k;
-            t.first_diff = static_cast<int>(k);
-            t.id_a = k < ta->size() ? (*ta)[k] : -1;
-            t.id_b = k < tb->size() ? (*tb)[k] : -1;
-          }
-          p.ids = *ta;
-        }
-      } else {
-        p.ids = p.prompt.ids;
-      }
-      if (st.ok() && p.ids.empty()) st = absl::InvalidArgumentError("the prompt tokenizes to no tokens");
-      if (st.ok() && static_cast<int>(p.ids.size()) > max_prompt) {
-        p.truncated_from = static_cast<int>(p.ids.size());
-        p.ids.resize(max_prompt);
-      }
-      if (st.ok()) st = MeasureDrift(a, b, p.ids, o, &p.drift);
-      if (st.ok() && o.max_new_tokens > 0) st = MeasureGeneration(a, b, p.ids, o, &p.generation);
-      if (!st.ok()) RecordError(st, &p, &lost);
-      JudgePrompt(o.thresholds, &p);
-      p.wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - p0).count();
-      progress->Advance();
+}  // namespace
+
+ModelCheck CheckModels(const v1::GetModelInfoResponse& a, const v1::GetModelInfoResponse& b) {
+  ModelCheck c;
+  const v1::ModelFacts &ma = a.model(), &mb = b.model();
+  auto differ = [&](const char* what, auto va, auto vb) {
+    if (va != vb) {
+      c.status = CheckStatus::kFail;
+      c.messages.push_back(absl::StrCat(what, " differs: A ", va, ", B ", vb));
     }
   };
-  std::vector<std::thread> pool;
-  for (int j = 0; j < std::max(1, o.jobs); ++j) pool.emplace_back(worker);
-  for (auto& t : pool) t.join();
-  progress->End();
-
-  // Localization: the worst failing prompts by drift.
-  if (o.localize && !lost) {
-    std::vector<PromptResult*> failing;
-    for (auto& p : run.prompts) {
-      if (p.drift_check.status == "fail" && p.ids.size() > 0) failing.push_back(&p);
-    }
-    std::sort(failing.begin(), failing.end(),
-              [](const PromptResult* x, const PromptResult* y) { return x->drift_noise_ratio > y->drift_noise_ratio; });
-    if (static_cast<int>(failing.size()) > o.trace_prompts) failing.resize(o.trace_prompts);
-    if (!failing.empty()) {
-      progress->Begin("localization (EvalTrace)", static_cast<int>(failing.size()));
-      for (PromptResult* p : failing) {
-        absl::Status st = Localize(a, b, o, p);
-        if (!st.ok()) {
-          run.warnings.push_back(absl::StrCat("localization of prompt '", p->prompt.id, "' failed: ", st.message()));
-          if (st.code() == absl::StatusCode::kUnavailable) lost = true;
-        }
-        progress->Advance();
-      }
-      progress->End();
+  differ("architecture", ma.architecture(), mb.architecture());
+  differ("n_layer", ma.n_layer(), mb.n_layer());
+  differ("n_embd", ma.n_embd(), mb.n_embd());
+  differ("n_ff", ma.n_ff(), mb.n_ff());
+  differ("n_head", ma.n_head(), mb.n_head());
+  differ("n_head_kv", ma.n_head_kv(), mb.n_head_kv());
+  differ("n_vocab", ma.n_vocab(), mb.n_vocab());
+  differ("bos_id", ma.bos_id(), mb.bos_id());
+  differ("eos_id", ma.eos_id(), mb.eos_id());
+  if (c.status == CheckStatus::kFail) return c;
+  if (ma.sha256() != mb.sha256()) {
+    c.status = CheckStatus::kWarn;
+    c.messages.push_back(absl::StrCat("the model files differ (sha256 A ", ma.sha256().substr(0, 12), "…, B ",
+                                      mb.sha256().substr(0, 12),
+                                      "…) but have the same shape: comparing two files of one model"));
+  }
+  for (const auto* side : {&a, &b}) {
+    if (!side->fault_injection().empty()) {
+      c.status = CheckStatus::kWarn;
+      c.messages.push_back(absl::StrCat("side ", side == &a ? "A" : "B", " runs with --inject-fault ",
+                                        side->fault_injection(), ": a deliberately wrong forward pass"));
     }
   }
-
-  // Speed, one side at a time.
-  if (o.speed && !lost) {
-    std::vector<std::vector<int32_t>> load;
-    std::vector<int32_t> longest;
-    for (const auto& p : run.prompts) {
-      if (p.ids.empty() || !p.error_code.empty()) continue;
-      load.push_back(p.ids);
-      if (p.ids.size() > longest.size()) longest = p.ids;
-    }
-    const SpeedOptions& so = o.speed_options;
-    int levels_requests = 0;
-    for (size_t k = 0; k < so.concurrency.size(); ++k) levels_requests += so.requests;
-    if (!load.empty()) {
-      // The timed prompt must leave room for the generated tokens.
-      const int room = std::max(1, max_ctx - so.max_new_tokens);
-      if (static_cast<int>(longest.size()) > room) longest.resize(room);
-      for (auto& l : load) {
-        const int r = std::max(1, max_ctx - so.load_max_new_tokens);
-        if (static_cast<int>(l.size()) > r) l.resize(r);
-      }
-      progress->Begin("speed (A, then B)", 2 * (so.warmup + so.runs + levels_requests));
-      auto tick = [&] { progress->Advance(); };
-      auto sa = MeasureSpeed(a, longest, load, so, tick);
-      auto sb = sa.ok() ? MeasureSpeed(b, longest, load, so, tick) : absl::StatusOr<SideSpeed>(sa.status());
-      progress->End();
-      if (sa.ok() && sb.ok()) {
-        run.speed_a = *sa;
-        run.speed_b = *sb;
-      } else {
-        run.speed_error = std::string((sa.ok() ? sb.status() : sa.status()).message());
-        if ((sa.ok() ? sb.status() : sa.status()).code() == absl::StatusCode::kUnavailable) lost = true;
-      }
-    }
+  if (!ma.has_tokenizer() || !mb.has_tokenizer()) {
+    c.status = CheckStatus::kWarn;
+    c.messages.push_back("a side has no tokenizer: text prompts will fail there (use ids prompts)");
   }
-  run.connection_lost = lost;
+  return c;
+}
+
+absl::StatusOr<CompareRun> RunCompare(EngineClient& a, EngineClient& b, const PromptSet& set,
+                                      const CompareOptions& o, Progress* progress) {
+  const auto t0 = std::chrono::steady_clock::now();
+  CompareRun run = NewRun(a, b, set, o);
+  if (run.model_check.status == CheckStatus::kFail && !o.allow_model_mismatch) {
+    return ModelMismatchError(run.model_check);
+  }
+  const int max_ctx = SharedContext(run);
+  const int max_prompt = std::max(1, max_ctx - std::max(0, o.max_new_tokens));
+  MeasurePrompts(a, b, set, o, max_prompt, progress, &run);
+  // Once a server is gone, the later phases would only add errors.
+  if (o.localize && !run.connection_lost) LocalizeWorst(a, b, o, progress, &run);
+  if (o.speed && !run.connection_lost) MeasureRunSpeed(a, b, o, max_ctx, progress, &run);
   run.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return run;
 }

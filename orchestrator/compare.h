@@ -80,7 +80,8 @@ struct NearTie {
   bool near_tie = false;
 };
 
-struct GenerationResult {
+// Greedy generations of one prompt on both sides, side by side.
+struct GenerationComparison {
   bool measured = false;
   std::vector<int32_t> ids_a, ids_b;
   std::string text_a, text_b;
@@ -108,9 +109,13 @@ struct Localization {
   int n_layer = 0;
 };
 
+// The outcome of a check. Reports spell it "pass", "fail", "skip", "error", "warn"
+// or "info" (CheckStatusName and ParseCheckStatus in report_json.h).
+enum class CheckStatus { kPass, kFail, kSkip, kError, kWarn, kInfo };
+
 // A verdict of one check on one prompt.
 struct CheckResult {
-  std::string status = "skip";  // pass | fail | skip | error
+  CheckStatus status = CheckStatus::kSkip;  // pass | fail | skip | error
   std::vector<std::string> reasons;
 };
 
@@ -121,7 +126,7 @@ struct PromptResult {
   std::string error_code, error_message;  // a failed RPC
   TokenizationResult tokenization;
   DriftResult drift;
-  GenerationResult generation;
+  GenerationComparison generation;
   std::optional<Localization> localization;
   CheckResult tokenization_check, drift_check, generation_check;
   double drift_noise_ratio = NAN;  // mean|Δ| / noise mean|Δ| (the headline ratio; NaN: not measured)
@@ -129,7 +134,7 @@ struct PromptResult {
 };
 
 struct ModelCheck {
-  std::string status = "pass";  // pass | warn | fail
+  CheckStatus status = CheckStatus::kPass;  // pass | warn | fail
   std::vector<std::string> messages;
 };
 

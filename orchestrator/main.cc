@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,9 @@ struct SideFlags {
   }
 };
 
+// A --color or --progress value: "always", or "auto" where the stream is a terminal.
+bool WhenOn(const std::string& when, bool is_tty) { return when == "always" || (when == "auto" && is_tty); }
+
 struct CommonRun {
   std::string prompts_file;
   int limit = 0;
@@ -67,8 +71,8 @@ struct CommonRun {
         ->check(CLI::IsMember({"auto", "always", "never"}))
         ->capture_default_str();
   }
-  bool ProgressOn() const { return progress == "always" || (progress == "auto" && Progress::StderrIsTty()); }
-  bool ColorOn() const { return color == "always" || (color == "auto" && isatty(STDOUT_FILENO)); }
+  bool ProgressOn() const { return WhenOn(progress, Progress::StderrIsTty()); }
+  bool ColorOn() const { return WhenOn(color, isatty(STDOUT_FILENO)); }
   ClientOptions Client() const {
     ClientOptions c;
     c.call_timeout_s = timeout_s;
@@ -136,10 +140,259 @@ absl::StatusOr<PromptSet> LoadPrompts(const CommonRun& c) {
   return p;
 }
 
+// A report file of a version this build reads.
+absl::StatusOr<nlohmann::json> ReadReport(const std::string& path) {
+  absl::StatusOr<nlohmann::json> r = ReadJsonFile(path);
+  absl::Status s = r.ok() ? CheckReportVersion(*r, path) : r.status();
+  if (!s.ok()) return s;
+  return r;
+}
+
 std::string CommandLine(int argc, char** argv) {
   std::vector<std::string> a(argv, argv + argc);
   return absl::StrJoin(a, " ");
 }
+
+// Prints "PREFIX: message" on stderr; returns 2, the exit code of usage and connection errors.
+int Fail(const char* prefix, const absl::Status& s) {
+  std::fprintf(stderr, "%s: %s\n", prefix, std::string(s.message()).c_str());
+  return 2;
+}
+
+// Each subcommand: Setup adds it and its flags to the app, Run does it once parsed.
+
+struct CompareCommand {
+  CLI::App* cmd = nullptr;
+  SideFlags a, b;
+  CommonRun run;
+  CompareOptions options;
+  CompareFlags flags;
+  OutputOptions out;
+  bool quiet = false;
+  std::string shard_spec;
+
+  void Setup(CLI::App* app) {
+    cmd = app->add_subcommand("compare", "compare two servers (B is the reference)");
+    a.Add(cmd, "a", true);
+    b.Add(cmd, "b", true);
+    run.Add(cmd);
+    flags.Add(cmd, &options);
+    cmd->add_option("--json", out.json_path, "write the JSON report (schema bitparity.report v1)");
+    cmd->add_option("--junit", out.junit_path, "write JUnit XML (one case per prompt and check)");
+    cmd->add_option("--html", out.html_path, "write the self-contained HTML report");
+    cmd->add_option("--markdown", out.markdown_path, "write a Markdown report");
+    cmd->add_option("--baseline", out.baseline_path, "an earlier JSON report: flag drift and speed regressions");
+    cmd->add_flag("--quiet,-q", quiet, "no summary table on stdout");
+    cmd->add_option("--shard", shard_spec,
+                    "run shard I of N (0-based, e.g. 0/4): the prompts whose id hashes to I; "
+                    "join the shards' --json reports with `bitparity merge`");
+  }
+
+  int Run(const std::string& command_line) {
+    if (!flags.Apply(&options)) return 2;
+    auto prompts = LoadPrompts(run);
+    if (!prompts.ok()) return Fail("bitparity", prompts.status());
+    if (!shard_spec.empty()) {
+      if (absl::Status s = KeepShard(&*prompts); !s.ok()) return Fail("bitparity", s);
+    }
+    auto ca = EngineClient::Connect(a.e, run.Client());
+    if (!ca.ok()) return Fail("bitparity", ca.status());
+    auto cb = EngineClient::Connect(b.e, run.Client());
+    if (!cb.ok()) return Fail("bitparity", cb.status());
+    out.color = run.ColorOn();
+    out.summary = !quiet;
+    Progress progress(run.ProgressOn());
+    return CompareAndReport(**ca, **cb, *prompts, options, out, command_line, &progress);
+  }
+
+  // --shard I/N: keeps this shard's prompts; the report records the split for `merge`.
+  absl::Status KeepShard(PromptSet* prompts) {
+    auto shard = ParseShard(shard_spec);
+    if (!shard.ok()) return shard.status();
+    out.shard = ApplyShard(prompts, *shard);
+    std::fprintf(stderr, "bitparity: shard %d/%d: %zu of %d prompts\n", shard->index, shard->count,
+                 prompts->prompts.size(), out.shard["total_prompts"].get<int>());
+    return absl::OkStatus();
+  }
+};
+
+struct HealthCommand {
+  CLI::App* cmd = nullptr;
+  std::string address, service;
+  double timeout_s = 5;
+  bool quiet = false;
+
+  void Setup(CLI::App* app) {
+    cmd = app->add_subcommand("health", "grpc.health.v1 check of one server (container health checks)");
+    cmd->add_option("ADDR", address, "server address HOST:PORT")->required();
+    cmd->add_option("--service", service, "service name to check (default: the server as a whole)");
+    cmd->add_option("--timeout", timeout_s, "seconds to wait for the answer")->capture_default_str();
+    cmd->add_flag("--quiet,-q", quiet, "print nothing");
+  }
+
+  int Run() const { return RunHealthProbe(address, service, timeout_s, quiet); }
+};
+
+struct MergeCommand {
+  CLI::App* cmd = nullptr;
+  std::vector<std::string> inputs;
+  OutputOptions out;
+  bool quiet = false;
+  std::string color = "auto";
+
+  void Setup(CLI::App* app) {
+    cmd = app->add_subcommand("merge", "join the JSON reports of compare --shard I/N into one report");
+    cmd->add_option("REPORTS", inputs, "the shards' JSON reports (all N, any order)")->required();
+    cmd->add_option("--json", out.json_path, "write the merged JSON report");
+    cmd->add_option("--junit", out.junit_path, "write JUnit XML");
+    cmd->add_option("--html", out.html_path, "write the HTML report");
+    cmd->add_option("--markdown", out.markdown_path, "write a Markdown report");
+    cmd->add_option("--baseline", out.baseline_path, "an earlier JSON report: flag drift and speed regressions");
+    cmd->add_flag("--quiet,-q", quiet, "no summary table on stdout");
+    cmd->add_option("--color", color, "colored summary: auto, always, never")
+        ->check(CLI::IsMember({"auto", "always", "never"}));
+  }
+
+  int Run(const std::string& command_line) const {
+    std::vector<nlohmann::json> reports;
+    for (const std::string& path : inputs) {
+      auto r = ReadReport(path);
+      if (!r.ok()) return Fail("bitparity merge", r.status());
+      reports.push_back(std::move(*r));
+    }
+    nlohmann::json old;
+    if (!out.baseline_path.empty()) {
+      auto b = ReadReport(out.baseline_path);
+      if (!b.ok()) return Fail("bitparity merge: --baseline", b.status());
+      old = std::move(*b);
+    }
+    // Shards that pass the version check may still lack fields; nlohmann::json throws then.
+    try {
+      return MergeAndReport(reports, old, command_line);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "bitparity merge: a report is incomplete: %s\n", e.what());
+      return 2;
+    }
+  }
+
+  int MergeAndReport(const std::vector<nlohmann::json>& reports, const nlohmann::json& old,
+                     const std::string& command_line) const {
+    auto merged = MergeShardReports(reports, inputs, command_line);
+    if (!merged.ok()) return Fail("bitparity merge", merged.status());
+    nlohmann::json& r = *merged;
+    if (!out.baseline_path.empty()) {
+      Thresholds t;
+      (void)t.MergeJson(r["thresholds"]);  // checked by MergeShardReports
+      ApplyBaseline(&r, old, out.baseline_path, t);
+    }
+    FinalizeVerdict(&r);
+    const bool wrote = WriteOutputs(r, out);
+    if (!quiet) std::fputs(RenderText(r, WhenOn(color, isatty(STDOUT_FILENO))).c_str(), stdout);
+    std::fflush(stdout);
+    const int code = r["verdict"]["exit_code"].get<int>();
+    return wrote ? code : std::max(code, 2);
+  }
+};
+
+struct ReportCommand {
+  CLI::App* cmd = nullptr;
+  std::string input;
+  OutputOptions out;
+  bool text = false;
+
+  void Setup(CLI::App* app) {
+    cmd = app->add_subcommand("report", "re-render a JSON report");
+    cmd->add_option("RUN", input, "a JSON report from compare --json")->required();
+    cmd->add_option("--html", out.html_path, "write the HTML report");
+    cmd->add_option("--markdown", out.markdown_path, "write a Markdown report");
+    cmd->add_option("--junit", out.junit_path, "write JUnit XML");
+    cmd->add_flag("--text", text, "print the summary table");
+  }
+
+  int Run() const {
+    // A report that passes the version check but was edited by hand may still lack
+    // fields the renderers read; nlohmann::json throws then, caught below.
+    try {
+      auto r = ReadReport(input);
+      if (!r.ok()) return Fail("bitparity report", r.status());
+      if (!r->contains("verdict")) FinalizeVerdict(&*r);
+      const bool no_files = out.html_path.empty() && out.markdown_path.empty() && out.junit_path.empty();
+      if (!WriteOutputs(*r, out)) return 2;
+      if (text || no_files) std::fputs(RenderText(*r, isatty(STDOUT_FILENO)).c_str(), stdout);
+      return 0;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "bitparity report: '%s' is not a complete report: %s\n", input.c_str(), e.what());
+      return 2;
+    }
+  }
+};
+
+struct BenchCommand {
+  CLI::App* cmd = nullptr;
+  SideFlags a, b;
+  CommonRun run;
+  SpeedOptions options;
+  std::string json_path;
+
+  void Setup(CLI::App* app) {
+    cmd = app->add_subcommand("bench", "speed alone, at several concurrency levels");
+    a.Add(cmd, "a", true);
+    b.Add(cmd, "b", false);
+    run.Add(cmd);
+    options.concurrency = {1, 2, 4};  // before the option captures it as the default
+    cmd->add_option("--concurrency", options.concurrency, "concurrency levels")->delimiter(',')->capture_default_str();
+    cmd->add_option("--requests", options.requests, "requests per level")->capture_default_str();
+    cmd->add_option("--runs", options.runs, "timed single generations")->capture_default_str();
+    cmd->add_option("--warmup", options.warmup, "untimed generations first")->capture_default_str();
+    cmd->add_option("--max-new-tokens,-n", options.max_new_tokens, "new tokens per timed generation")
+        ->capture_default_str();
+    cmd->add_option("--load-new-tokens", options.load_max_new_tokens, "new tokens per load request")
+        ->capture_default_str();
+    cmd->add_option("--json", json_path, "write the results as JSON");
+  }
+
+  int Run(const std::string& command_line) const {
+    auto prompts = LoadPrompts(run);
+    if (!prompts.ok()) return Fail("bitparity bench", prompts.status());
+    auto ca = EngineClient::Connect(a.e, run.Client());
+    if (!ca.ok()) return Fail("bitparity bench", ca.status());
+    std::unique_ptr<EngineClient> cb;  // side B is optional
+    if (!b.e.address.empty()) {
+      auto bo = EngineClient::Connect(b.e, run.Client());
+      if (!bo.ok()) return Fail("bitparity bench", bo.status());
+      cb = std::move(*bo);
+    }
+    Progress progress(run.ProgressOn());
+    return RunBench(**ca, cb.get(), *prompts, options, json_path, command_line, &progress);
+  }
+};
+
+struct DemoCommand {
+  CLI::App* cmd = nullptr;
+  DemoOptions options;
+  CompareFlags flags;
+  std::string progress = "auto", color = "auto";
+
+  void Setup(CLI::App* app) {
+    cmd = app->add_subcommand("demo", "start two servers on a small model and compare them");
+    cmd->add_option("--cache-dir", options.cache_dir, "model cache (default $XDG_CACHE_HOME/bitparity)");
+    cmd->add_option("--out-dir", options.out_dir, "where the reports go (default <cache-dir>/demo)");
+    cmd->add_option("--model", options.model, "use this GGUF instead of the synth model");
+    cmd->add_option("--bin-dir", options.bin_dir, "where the server binaries are (default: next to bitparity)");
+    cmd->add_option("--server-threads", options.server_threads, "kernel threads per server (0 = their default)");
+    cmd->add_option("--limit", options.prompts, "use only the first N built-in prompts");
+    cmd->add_option("--progress", progress, "auto, always, never")->check(CLI::IsMember({"auto", "always", "never"}));
+    cmd->add_option("--color", color, "auto, always, never")->check(CLI::IsMember({"auto", "always", "never"}));
+    flags.Add(cmd, &options.compare);
+  }
+
+  int Run(const std::string& command_line) {
+    if (!flags.Apply(&options.compare)) return 2;
+    options.color = WhenOn(color, isatty(STDOUT_FILENO));
+    Progress bar(WhenOn(progress, Progress::StderrIsTty()));
+    return RunDemo(options, command_line, &bar);
+  }
+};
 
 }  // namespace
 
@@ -147,233 +400,30 @@ int main(int argc, char** argv) {
   CLI::App app{"bitparity: compare two bitnet.v1 engines and say why they differ.\n"
                "Exit codes: 0 agree, 1 disagree, 2 usage or connection error."};
   app.require_subcommand(1);
-  const std::string cmdline = CommandLine(argc, argv);
-
-  // compare
-  CLI::App* compare = app.add_subcommand("compare", "compare two servers (B is the reference)");
-  SideFlags ca, cb;
-  ca.Add(compare, "a", true);
-  cb.Add(compare, "b", true);
-  CommonRun crun;
-  crun.Add(compare);
-  CompareOptions copt;
-  CompareFlags cflags;
-  cflags.Add(compare, &copt);
-  OutputOptions cout_;
-  compare->add_option("--json", cout_.json_path, "write the JSON report (schema bitparity.report v1)");
-  compare->add_option("--junit", cout_.junit_path, "write JUnit XML (one case per prompt and check)");
-  compare->add_option("--html", cout_.html_path, "write the self-contained HTML report");
-  compare->add_option("--markdown", cout_.markdown_path, "write a Markdown report");
-  compare->add_option("--baseline", cout_.baseline_path, "an earlier JSON report: flag drift and speed regressions");
-  bool quiet = false;
-  compare->add_flag("--quiet,-q", quiet, "no summary table on stdout");
-  std::string shard_spec;
-  compare->add_option("--shard", shard_spec,
-                      "run shard I of N (0-based, e.g. 0/4): the prompts whose id hashes to I; "
-                      "join the shards' --json reports with `bitparity merge`");
-
-  // health
-  CLI::App* health = app.add_subcommand("health", "grpc.health.v1 check of one server (container health checks)");
-  std::string health_addr, health_service;
-  double health_timeout = 5;
-  bool health_quiet = false;
-  health->add_option("ADDR", health_addr, "server address HOST:PORT")->required();
-  health->add_option("--service", health_service, "service name to check (default: the server as a whole)");
-  health->add_option("--timeout", health_timeout, "seconds to wait for the answer")->capture_default_str();
-  health->add_flag("--quiet,-q", health_quiet, "print nothing");
-
-  // merge
-  CLI::App* merge = app.add_subcommand("merge", "join the JSON reports of compare --shard I/N into one report");
-  std::vector<std::string> merge_in;
-  OutputOptions mout;
-  bool mquiet = false;
-  std::string mcolor = "auto";
-  merge->add_option("REPORTS", merge_in, "the shards' JSON reports (all N, any order)")->required();
-  merge->add_option("--json", mout.json_path, "write the merged JSON report");
-  merge->add_option("--junit", mout.junit_path, "write JUnit XML");
-  merge->add_option("--html", mout.html_path, "write the HTML report");
-  merge->add_option("--markdown", mout.markdown_path, "write a Markdown report");
-  merge->add_option("--baseline", mout.baseline_path, "an earlier JSON report: flag drift and speed regressions");
-  merge->add_flag("--quiet,-q", mquiet, "no summary table on stdout");
-  merge->add_option("--color", mcolor, "colored summary: auto, always, never")
-      ->check(CLI::IsMember({"auto", "always", "never"}));
-
-  // report
-  CLI::App* report = app.add_subcommand("report", "re-render a JSON report");
-  std::string report_in;
-  OutputOptions rout;
-  bool rtext = false;
-  report->add_option("RUN", report_in, "a JSON report from compare --json")->required();
-  report->add_option("--html", rout.html_path, "write the HTML report");
-  report->add_option("--markdown", rout.markdown_path, "write a Markdown report");
-  report->add_option("--junit", rout.junit_path, "write JUnit XML");
-  report->add_flag("--text", rtext, "print the summary table");
-
-  // bench
-  CLI::App* bench = app.add_subcommand("bench", "speed alone, at several concurrency levels");
-  SideFlags ba, bb;
-  ba.Add(bench, "a", true);
-  bb.Add(bench, "b", false);
-  CommonRun brun;
-  brun.Add(bench);
-  SpeedOptions bopt;
-  bopt.concurrency = {1, 2, 4};
-  std::string bench_json;
-  bench->add_option("--concurrency", bopt.concurrency, "concurrency levels")->delimiter(',')->capture_default_str();
-  bench->add_option("--requests", bopt.requests, "requests per level")->capture_default_str();
-  bench->add_option("--runs", bopt.runs, "timed single generations")->capture_default_str();
-  bench->add_option("--warmup", bopt.warmup, "untimed generations first")->capture_default_str();
-  bench->add_option("--max-new-tokens,-n", bopt.max_new_tokens, "new tokens per timed generation")->capture_default_str();
-  bench->add_option("--load-new-tokens", bopt.load_max_new_tokens, "new tokens per load request")->capture_default_str();
-  bench->add_option("--json", bench_json, "write the results as JSON");
-
-  // demo
-  CLI::App* demo = app.add_subcommand("demo", "start two servers on a small model and compare them");
-  DemoOptions dopt;
-  CompareFlags dflags;
-  std::string dprogress = "auto", dcolor = "auto";
-  demo->add_option("--cache-dir", dopt.cache_dir, "model cache (default $XDG_CACHE_HOME/bitparity)");
-  demo->add_option("--out-dir", dopt.out_dir, "where the reports go (default <cache-dir>/demo)");
-  demo->add_option("--model", dopt.model, "use this GGUF instead of the synth model");
-  demo->add_option("--bin-dir", dopt.bin_dir, "where the server binaries are (default: next to bitparity)");
-  demo->add_option("--server-threads", dopt.server_threads, "kernel threads per server (0 = their default)");
-  demo->add_option("--limit", dopt.prompts, "use only the first N built-in prompts");
-  demo->add_option("--progress", dprogress, "auto, always, never")->check(CLI::IsMember({"auto", "always", "never"}));
-  demo->add_option("--color", dcolor, "auto, always, never")->check(CLI::IsMember({"auto", "always", "never"}));
-  dflags.Add(demo, &dopt.compare);
-
+  CompareCommand compare;
+  HealthCommand health;
+  MergeCommand merge;
+  ReportCommand report;
+  BenchCommand bench;
+  DemoCommand demo;
+  compare.Setup(&app);  // in this order in --help
+  health.Setup(&app);
+  merge.Setup(&app);
+  report.Setup(&app);
+  bench.Setup(&app);
+  demo.Setup(&app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
-
-  if (*compare) {
-    if (!cflags.Apply(&copt)) return 2;
-    auto prompts = LoadPrompts(crun);
-    if (!prompts.ok()) {
-      std::fprintf(stderr, "bitparity: %s\n", std::string(prompts.status().message()).c_str());
-      return 2;
-    }
-    if (!shard_spec.empty()) {
-      auto shard = ParseShard(shard_spec);
-      if (!shard.ok()) {
-        std::fprintf(stderr, "bitparity: %s\n", std::string(shard.status().message()).c_str());
-        return 2;
-      }
-      cout_.shard = ApplyShard(&*prompts, *shard);
-      std::fprintf(stderr, "bitparity: shard %d/%d: %zu of %d prompts\n", shard->index, shard->count,
-                   prompts->prompts.size(), cout_.shard["total_prompts"].get<int>());
-    }
-    auto a = EngineClient::Connect(ca.e, crun.Client());
-    if (!a.ok()) {
-      std::fprintf(stderr, "bitparity: %s\n", std::string(a.status().message()).c_str());
-      return 2;
-    }
-    auto b = EngineClient::Connect(cb.e, crun.Client());
-    if (!b.ok()) {
-      std::fprintf(stderr, "bitparity: %s\n", std::string(b.status().message()).c_str());
-      return 2;
-    }
-    cout_.color = crun.ColorOn();
-    cout_.summary = !quiet;
-    Progress progress(crun.ProgressOn());
-    return CompareAndReport(**a, **b, *prompts, copt, cout_, cmdline, &progress);
-  }
-  if (*report) {
-    auto r = ReadJsonFile(report_in);
-    // A report that passes the version check but was edited by hand may still lack
-    // fields the renderers read; nlohmann::json throws then, caught below.
-    try {
-    absl::Status s = r.ok() ? CheckReportVersion(*r, report_in) : r.status();
-    if (!s.ok()) {
-      std::fprintf(stderr, "bitparity report: %s\n", std::string(s.message()).c_str());
-      return 2;
-    }
-    if (!r->contains("verdict")) FinalizeVerdict(&*r);
-    if (rout.html_path.empty() && rout.markdown_path.empty() && rout.junit_path.empty()) rtext = true;
-    if (!WriteOutputs(*r, rout)) return 2;
-    if (rtext) std::fputs(RenderText(*r, isatty(STDOUT_FILENO)).c_str(), stdout);
-    return 0;
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "bitparity report: '%s' is not a complete report: %s\n", report_in.c_str(), e.what());
-      return 2;
-    }
-  }
-  if (*health) return RunHealthProbe(health_addr, health_service, health_timeout, health_quiet);
-  if (*merge) {
-    std::vector<nlohmann::json> reports;
-    for (const std::string& path : merge_in) {
-      auto r = ReadJsonFile(path);
-      absl::Status s = r.ok() ? CheckReportVersion(*r, path) : r.status();
-      if (!s.ok()) {
-        std::fprintf(stderr, "bitparity merge: %s\n", std::string(s.message()).c_str());
-        return 2;
-      }
-      reports.push_back(std::move(*r));
-    }
-    nlohmann::json old;
-    if (!mout.baseline_path.empty()) {
-      auto b = ReadJsonFile(mout.baseline_path);
-      absl::Status s = b.ok() ? CheckReportVersion(*b, mout.baseline_path) : b.status();
-      if (!s.ok()) {
-        std::fprintf(stderr, "bitparity merge: --baseline: %s\n", std::string(s.message()).c_str());
-        return 2;
-      }
-      old = std::move(*b);
-    }
-    try {
-      auto merged = MergeShardReports(reports, merge_in, cmdline);
-      if (!merged.ok()) {
-        std::fprintf(stderr, "bitparity merge: %s\n", std::string(merged.status().message()).c_str());
-        return 2;
-      }
-      nlohmann::json& r = *merged;
-      if (!mout.baseline_path.empty()) {
-        Thresholds t;
-        (void)t.MergeJson(r["thresholds"]);  // checked by MergeShardReports
-        ApplyBaseline(&r, old, mout.baseline_path, t);
-      }
-      FinalizeVerdict(&r);
-      const bool wrote = WriteOutputs(r, mout);
-      if (!mquiet) std::fputs(RenderText(r, mcolor == "always" || (mcolor == "auto" && isatty(STDOUT_FILENO))).c_str(), stdout);
-      std::fflush(stdout);
-      const int code = r["verdict"]["exit_code"].get<int>();
-      return wrote ? code : std::max(code, 2);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "bitparity merge: a report is incomplete: %s\n", e.what());
-      return 2;
-    }
-  }
-  if (*bench) {
-    auto prompts = LoadPrompts(brun);
-    if (!prompts.ok()) {
-      std::fprintf(stderr, "bitparity bench: %s\n", std::string(prompts.status().message()).c_str());
-      return 2;
-    }
-    auto a = EngineClient::Connect(ba.e, brun.Client());
-    if (!a.ok()) {
-      std::fprintf(stderr, "bitparity bench: %s\n", std::string(a.status().message()).c_str());
-      return 2;
-    }
-    std::unique_ptr<EngineClient> b;
-    if (!bb.e.address.empty()) {
-      auto bo = EngineClient::Connect(bb.e, brun.Client());
-      if (!bo.ok()) {
-        std::fprintf(stderr, "bitparity bench: %s\n", std::string(bo.status().message()).c_str());
-        return 2;
-      }
-      b = std::move(*bo);
-    }
-    Progress progress(brun.ProgressOn());
-    return RunBench(**a, b.get(), *prompts, bopt, bench_json, cmdline, &progress);
-  }
-  if (*demo) {
-    if (!dflags.Apply(&dopt.compare)) return 2;
-    dopt.color = dcolor == "always" || (dcolor == "auto" && isatty(STDOUT_FILENO));
-    Progress progress(dprogress == "always" || (dprogress == "auto" && Progress::StderrIsTty()));
-    return RunDemo(dopt, cmdline, &progress);
-  }
+  const std::string command_line = CommandLine(argc, argv);
+  if (*compare.cmd) return compare.Run(command_line);
+  if (*report.cmd) return report.Run();
+  if (*health.cmd) return health.Run();
+  if (*merge.cmd) return merge.Run(command_line);
+  if (*bench.cmd) return bench.Run(command_line);
+  if (*demo.cmd) return demo.Run(command_line);
   return 2;
 }

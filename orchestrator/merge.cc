@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -13,7 +14,8 @@ using nlohmann::json;
 
 namespace {
 
-int StatusRank(const std::string& s) { return s == "fail" ? 2 : (s == "warn" ? 1 : 0); }
+// The shards' model checks combine to the worst: fail over warn over pass.
+int StatusRank(std::optional<CheckStatus> s) { return s == CheckStatus::kFail ? 2 : (s == CheckStatus::kWarn ? 1 : 0); }
 
 std::string ModelSha(const json& r, const char* side) {
   const json& info = r["sides"][side]["info"];
@@ -113,7 +115,7 @@ absl::StatusOr<json> MergeShardReports(const std::vector<json>& reports, const s
   double wall = 0;
   std::string created = first["created_utc"].get<std::string>();
   json speed = nullptr, speed_error = nullptr;
-  std::string mc_status = "pass";
+  CheckStatus mc_status = CheckStatus::kPass;
   json mc_messages = json::array();
   std::set<std::string> seen_messages;
   for (const auto& [idx, i] : by_index) {
@@ -134,7 +136,8 @@ absl::StatusOr<json> MergeShardReports(const std::vector<json>& reports, const s
     if (speed.is_null() && r["speed"].is_object()) speed = r["speed"];
     if (speed_error.is_null() && !r["speed_error"].is_null()) speed_error = r["speed_error"];
     const json& mc = r["model_check"];
-    if (StatusRank(mc["status"].get<std::string>()) > StatusRank(mc_status)) mc_status = mc["status"];
+    const std::optional<CheckStatus> status = ParseCheckStatus(mc["status"].get<std::string>());
+    if (StatusRank(status) > StatusRank(mc_status)) mc_status = *status;
     for (const json& msg : mc["messages"]) {
       if (seen_messages.insert(msg.get<std::string>()).second) mc_messages.push_back(msg);
     }
@@ -147,7 +150,7 @@ absl::StatusOr<json> MergeShardReports(const std::vector<json>& reports, const s
   m["speed"] = speed;
   // A shard that measured speed wins over one whose speed failed.
   m["speed_error"] = speed.is_object() ? json(nullptr) : speed_error;
-  m["model_check"] = {{"status", mc_status}, {"messages", mc_messages}};
+  m["model_check"] = {{"status", CheckStatusName(mc_status)}, {"messages", mc_messages}};
   m["baseline"] = nullptr;
   const int n_layer = m["sides"]["a"]["info"]["model"].value("n_layer", 0);
   m["overall"] = OverallFromPrompts(m["prompts"], n_layer);

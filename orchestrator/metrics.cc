@@ -5,19 +5,18 @@
 #include <limits>
 #include <numeric>
 
-namespace bitparity {
+#include "base/logits.h"
 
-std::vector<double> LogSoftmax(absl::Span<const float> logits) {
-  std::vector<double> out(logits.size());
-  if (logits.empty()) return out;
-  double mx = -std::numeric_limits<double>::infinity();
-  for (float v : logits) mx = std::max(mx, static_cast<double>(v));
-  double sum = 0;
-  for (float v : logits) sum += std::exp(static_cast<double>(v) - mx);
-  const double lse = mx + std::log(sum);
-  for (size_t i = 0; i < logits.size(); ++i) out[i] = static_cast<double>(logits[i]) - lse;
-  return out;
+namespace bitparity {
+namespace {
+
+std::vector<int32_t> TopIds(absl::Span<const float> x, int k) {
+  std::vector<int32_t> ids;
+  for (const TokenLogit& t : TopK(x, k)) ids.push_back(t.id);
+  return ids;
 }
+
+}  // namespace
 
 double KlDivergence(absl::Span<const float> p_logits, absl::Span<const float> q_logits) {
   const std::vector<double> lp = LogSoftmax(p_logits), lq = LogSoftmax(q_logits);
@@ -57,32 +56,14 @@ double RelativeRmsDiff(absl::Span<const float> a, absl::Span<const float> b) {
   return bb == 0 ? std::sqrt(dd / n) : std::sqrt(dd / bb);
 }
 
-std::vector<int32_t> TopK(absl::Span<const float> x, int k) {
-  k = std::max(0, std::min<int>(k, static_cast<int>(x.size())));
-  std::vector<int32_t> idx(x.size());
-  std::iota(idx.begin(), idx.end(), 0);
-  auto before = [&](int32_t i, int32_t j) { return x[i] > x[j] || (x[i] == x[j] && i < j); };
-  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), before);
-  idx.resize(k);
-  return idx;
-}
-
 double TopKOverlap(absl::Span<const float> a, absl::Span<const float> b, int k) {
-  std::vector<int32_t> ta = TopK(a, k), tb = TopK(b, k);
+  std::vector<int32_t> ta = TopIds(a, k), tb = TopIds(b, k);
   if (ta.empty()) return 1;
   std::sort(ta.begin(), ta.end());
   std::sort(tb.begin(), tb.end());
   std::vector<int32_t> common;
   std::set_intersection(ta.begin(), ta.end(), tb.begin(), tb.end(), std::back_inserter(common));
   return static_cast<double>(common.size()) / ta.size();
-}
-
-int32_t Argmax(absl::Span<const float> x) {
-  int32_t best = 0;
-  for (size_t i = 1; i < x.size(); ++i) {
-    if (x[i] > x[best]) best = static_cast<int32_t>(i);
-  }
-  return best;
 }
 
 double Perplexity(double nll_sum, int64_t n) {
@@ -115,7 +96,7 @@ RowDiff CompareRows(absl::Span<const float> a, absl::Span<const float> b, int to
   d.cosine = CosineSimilarity(a, b);
   // Identical rows are common (bit-exact engines); skip the softmaxes then.
   d.kl = d.max_abs == 0 ? 0 : KlDivergence(a, b);
-  d.top1_agree = Argmax(a) == Argmax(b);
+  d.top1_agree = ArgMax(a) == ArgMax(b);
   d.topk_overlap = d.max_abs == 0 ? 1 : TopKOverlap(a, b, top_k);
   return d;
 }

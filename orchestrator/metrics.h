@@ -17,9 +17,6 @@
 
 namespace bitparity {
 
-// log-softmax of a logits row, in double precision.
-std::vector<double> LogSoftmax(absl::Span<const float> logits);
-
 // KL(P || Q) = sum_i p_i (log p_i - log q_i) with P = softmax(p_logits),
 // Q = softmax(q_logits). Same length. Always >= 0 (tiny negative rounding clamps to 0).
 double KlDivergence(absl::Span<const float> p_logits, absl::Span<const float> q_logits);
@@ -34,15 +31,9 @@ double Rms(absl::Span<const double> x);
 // 0 when a == b; when b is all zero, rms(a - b).
 double RelativeRmsDiff(absl::Span<const float> a, absl::Span<const float> b);
 
-// Ids of the k largest values, by descending value, ties by lower id (as the
-// contract's TOP_K output).
-std::vector<int32_t> TopK(absl::Span<const float> x, int k);
-
 // |topk(a) ∩ topk(b)| / k, in [0, 1]. k is clamped to the row length.
 double TopKOverlap(absl::Span<const float> a, absl::Span<const float> b, int k);
 
-// Index of the largest value, lowest index on ties.
-int32_t Argmax(absl::Span<const float> x);
 
 // exp(nll_sum / n): the perplexity of n predicted tokens with total negative log
 // likelihood nll_sum. 0 tokens give NaN.
@@ -59,7 +50,7 @@ struct RowDiff {
   double rms = 0;           // sqrt(mean_i (a_i - b_i)^2)
   double cosine = 1;        // CosineSimilarity(a, b)
   double kl = 0;            // KL(softmax(a) || softmax(b))
-  bool top1_agree = true;   // Argmax(a) == Argmax(b)
+  bool top1_agree = true;   // ArgMax(a) == ArgMax(b)
   double topk_overlap = 1;  // TopKOverlap(a, b, k)
 };
 RowDiff CompareRows(absl::Span<const float> a, absl::Span<const float> b, int top_k);

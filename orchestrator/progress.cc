@@ -43,13 +43,6 @@ void Progress::End() {
   }
 }
 
-void Progress::Note(const std::string& line) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (enabled_ && drawn_) std::fputs("\r\033[K", stderr);
-  std::fprintf(stderr, "%s\n", line.c_str());
-  if (enabled_ && drawn_) DrawLocked(true);
-}
-
 void Progress::DrawLocked(bool force) {
   if (!enabled_) return;
   const auto now = std::chrono::steady_clock::now();

@@ -21,8 +21,6 @@ class Progress {
   void Advance(int n = 1);
   // Ends the current line (keeps the final state visible).
   void End();
-  // Prints a message above the bar (or plainly when disabled).
-  void Note(const std::string& line);
 
  private:
   void DrawLocked(bool force);

@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "engine/common/sha256.h"
+#include "base/sha256.h"
 #include "nlohmann/json.hpp"
 
 namespace bitparity {

@@ -229,11 +229,9 @@ std::string SummaryTable(const json& o) {
   return h;
 }
 
-}  // namespace
-
-std::string RenderHtml(const json& r) {
-  const json& v = r["verdict"];
-  const bool agree = v["agree"].get<bool>();
+// The document head: metadata and the one inline style sheet.
+std::string DocumentHead(const json& r) {
+  const bool agree = r["verdict"]["agree"].get<bool>();
   std::string h;
   h += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n";
   // An empty data: icon stops the browser from asking for /favicon.ico.
@@ -255,10 +253,22 @@ pre{background:#f6f6f6;padding:8px;overflow-x:auto;font-size:12px;white-space:pr
 details{margin:6px 0} summary{cursor:pointer} .muted{color:#666;font-size:13px} .warn{color:#b35900}
 </style></head><body>
 )";
-  h += "<h1>bitparity: do two engines agree?</h1>\n";
+  return h;
+}
+
+// The verdict banner.
+std::string VerdictSection(const json& r) {
+  const json& v = r["verdict"];
+  const bool agree = v["agree"].get<bool>();
+  std::string h = "<h1>bitparity: do two engines agree?</h1>\n";
   h += fmt::format("<div class=\"verdict {}\"><b>{}</b> (exit {}) — {}</div>\n", agree ? "pass" : "fail",
                    agree ? "AGREE" : "DISAGREE", Fig(v["exit_code"]), Esc(v["summary"].get<std::string>()));
-  h += "<ul>\n";
+  return h;
+}
+
+// What was compared, how and where, then the run's warnings.
+std::string RunFacts(const json& r) {
+  std::string h = "<ul>\n";
   h += "<li>" + Esc(SideLine(r, "a")) + "</li>\n<li>" + Esc(SideLine(r, "b")) + "</li>\n";
   const json& model = r["sides"]["a"]["info"]["model"];
   if (model.is_object()) {
@@ -278,151 +288,187 @@ details{margin:6px 0} summary{cursor:pointer} .muted{color:#666;font-size:13px} 
   h += "</ul>\n";
   for (const auto& m : r["model_check"]["messages"]) h += "<p class=\"warn\">⚠ " + Esc(m.get<std::string>()) + "</p>\n";
   for (const auto& w : r["warnings"]) h += "<p class=\"warn\">⚠ " + Esc(w.get<std::string>()) + "</p>\n";
+  return h;
+}
 
-  h += "<h2>Checks</h2>\n<table><tr><th>check</th><th>status</th><th>summary</th></tr>\n";
+std::string ChecksSection(const json& r) {
+  std::string h = "<h2>Checks</h2>\n<table><tr><th>check</th><th>status</th><th>summary</th></tr>\n";
   for (const auto& c : r["checks"]) {
     h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td></tr>\n", Esc(c["name"].get<std::string>()),
                      StatusBadge(c["status"].get<std::string>()), Esc(c["summary"].get<std::string>()));
   }
   h += "</table>\n";
+  return h;
+}
 
+// max|Δlogit| per position of every prompt on one chart, each over its noise floor.
+std::string DriftOfEveryPrompt(const json& r) {
+  std::vector<Series> ss;
+  const size_t n = r["prompts"].size();
+  size_t i = 0;
+  for (const auto& p : r["prompts"]) {
+    ++i;
+    if (p["drift"].is_null()) continue;
+    Series s;
+    s.name = p["id"].get<std::string>() + " (A vs B)";
+    s.color = Color(i, n);
+    s.x = Doubles(p["drift"]["positions"]["position"]);
+    s.y = Doubles(p["drift"]["positions"]["max_abs"]);
+    s.width = 1.2;
+    s.opacity = 0.8;
+    ss.push_back(s);
+    Series nf = s;
+    nf.name = p["id"].get<std::string>() + " (noise floor)";
+    nf.color = "#999";
+    nf.y = Doubles(p["drift"]["noise_positions"]["max_abs"]);
+    nf.dashed = true;
+    nf.width = 0.8;
+    nf.opacity = 0.35;
+    ss.push_back(nf);
+  }
+  return LineChart("max|Δlogit| per position, every prompt (colored: A vs B; grey dashed: B's noise floor; 0 at the bottom)",
+                   ss, "position", "max|Δlogit|", true, 920, 320, false);
+}
+
+std::string DriftSection(const json& r) {
   const json& o = r["overall"];
-  h += "<h2>Teacher-forced logit drift</h2>\n";
+  std::string h = "<h2>Teacher-forced logit drift</h2>\n";
   h += SummaryTable(o);
   h += fmt::format("<p>Top-1 agreement {} (noise floor {}). Perplexity A {}, B {}, ratio A/B {}.</p>\n",
                    Fig(o["top1_agreement"]), Fig(o["noise_top1_agreement"]), Fig(o["ppl_a"], 6), Fig(o["ppl_b"], 6),
                    Fig(o["ppl_ratio"], 6));
-  // Drift per position per prompt.
-  {
-    std::vector<Series> ss;
-    const size_t n = r["prompts"].size();
-    size_t i = 0;
-    for (const auto& p : r["prompts"]) {
-      ++i;
-      if (p["drift"].is_null()) continue;
-      Series s;
-      s.name = p["id"].get<std::string>() + " (A vs B)";
-      s.color = Color(i, n);
-      s.x = Doubles(p["drift"]["positions"]["position"]);
-      s.y = Doubles(p["drift"]["positions"]["max_abs"]);
-      s.width = 1.2;
-      s.opacity = 0.8;
-      ss.push_back(s);
-      Series nf = s;
-      nf.name = p["id"].get<std::string>() + " (noise floor)";
-      nf.color = "#999";
-      nf.y = Doubles(p["drift"]["noise_positions"]["max_abs"]);
-      nf.dashed = true;
-      nf.width = 0.8;
-      nf.opacity = 0.35;
-      ss.push_back(nf);
-    }
-    h += LineChart("max|Δlogit| per position, every prompt (colored: A vs B; grey dashed: B's noise floor; 0 at the bottom)", ss,
-                   "position", "max|Δlogit|", true, 920, 320, false);
-  }
+  h += DriftOfEveryPrompt(r);
   h += KlHistogram(r);
+  return h;
+}
 
-  // Generation.
-  const json& g = o["generation"];
-  h += "<h2>Greedy generation</h2>\n";
+std::string GenerationSection(const json& r) {
+  const json& g = r["overall"]["generation"];
+  std::string h = "<h2>Greedy generation</h2>\n";
   h += fmt::format("<p>{} of {} generations identical; {} diverge at a near tie (each side's token within the other's "
                    "top-{} and at most {} logits below), {} otherwise. Mean common prefix {} tokens.</p>\n",
                    Fig(g["exact"]), Fig(g["measured"]), Fig(g["near_tie_divergences"]),
                    Fig(r["thresholds"]["near_tie_top_n"]), Fig(r["thresholds"]["near_tie_max_logit_gap"]),
                    Fig(g["other_divergences"]), Fig(g["mean_common_prefix"], 3));
+  return h;
+}
 
-  // Localization.
-  const json& loc = o["localization"];
-  if (loc["traced_prompts"].get<int>() > 0) {
-    h += "<h2>Localization (EvalTrace)</h2>\n";
-    h += fmt::format("<p>Residual streams first diverge at <b>{}</b> (first diverging layer per traced prompt: "
-                     "<code>{}</code>). A layer exceeds the noise when its relative RMS difference is above {}× B's own "
-                     "difference at that layer (floor {}); the divergence starts where the difference jumps most "
-                     "relative to the layer before, up to the first exceeding layer (a small fault hides under the "
-                     "noise in its own layer and is amplified by the next layer's int8 quantization).</p>\n",
-                     Esc(loc["first_diverging_layer_name"].get<std::string>()), Esc(loc["votes"].dump()),
-                     Fig(r["thresholds"]["trace_noise_ratio"]), Fig(r["thresholds"]["trace_floor"]));
-    for (const auto& p : r["prompts"]) {
-      if (p["localization"].is_null()) continue;
-      const json& l = p["localization"];
-      Series a("A vs B", "#c0392b"), nf("noise floor (B other mode vs B)", "#7f8c8d");
-      nf.dashed = true;
-      for (const auto& layer : l["layers"]) {
-        a.x.push_back(layer["layer"].get<double>());
-        a.y.push_back(layer["rel_diff"].get<double>());
-        nf.x.push_back(layer["layer"].get<double>());
-        nf.y.push_back(layer["noise_rel_diff"].get<double>());
-      }
-      const int first = l["first_diverging_layer"].get<int>();
-      h += LineChart(fmt::format("{}: residual-stream difference per layer (layer {} = after the final norm)",
-                                 p["id"].get<std::string>(), l["n_layer"].get<int>()),
-                     {a, nf}, "layer", "rms(A-B)/rms(B)", true, 920, 240, true, first >= 0 ? first : NAN,
-                     "divergence starts: " + l["first_diverging_layer_name"].get<std::string>());
-    }
+// One traced prompt: residual-stream difference per layer against B's own noise.
+std::string LayerChart(const json& p) {
+  const json& l = p["localization"];
+  Series a("A vs B", "#c0392b"), nf("noise floor (B other mode vs B)", "#7f8c8d");
+  nf.dashed = true;
+  for (const auto& layer : l["layers"]) {
+    a.x.push_back(layer["layer"].get<double>());
+    a.y.push_back(layer["rel_diff"].get<double>());
+    nf.x.push_back(layer["layer"].get<double>());
+    nf.y.push_back(layer["noise_rel_diff"].get<double>());
   }
+  const int first = l["first_diverging_layer"].get<int>();
+  return LineChart(fmt::format("{}: residual-stream difference per layer (layer {} = after the final norm)",
+                               p["id"].get<std::string>(), l["n_layer"].get<int>()),
+                   {a, nf}, "layer", "rms(A-B)/rms(B)", true, 920, 240, true, first >= 0 ? first : NAN,
+                   "divergence starts: " + l["first_diverging_layer_name"].get<std::string>());
+}
 
-  // Speed.
-  if (r["speed"].is_object()) {
-    const json& s = r["speed"];
-    h += "<h2>Speed</h2>\n";
-    h += fmt::format("<p class=\"muted\">Median of {} runs after {} warm-up (spread in the table); sides measured one "
-                     "after the other. Timed prompt: {} tokens, {} new tokens.</p>\n",
-                     Fig(r["settings"]["speed_runs"]), Fig(r["settings"]["speed_warmup"]),
-                     Fig(s["a"]["prompt_tokens"]), Fig(r["settings"]["speed_max_new_tokens"]));
-    const std::vector<std::string> members = {"A", "B (reference)"};
-    const std::vector<std::string> colors = {"#2980b9", "#7f8c8d"};
-    auto med = [&](const char* side, const char* key) { return s[side][key]["median"].get<double>(); };
-    h += BarChart("throughput (tokens/s, higher is better)",
-                  {{"prefill", {med("a", "prefill_tokens_per_s"), med("b", "prefill_tokens_per_s")}},
-                   {"decode", {med("a", "decode_tokens_per_s"), med("b", "decode_tokens_per_s")}}},
-                  members, colors, "tokens/s");
-    std::vector<Bar> lat = {{"TTFT", {med("a", "ttft_ms"), med("b", "ttft_ms")}}};
-    for (size_t i = 0; i < s["a"]["load"].size() && i < s["b"]["load"].size(); ++i) {
-      lat.push_back({fmt::format("p50 @{}", s["a"]["load"][i]["concurrency"].get<int>()),
-                     {s["a"]["load"][i]["p50_ms"].get<double>(), s["b"]["load"][i]["p50_ms"].get<double>()}});
-      lat.push_back({fmt::format("p99 @{}", s["a"]["load"][i]["concurrency"].get<int>()),
-                     {s["a"]["load"][i]["p99_ms"].get<double>(), s["b"]["load"][i]["p99_ms"].get<double>()}});
-    }
-    h += BarChart("latency (ms, lower is better)", lat, members, colors, "ms");
-    h += "<table><tr><th>metric</th><th>A median (min–max, sd)</th><th>B median (min–max, sd)</th><th>A/B</th></tr>\n";
-    for (const auto& [label, key] : std::vector<std::pair<std::string, std::string>>{
-             {"prefill tokens/s", "prefill_tokens_per_s"}, {"decode tokens/s", "decode_tokens_per_s"},
-             {"time to first token, client (ms)", "ttft_ms"}, {"time to first token, server (ms)", "server_ttft_ms"}}) {
-      auto cell = [&](const char* side) {
-        const json& x = s[side][key];
-        return fmt::format("{} ({}–{}, {})", Fig(x["median"]), Fig(x["min"]), Fig(x["max"]), Fig(x["stdev"], 2));
-      };
-      const json ratio = s["ratio_a_over_b"].contains(key) ? s["ratio_a_over_b"][key] : json(nullptr);
-      h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n", Esc(label), cell("a"), cell("b"),
-                       Fig(ratio, 3));
-    }
-    for (size_t i = 0; i < s["a"]["load"].size() && i < s["b"]["load"].size(); ++i) {
-      const json &la = s["a"]["load"][i], &lb = s["b"]["load"][i];
-      h += fmt::format("<tr><td>latency p50/p95/p99 at concurrency {} ({} requests)</td><td>{} / {} / {} ms, {} tok/s"
-                       "</td><td>{} / {} / {} ms, {} tok/s</td><td></td></tr>\n",
-                       Fig(la["concurrency"]), Fig(la["requests"]), Fig(la["p50_ms"]), Fig(la["p95_ms"]),
-                       Fig(la["p99_ms"]), Fig(la["tokens_per_s"]), Fig(lb["p50_ms"]), Fig(lb["p95_ms"]),
-                       Fig(lb["p99_ms"]), Fig(lb["tokens_per_s"]));
-    }
-    h += "</table>\n";
+// Only when some prompt was traced.
+std::string LocalizationSection(const json& r) {
+  const json& loc = r["overall"]["localization"];
+  if (loc["traced_prompts"].get<int>() <= 0) return "";
+  std::string h = "<h2>Localization (EvalTrace)</h2>\n";
+  h += fmt::format("<p>Residual streams first diverge at <b>{}</b> (first diverging layer per traced prompt: "
+                   "<code>{}</code>). A layer exceeds the noise when its relative RMS difference is above {}× B's own "
+                   "difference at that layer (floor {}); the divergence starts where the difference jumps most "
+                   "relative to the layer before, up to the first exceeding layer (a small fault hides under the "
+                   "noise in its own layer and is amplified by the next layer's int8 quantization).</p>\n",
+                   Esc(loc["first_diverging_layer_name"].get<std::string>()), Esc(loc["votes"].dump()),
+                   Fig(r["thresholds"]["trace_noise_ratio"]), Fig(r["thresholds"]["trace_floor"]));
+  for (const auto& p : r["prompts"]) {
+    if (!p["localization"].is_null()) h += LayerChart(p);
   }
+  return h;
+}
 
-  if (r["baseline"].is_object()) {
-    h += "<h2>Baseline</h2>\n";
-    h += fmt::format("<p>Against <code>{}</code> ({}).</p>\n", Esc(r["baseline"]["path"].get<std::string>()),
-                     Esc(r["baseline"]["created_utc"].get<std::string>()));
-    h += "<table><tr><th>metric</th><th>old</th><th>new</th><th>limit</th><th>regression</th></tr>\n";
-    for (const auto& c : r["baseline"]["compared"]) {
-      h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                       Esc(c["metric"].get<std::string>()), Fig(c["old"]), Fig(c["new"]), Fig(c["limit"]),
-                       c["regression"].get<bool>() ? StatusBadge("fail") : StatusBadge("pass"));
-    }
-    h += "</table>\n";
+// Throughput and latency bars, A beside B.
+std::string SpeedCharts(const json& s) {
+  const std::vector<std::string> members = {"A", "B (reference)"};
+  const std::vector<std::string> colors = {"#2980b9", "#7f8c8d"};
+  auto med = [&](const char* side, const char* key) { return s[side][key]["median"].get<double>(); };
+  std::string h = BarChart("throughput (tokens/s, higher is better)",
+                           {{"prefill", {med("a", "prefill_tokens_per_s"), med("b", "prefill_tokens_per_s")}},
+                            {"decode", {med("a", "decode_tokens_per_s"), med("b", "decode_tokens_per_s")}}},
+                           members, colors, "tokens/s");
+  std::vector<Bar> lat = {{"TTFT", {med("a", "ttft_ms"), med("b", "ttft_ms")}}};
+  for (size_t i = 0; i < s["a"]["load"].size() && i < s["b"]["load"].size(); ++i) {
+    lat.push_back({fmt::format("p50 @{}", s["a"]["load"][i]["concurrency"].get<int>()),
+                   {s["a"]["load"][i]["p50_ms"].get<double>(), s["b"]["load"][i]["p50_ms"].get<double>()}});
+    lat.push_back({fmt::format("p99 @{}", s["a"]["load"][i]["concurrency"].get<int>()),
+                   {s["a"]["load"][i]["p99_ms"].get<double>(), s["b"]["load"][i]["p99_ms"].get<double>()}});
   }
+  h += BarChart("latency (ms, lower is better)", lat, members, colors, "ms");
+  return h;
+}
 
-  // Per prompt.
-  h += "<h2>Prompts</h2>\n<table><tr><th>id</th><th>tokens</th><th>max|Δ|</th><th>mean|Δ|</th><th>mean KL</th>"
-       "<th>drift / noise</th><th>tokenization</th><th>drift</th><th>generation</th></tr>\n";
+// Every speed figure with its spread, then the latency under load.
+std::string SpeedTable(const json& s) {
+  std::string h = "<table><tr><th>metric</th><th>A median (min–max, sd)</th><th>B median (min–max, sd)</th><th>A/B</th></tr>\n";
+  for (const auto& [label, key] : std::vector<std::pair<std::string, std::string>>{
+           {"prefill tokens/s", "prefill_tokens_per_s"}, {"decode tokens/s", "decode_tokens_per_s"},
+           {"time to first token, client (ms)", "ttft_ms"}, {"time to first token, server (ms)", "server_ttft_ms"}}) {
+    auto cell = [&](const char* side) {
+      const json& x = s[side][key];
+      return fmt::format("{} ({}–{}, {})", Fig(x["median"]), Fig(x["min"]), Fig(x["max"]), Fig(x["stdev"], 2));
+    };
+    const json ratio = s["ratio_a_over_b"].contains(key) ? s["ratio_a_over_b"][key] : json(nullptr);
+    h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n", Esc(label), cell("a"), cell("b"),
+                     Fig(ratio, 3));
+  }
+  for (size_t i = 0; i < s["a"]["load"].size() && i < s["b"]["load"].size(); ++i) {
+    const json &la = s["a"]["load"][i], &lb = s["b"]["load"][i];
+    h += fmt::format("<tr><td>latency p50/p95/p99 at concurrency {} ({} requests)</td><td>{} / {} / {} ms, {} tok/s"
+                     "</td><td>{} / {} / {} ms, {} tok/s</td><td></td></tr>\n",
+                     Fig(la["concurrency"]), Fig(la["requests"]), Fig(la["p50_ms"]), Fig(la["p95_ms"]),
+                     Fig(la["p99_ms"]), Fig(la["tokens_per_s"]), Fig(lb["p50_ms"]), Fig(lb["p95_ms"]),
+                     Fig(lb["p99_ms"]), Fig(lb["tokens_per_s"]));
+  }
+  h += "</table>\n";
+  return h;
+}
+
+// Only when speed was measured.
+std::string SpeedSection(const json& r) {
+  if (!r["speed"].is_object()) return "";
+  const json& s = r["speed"];
+  std::string h = "<h2>Speed</h2>\n";
+  h += fmt::format("<p class=\"muted\">Median of {} runs after {} warm-up (spread in the table); sides measured one "
+                   "after the other. Timed prompt: {} tokens, {} new tokens.</p>\n",
+                   Fig(r["settings"]["speed_runs"]), Fig(r["settings"]["speed_warmup"]),
+                   Fig(s["a"]["prompt_tokens"]), Fig(r["settings"]["speed_max_new_tokens"]));
+  h += SpeedCharts(s);
+  h += SpeedTable(s);
+  return h;
+}
+
+// Only with --baseline.
+std::string BaselineSection(const json& r) {
+  if (!r["baseline"].is_object()) return "";
+  std::string h = "<h2>Baseline</h2>\n";
+  h += fmt::format("<p>Against <code>{}</code> ({}).</p>\n", Esc(r["baseline"]["path"].get<std::string>()),
+                   Esc(r["baseline"]["created_utc"].get<std::string>()));
+  h += "<table><tr><th>metric</th><th>old</th><th>new</th><th>limit</th><th>regression</th></tr>\n";
+  for (const auto& c : r["baseline"]["compared"]) {
+    h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                     Esc(c["metric"].get<std::string>()), Fig(c["old"]), Fig(c["new"]), Fig(c["limit"]),
+                     c["regression"].get<bool>() ? StatusBadge("fail") : StatusBadge("pass"));
+  }
+  h += "</table>\n";
+  return h;
+}
+
+// One row per prompt: its headline figures and its three checks.
+std::string PromptTable(const json& r) {
+  std::string h = "<h2>Prompts</h2>\n<table><tr><th>id</th><th>tokens</th><th>max|Δ|</th><th>mean|Δ|</th><th>mean KL</th>"
+                  "<th>drift / noise</th><th>tokenization</th><th>drift</th><th>generation</th></tr>\n";
   for (const auto& p : r["prompts"]) {
     const json& d = p["drift"];
     h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
@@ -436,56 +482,89 @@ details{margin:6px 0} summary{cursor:pointer} .muted{color:#666;font-size:13px} 
                      StatusBadge(p["checks"]["generation"]["status"].get<std::string>()));
   }
   h += "</table>\n";
-  for (const auto& p : r["prompts"]) {
-    h += fmt::format("<details><summary><b>{}</b> {} — {}</summary>\n", Esc(p["id"].get<std::string>()),
-                     Esc(p["category"].get<std::string>()), Esc(p["text_preview"].get<std::string>()));
-    if (!p["error"].is_null()) {
-      h += fmt::format("<p class=\"warn\">{}: {}</p>\n", Esc(p["error"]["code"].get<std::string>()),
-                       Esc(p["error"]["message"].get<std::string>()));
-    }
-    if (!p["truncated_from"].is_null()) {
-      h += fmt::format("<p class=\"muted\">truncated from {} to {} tokens to fit the context</p>\n",
-                       Fig(p["truncated_from"]), Fig(p["n_tokens"]));
-    }
-    for (const char* c : {"tokenization", "drift", "generation"}) {
-      for (const auto& reason : p["checks"][c]["reasons"]) {
-        h += fmt::format("<p>{} {}</p>\n", StatusBadge(p["checks"][c]["status"].get<std::string>()),
-                         Esc(reason.get<std::string>()));
-      }
-    }
-    const json& d = p["drift"];
-    if (!d.is_null()) {
-      Series mx("max|Δ| A vs B", "#c0392b"), mn("mean|Δ| A vs B", "#e67e22"), nmx("max|Δ| noise floor", "#7f8c8d"),
-          nmn("mean|Δ| noise floor", "#bdc3c7");
-      nmx.dashed = nmn.dashed = true;
-      mx.x = mn.x = nmx.x = nmn.x = Doubles(d["positions"]["position"]);
-      mx.y = Doubles(d["positions"]["max_abs"]);
-      mn.y = Doubles(d["positions"]["mean_abs"]);
-      nmx.y = Doubles(d["noise_positions"]["max_abs"]);
-      nmn.y = Doubles(d["noise_positions"]["mean_abs"]);
-      h += LineChart("drift per position", {mx, mn, nmx, nmn}, "position", "|Δlogit|", true, 920, 240);
-      h += fmt::format("<p class=\"muted\">perplexity A {} B {} (ratio {}); top-1 agreement {} (noise {}); "
-                       "cosine min {}; top-k overlap min {}</p>\n",
-                       Fig(d["ppl_a"], 6), Fig(d["ppl_b"], 6), Fig(d["ppl_ratio"], 6), Fig(d["top1_agreement"]),
-                       Fig(d["noise_top1_agreement"]), Fig(d["summary"]["cosine"]["min"], 6),
-                       Fig(d["summary"]["topk_overlap"]["min"]));
-    }
-    const json& gen = p["generation"];
-    if (!gen.is_null()) {
-      h += fmt::format("<p>generation ({} common tokens{}):</p><pre>A: {}\nB: {}</pre>\n", Fig(gen["common_prefix"]),
-                       gen["exact_match"].get<bool>() ? ", identical" : "", Esc(gen["text_a"].get<std::string>()),
-                       Esc(gen["text_b"].get<std::string>()));
-    }
-    h += "</details>\n";
-  }
+  return h;
+}
 
-  h += "<h2>Provenance</h2>\n";
+// A measured prompt's drift per position against the noise floor, and its figures.
+std::string PromptDrift(const json& d) {
+  Series mx("max|Δ| A vs B", "#c0392b"), mn("mean|Δ| A vs B", "#e67e22"), nmx("max|Δ| noise floor", "#7f8c8d"),
+      nmn("mean|Δ| noise floor", "#bdc3c7");
+  nmx.dashed = nmn.dashed = true;
+  mx.x = mn.x = nmx.x = nmn.x = Doubles(d["positions"]["position"]);
+  mx.y = Doubles(d["positions"]["max_abs"]);
+  mn.y = Doubles(d["positions"]["mean_abs"]);
+  nmx.y = Doubles(d["noise_positions"]["max_abs"]);
+  nmn.y = Doubles(d["noise_positions"]["mean_abs"]);
+  std::string h = LineChart("drift per position", {mx, mn, nmx, nmn}, "position", "|Δlogit|", true, 920, 240);
+  h += fmt::format("<p class=\"muted\">perplexity A {} B {} (ratio {}); top-1 agreement {} (noise {}); "
+                   "cosine min {}; top-k overlap min {}</p>\n",
+                   Fig(d["ppl_a"], 6), Fig(d["ppl_b"], 6), Fig(d["ppl_ratio"], 6), Fig(d["top1_agreement"]),
+                   Fig(d["noise_top1_agreement"]), Fig(d["summary"]["cosine"]["min"], 6),
+                   Fig(d["summary"]["topk_overlap"]["min"]));
+  return h;
+}
+
+// One prompt, folded: its error, its check reasons, drift and generations.
+std::string PromptDetails(const json& p) {
+  std::string h = fmt::format("<details><summary><b>{}</b> {} — {}</summary>\n", Esc(p["id"].get<std::string>()),
+                              Esc(p["category"].get<std::string>()), Esc(p["text_preview"].get<std::string>()));
+  if (!p["error"].is_null()) {
+    h += fmt::format("<p class=\"warn\">{}: {}</p>\n", Esc(p["error"]["code"].get<std::string>()),
+                     Esc(p["error"]["message"].get<std::string>()));
+  }
+  if (!p["truncated_from"].is_null()) {
+    h += fmt::format("<p class=\"muted\">truncated from {} to {} tokens to fit the context</p>\n",
+                     Fig(p["truncated_from"]), Fig(p["n_tokens"]));
+  }
+  for (const char* c : {"tokenization", "drift", "generation"}) {
+    for (const auto& reason : p["checks"][c]["reasons"]) {
+      h += fmt::format("<p>{} {}</p>\n", StatusBadge(p["checks"][c]["status"].get<std::string>()),
+                       Esc(reason.get<std::string>()));
+    }
+  }
+  if (!p["drift"].is_null()) h += PromptDrift(p["drift"]);
+  const json& gen = p["generation"];
+  if (!gen.is_null()) {
+    h += fmt::format("<p>generation ({} common tokens{}):</p><pre>A: {}\nB: {}</pre>\n", Fig(gen["common_prefix"]),
+                     gen["exact_match"].get<bool>() ? ", identical" : "", Esc(gen["text_a"].get<std::string>()),
+                     Esc(gen["text_b"].get<std::string>()));
+  }
+  h += "</details>\n";
+  return h;
+}
+
+std::string PromptsSection(const json& r) {
+  std::string h = PromptTable(r);
+  for (const auto& p : r["prompts"]) h += PromptDetails(p);
+  return h;
+}
+
+// How the run was made, in full, folded away.
+std::string ProvenanceSection(const json& r) {
+  std::string h = "<h2>Provenance</h2>\n";
   h += fmt::format("<p class=\"muted\">command: <code>{}</code></p>\n", Esc(r["command"].get<std::string>()));
   h += "<details><summary>thresholds</summary><pre>" + Esc(r["thresholds"].dump(2)) + "</pre></details>\n";
   h += "<details><summary>settings</summary><pre>" + Esc(r["settings"].dump(2)) + "</pre></details>\n";
   h += "<details><summary>side A GetModelInfo</summary><pre>" + Esc(r["sides"]["a"]["info"].dump(2)) + "</pre></details>\n";
   h += "<details><summary>side B GetModelInfo</summary><pre>" + Esc(r["sides"]["b"]["info"].dump(2)) + "</pre></details>\n";
   h += "<details><summary>host</summary><pre>" + Esc(r["host"].dump(2)) + "</pre></details>\n";
+  return h;
+}
+
+}  // namespace
+
+std::string RenderHtml(const json& r) {
+  std::string h = DocumentHead(r);
+  h += VerdictSection(r);
+  h += RunFacts(r);
+  h += ChecksSection(r);
+  h += DriftSection(r);
+  h += GenerationSection(r);
+  h += LocalizationSection(r);
+  h += SpeedSection(r);
+  h += BaselineSection(r);
+  h += PromptsSection(r);
+  h += ProvenanceSection(r);
   h += "</body></html>\n";
   return h;
 }

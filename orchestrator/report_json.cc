@@ -67,7 +67,7 @@ json RatiosToNoise(const DriftSeries& ab, const DriftSeries& n) {
           {"kl", Ratio(MeanOrNan(ab.kl), MeanOrNan(n.kl))}};
 }
 
-json CheckJson(const CheckResult& c) { return {{"status", c.status}, {"reasons", c.reasons}}; }
+json CheckJson(const CheckResult& c) { return {{"status", CheckStatusName(c.status)}, {"reasons", c.reasons}}; }
 
 json PromptJson(const PromptResult& p) {
   json j;
@@ -121,7 +121,7 @@ json PromptJson(const PromptResult& p) {
   } else {
     j["drift"] = nullptr;
   }
-  const GenerationResult& g = p.generation;
+  const GenerationComparison& g = p.generation;
   if (g.measured) {
     json gj = {{"ids_a", g.ids_a}, {"ids_b", g.ids_b}, {"text_a", g.text_a}, {"text_b", g.text_b},
                {"finish_a", g.finish_a}, {"finish_b", g.finish_b}, {"exact_match", g.exact_match},
@@ -192,6 +192,31 @@ void AppendSeries(DriftSeries* dst, const json& cols) {
 }
 
 }  // namespace
+
+const char* CheckStatusName(CheckStatus s) {
+  switch (s) {
+    case CheckStatus::kPass: return "pass";
+    case CheckStatus::kFail: return "fail";
+    case CheckStatus::kSkip: return "skip";
+    case CheckStatus::kError: return "error";
+    case CheckStatus::kWarn: return "warn";
+    case CheckStatus::kInfo: return "info";
+  }
+  return "error";  // not reached: the switch covers every status
+}
+
+std::optional<CheckStatus> ParseCheckStatus(std::string_view name) {
+  for (CheckStatus s : {CheckStatus::kPass, CheckStatus::kFail, CheckStatus::kSkip, CheckStatus::kError,
+                        CheckStatus::kWarn, CheckStatus::kInfo}) {
+    if (name == CheckStatusName(s)) return s;
+  }
+  return std::nullopt;
+}
+
+std::optional<CheckStatus> ReadCheckStatus(const json& status) {
+  if (!status.is_string()) return std::nullopt;
+  return ParseCheckStatus(status.get_ref<const std::string&>());
+}
 
 json OverallFromPrompts(const json& prompts, int n_layer) {
   DriftSeries all, noise;
@@ -278,72 +303,91 @@ json ProtoToJson(const google::protobuf::Message& m) {
   return json::parse(s, nullptr, false);
 }
 
+namespace {
+
+// The per-prompt checks of a report, counted, with the first failure of each.
+struct PromptCheckCounts {
+  int tok_fail = 0, drift_fail = 0, drift_n = 0, gen_fail = 0, gen_n = 0, errors = 0, near = 0;
+  std::string first_tok, first_drift, first_gen, first_err;
+};
+
+PromptCheckCounts CountPromptChecks(const json& prompts) {
+  PromptCheckCounts n;
+  for (const auto& p : prompts) {
+    const auto& c = p["checks"];
+    auto first_reason = [&](const char* check) {
+      return p["id"].get<std::string>() + ": " + c[check]["reasons"][0].get<std::string>();
+    };
+    const std::optional<CheckStatus> tok = ReadCheckStatus(c["tokenization"]["status"]);
+    const std::optional<CheckStatus> drift = ReadCheckStatus(c["drift"]["status"]);
+    const std::optional<CheckStatus> gen = ReadCheckStatus(c["generation"]["status"]);
+    if (tok == CheckStatus::kFail && n.tok_fail++ == 0) n.first_tok = first_reason("tokenization");
+    if (drift == CheckStatus::kPass || drift == CheckStatus::kFail) n.drift_n++;
+    if (drift == CheckStatus::kFail && n.drift_fail++ == 0) n.first_drift = first_reason("drift");
+    if (gen == CheckStatus::kPass || gen == CheckStatus::kFail) n.gen_n++;
+    if (gen == CheckStatus::kFail && n.gen_fail++ == 0) n.first_gen = first_reason("generation");
+    // A generation that passes with a reason diverged at a near tie.
+    if (gen == CheckStatus::kPass && !c["generation"]["reasons"].empty()) n.near++;
+    if (!p["error"].is_null() && n.errors++ == 0) {
+      n.first_err = p["id"].get<std::string>() + ": " + p["error"]["message"].get<std::string>();
+    }
+  }
+  return n;
+}
+
+json CheckSummary(const char* name, CheckStatus status, const std::string& summary) {
+  return {{"name", name}, {"status", CheckStatusName(status)}, {"summary", summary}};
+}
+
+// pass when none failed, skip when none was measured.
+CheckStatus CountedStatus(int failed, int measured) {
+  return measured == 0 ? CheckStatus::kSkip : (failed > 0 ? CheckStatus::kFail : CheckStatus::kPass);
+}
+
+}  // namespace
+
 json SummarizeChecks(const json& r, const Thresholds& t) {
   json checks = json::array();
   const auto& mc = r["model_check"];
   checks.push_back({{"name", "model"}, {"status", mc["status"]},
                     {"summary", mc["messages"].empty() ? "same model file and shape"
                                                          : mc["messages"][0].get<std::string>()}});
-  int tok_fail = 0, drift_fail = 0, drift_n = 0, gen_fail = 0, gen_n = 0, errors = 0, near = 0;
-  std::string first_tok, first_drift, first_gen, first_err;
-  for (const auto& p : r["prompts"]) {
-    const auto& c = p["checks"];
-    if (c["tokenization"]["status"] == "fail") {
-      if (tok_fail++ == 0) first_tok = p["id"].get<std::string>() + ": " + c["tokenization"]["reasons"][0].get<std::string>();
-    }
-    if (c["drift"]["status"] == "pass" || c["drift"]["status"] == "fail") drift_n++;
-    if (c["drift"]["status"] == "fail") {
-      if (drift_fail++ == 0) first_drift = p["id"].get<std::string>() + ": " + c["drift"]["reasons"][0].get<std::string>();
-    }
-    if (c["generation"]["status"] == "pass" || c["generation"]["status"] == "fail") gen_n++;
-    if (c["generation"]["status"] == "fail") {
-      if (gen_fail++ == 0) first_gen = p["id"].get<std::string>() + ": " + c["generation"]["reasons"][0].get<std::string>();
-    }
-    if (c["generation"]["status"] == "pass" && !c["generation"]["reasons"].empty()) near++;
-    if (!p["error"].is_null()) {
-      if (errors++ == 0) first_err = p["id"].get<std::string>() + ": " + p["error"]["message"].get<std::string>();
-    }
-  }
-  const int n = static_cast<int>(r["prompts"].size());
-  checks.push_back({{"name", "tokenization"},
-                    {"status", tok_fail > t.max_tokenization_mismatches ? "fail" : "pass"},
-                    {"summary", tok_fail == 0 ? "all text prompts tokenize identically"
-                                              : absl::StrCat(tok_fail, " prompt(s) tokenize differently; first: ",
-                                                             first_tok)}});
-  checks.push_back({{"name", "drift"},
-                    {"status", drift_n == 0 ? "skip" : (drift_fail > 0 ? "fail" : "pass")},
-                    {"summary", drift_fail == 0 ? absl::StrCat(drift_n, " prompt(s) within the noise-floor thresholds")
-                                                : absl::StrCat(drift_fail, " of ", drift_n,
-                                                               " prompt(s) drift beyond the thresholds; first: ",
-                                                               first_drift)}});
-  checks.push_back({{"name", "generation"},
-                    {"status", gen_n == 0 ? "skip" : (gen_fail > 0 ? "fail" : "pass")},
-                    {"summary", gen_fail == 0
-                                    ? absl::StrCat(gen_n, " greedy generation(s) agree (", near, " diverge at a near tie)")
-                                    : absl::StrCat(gen_fail, " of ", gen_n, " generation(s) diverge; first: ", first_gen)}});
-  checks.push_back({{"name", "errors"},
-                    {"status", errors > 0 ? "fail" : "pass"},
-                    {"summary", errors == 0 ? absl::StrCat("all ", n, " prompts completed on both sides")
-                                            : absl::StrCat(errors, " prompt(s) failed; first: ", first_err)}});
+  const PromptCheckCounts n = CountPromptChecks(r["prompts"]);
+  checks.push_back(CheckSummary(
+      "tokenization", n.tok_fail > t.max_tokenization_mismatches ? CheckStatus::kFail : CheckStatus::kPass,
+      n.tok_fail == 0 ? "all text prompts tokenize identically"
+                      : absl::StrCat(n.tok_fail, " prompt(s) tokenize differently; first: ", n.first_tok)));
+  checks.push_back(CheckSummary(
+      "drift", CountedStatus(n.drift_fail, n.drift_n),
+      n.drift_fail == 0 ? absl::StrCat(n.drift_n, " prompt(s) within the noise-floor thresholds")
+                        : absl::StrCat(n.drift_fail, " of ", n.drift_n,
+                                       " prompt(s) drift beyond the thresholds; first: ", n.first_drift)));
+  checks.push_back(CheckSummary(
+      "generation", CountedStatus(n.gen_fail, n.gen_n),
+      n.gen_fail == 0 ? absl::StrCat(n.gen_n, " greedy generation(s) agree (", n.near, " diverge at a near tie)")
+                      : absl::StrCat(n.gen_fail, " of ", n.gen_n, " generation(s) diverge; first: ", n.first_gen)));
+  checks.push_back(CheckSummary(
+      "errors", n.errors > 0 ? CheckStatus::kFail : CheckStatus::kPass,
+      n.errors == 0 ? absl::StrCat("all ", r["prompts"].size(), " prompts completed on both sides")
+                    : absl::StrCat(n.errors, " prompt(s) failed; first: ", n.first_err)));
   const auto& loc = r["overall"]["localization"];
   if (loc["traced_prompts"].get<int>() > 0) {
-    checks.push_back({{"name", "localization"},
-                      {"status", "info"},
-                      {"summary", loc["first_diverging_layer"].get<int>() >= 0
+    checks.push_back(CheckSummary("localization", CheckStatus::kInfo,
+                                  loc["first_diverging_layer"].get<int>() >= 0
                                       ? "residual streams first diverge at " +
                                             loc["first_diverging_layer_name"].get<std::string>()
-                                      : std::string("no layer's residuals diverge beyond the noise")}});
+                                      : std::string("no layer's residuals diverge beyond the noise")));
   }
   if (r["speed"].is_object() && t.min_decode_speed_ratio > 0) {
     const json& ratio = r["speed"]["ratio_a_over_b"]["decode_tokens_per_s"];
     const bool ok = ratio.is_number() && ratio.get<double>() >= t.min_decode_speed_ratio;
-    checks.push_back({{"name", "speed"},
-                      {"status", ok ? "pass" : "fail"},
-                      {"summary", absl::StrCat("decode tokens/s A/B ", ratio.is_number() ? ratio.dump() : "n/a",
-                                               " (minimum ", t.min_decode_speed_ratio, ")")}});
+    checks.push_back(CheckSummary("speed", ok ? CheckStatus::kPass : CheckStatus::kFail,
+                                  absl::StrCat("decode tokens/s A/B ", ratio.is_number() ? ratio.dump() : "n/a",
+                                               " (minimum ", t.min_decode_speed_ratio, ")")));
   }
   if (!r["speed_error"].is_null()) {
-    checks.push_back({{"name", "speed"}, {"status", "error"}, {"summary", r["speed_error"]}});
+    checks.push_back(
+        {{"name", "speed"}, {"status", CheckStatusName(CheckStatus::kError)}, {"summary", r["speed_error"]}});
   }
   return checks;
 }
@@ -367,7 +411,7 @@ json BuildReport(const CompareRun& run, const std::string& command_line) {
                 {"info", ProtoToJson(info)}};
   };
   r["sides"] = {{"a", side(run.a, run.info_a)}, {"b", side(run.b, run.info_b)}};
-  r["model_check"] = {{"status", run.model_check.status}, {"messages", run.model_check.messages}};
+  r["model_check"] = {{"status", CheckStatusName(run.model_check.status)}, {"messages", run.model_check.messages}};
   r["prompt_set"] = {{"source", run.prompt_source}, {"sha256", run.prompt_sha256}, {"count", run.prompts.size()}};
   const CompareOptions& o = run.options;
   const bool batch = o.mode != v1::EVAL_MODE_SEQUENTIAL;

@@ -8,7 +8,9 @@
 // columns ({"position": [...], "max_abs": [...], ...}).
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
@@ -18,6 +20,13 @@ namespace bitparity {
 
 inline constexpr const char* kReportSchema = "bitparity.report";
 inline constexpr int kReportSchemaVersion = 1;
+
+// A check status as reports spell it ("pass", "fail", ...), and back: the only
+// place where the spellings live. ParseCheckStatus: nullopt for any other string.
+const char* CheckStatusName(CheckStatus s);
+std::optional<CheckStatus> ParseCheckStatus(std::string_view name);
+// A report's "status" value; nullopt when it is not a string or not a status.
+std::optional<CheckStatus> ReadCheckStatus(const nlohmann::json& status);
 
 // Everything measured, with provenance and per-check results; no "verdict" yet
 // (baseline.h may add a check, then FinalizeVerdict).

@@ -4,9 +4,11 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "fmt/format.h"
+#include "orchestrator/report_json.h"
 
 namespace bitparity {
 namespace {
@@ -32,8 +34,8 @@ void JudgePrompt(const Thresholds& t, PromptResult* p) {
     for (CheckResult* c : {&p->tokenization_check, &p->drift_check, &p->generation_check}) {
       // An ids prompt has nothing to tokenize: its tokenization check stays skipped.
       if (c == &p->tokenization_check && !p->prompt.is_text()) continue;
-      if (c->status == "skip") {
-        c->status = "error";
+      if (c->status == CheckStatus::kSkip) {
+        c->status = CheckStatus::kError;
         c->reasons.push_back(absl::StrCat(p->error_code, ": ", p->error_message));
       }
     }
@@ -41,7 +43,7 @@ void JudgePrompt(const Thresholds& t, PromptResult* p) {
   // Tokenization.
   const TokenizationResult& tk = p->tokenization;
   if (tk.checked) {
-    p->tokenization_check.status = tk.agree ? "pass" : "fail";
+    p->tokenization_check.status = tk.agree ? CheckStatus::kPass : CheckStatus::kFail;
     if (!tk.agree) {
       p->tokenization_check.reasons.push_back(fmt::format(
           "tokenizers differ at index {} (A id {}, B id {}; {} vs {} tokens); the run goes on with A's ids",
@@ -52,7 +54,7 @@ void JudgePrompt(const Thresholds& t, PromptResult* p) {
   const DriftResult& d = p->drift;
   if (d.measured) {
     CheckResult& c = p->drift_check;
-    c.status = "pass";
+    c.status = CheckStatus::kPass;
     const double max_ab = Max(d.ab.max_abs), max_n = Max(d.noise.max_abs);
     const double mean_ab = Mean(d.ab.mean_abs), mean_n = Mean(d.noise.mean_abs);
     const double kl_ab = Mean(d.ab.kl), kl_n = Mean(d.noise.kl);
@@ -62,39 +64,39 @@ void JudgePrompt(const Thresholds& t, PromptResult* p) {
     const double lim_mean = std::max(t.drift_mean_abs_floor, t.drift_mean_abs_noise_ratio * mean_n);
     const double lim_kl = std::max(t.drift_kl_floor, t.drift_kl_noise_ratio * kl_n);
     if (max_ab > lim_max) {
-      c.status = "fail";
+      c.status = CheckStatus::kFail;
       c.reasons.push_back(fmt::format("max|Δlogit| {:.4g} > {:.4g} ({}× the noise floor's {:.4g})", max_ab, lim_max,
                                       t.drift_max_abs_noise_ratio, max_n));
     }
     if (mean_ab > lim_mean) {
-      c.status = "fail";
+      c.status = CheckStatus::kFail;
       c.reasons.push_back(fmt::format("mean|Δlogit| {:.4g} > {:.4g} ({}× the noise floor's {:.4g}): systematic drift",
                                       mean_ab, lim_mean, t.drift_mean_abs_noise_ratio, mean_n));
     }
     if (kl_ab > lim_kl) {
-      c.status = "fail";
+      c.status = CheckStatus::kFail;
       c.reasons.push_back(fmt::format("mean KL(A‖B) {:.4g} > {:.4g} ({}× the noise floor's {:.4g})", kl_ab, lim_kl,
                                       t.drift_kl_noise_ratio, kl_n));
     }
     if (top1_ab < top1_n - t.top1_agreement_slack) {
-      c.status = "fail";
+      c.status = CheckStatus::kFail;
       c.reasons.push_back(fmt::format("top-1 agreement {:.3f} < the noise floor's {:.3f} - {}", top1_ab, top1_n,
                                       t.top1_agreement_slack));
     }
   }
   // Generation.
-  const GenerationResult& g = p->generation;
+  const GenerationComparison& g = p->generation;
   if (g.measured) {
     CheckResult& c = p->generation_check;
     if (g.exact_match) {
-      c.status = "pass";
+      c.status = CheckStatus::kPass;
     } else if (g.divergence && g.divergence->near_tie && t.allow_near_tie_divergence != 0) {
-      c.status = "pass";
+      c.status = CheckStatus::kPass;
       c.reasons.push_back(fmt::format("diverged at token {} at a near tie (A {} vs B {}, gaps {:.3g} / {:.3g})",
                                       g.divergence->index, g.divergence->token_a, g.divergence->token_b,
                                       g.divergence->gap_a, g.divergence->gap_b));
     } else {
-      c.status = "fail";
+      c.status = CheckStatus::kFail;
       if (g.divergence && g.divergence->token_a >= 0 && g.divergence->token_b >= 0) {
         const NearTie& n = *g.divergence;
         c.reasons.push_back(fmt::format(
@@ -114,7 +116,8 @@ void FinalizeVerdict(nlohmann::json* report) {
   nlohmann::json& r = *report;
   std::vector<std::string> failed;
   for (const auto& c : r["checks"]) {
-    if (c["status"] == "fail" || c["status"] == "error") failed.push_back(c["name"].get<std::string>());
+    const std::optional<CheckStatus> s = ReadCheckStatus(c["status"]);
+    if (s == CheckStatus::kFail || s == CheckStatus::kError) failed.push_back(c["name"].get<std::string>());
   }
   const bool lost = r.value("connection_lost", false);
   nlohmann::json v;

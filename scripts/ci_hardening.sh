@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bitparity hardening checks (issue 9): libFuzzer targets with a fixed budget, crash
+# bitparity hardening checks: libFuzzer targets with a fixed budget, crash
 # regressions replayed, and sanitizer builds of the test suite.
 #
 #   scripts/ci_hardening.sh fuzz      # build the fuzzers (clang) and run each one (default)

@@ -5,7 +5,7 @@
 #include "absl/strings/strip.h"
 #include "absl/strings/ascii.h"
 #include "benchmarks/end_to_end/child_process.h"
-#include "engine/common/status_macros.h"
+#include "base/status_macros.h"
 
 namespace bitparity::bench {
 

@@ -42,7 +42,7 @@
 #include "benchmarks/end_to_end/native_child.h"
 #include "benchmarks/end_to_end/native_runner.h"
 #include "benchmarks/end_to_end/read_bandwidth.h"
-#include "engine/common/status_macros.h"
+#include "base/status_macros.h"
 #include "engine/gguf/gguf_reader.h"
 #include "engine/kernels/kernels.h"
 #include "engine/model/model.h"

@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "benchmarks/end_to_end/child_process.h"
-#include "engine/common/status_macros.h"
+#include "base/status_macros.h"
 
 namespace bitparity::bench {
 

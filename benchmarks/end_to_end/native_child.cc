@@ -5,7 +5,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "benchmarks/end_to_end/child_process.h"
-#include "engine/common/status_macros.h"
+#include "base/status_macros.h"
 
 namespace bitparity::bench {
 namespace {

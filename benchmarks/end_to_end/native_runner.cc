@@ -6,7 +6,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
-#include "engine/common/status_macros.h"
+#include "base/status_macros.h"
 #include "engine/model/generate.h"
 #include "engine/model/model.h"
 #include "engine/model/session.h"

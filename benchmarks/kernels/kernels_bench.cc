@@ -10,7 +10,7 @@
 #include "benchmark/benchmark.h"
 #include "engine/common/huge_page_buffer.h"
 #include "engine/kernels/kernels.h"
-#include "engine/quant/fp16.h"
+#include "base/fp16.h"
 #include "engine/quant/i2s.h"
 
 namespace bitparity {

@@ -15,7 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "engine/common/status_macros.h"
+#include "base/status_macros.h"
 #include "engine/gguf/gguf_format.h"
 
 namespace bitparity {
@@ -213,6 +213,104 @@ std::optional<WideInt> AsWideInt(const GgufValue& v) {
   return std::visit(Visitor{}, v);
 }
 
+struct FileHeader {
+  uint32_t version = 0;
+  uint64_t n_tensors = 0;
+  uint64_t n_kv = 0;
+};
+
+// Magic, version and the two counts; the metadata count is checked against the
+// bytes left (the tensor count only once the metadata is read).
+absl::StatusOr<FileHeader> ReadHeader(Cursor& c) {
+  FileHeader h;
+  ASSIGN_OR_RETURN(uint32_t magic, c.Read<uint32_t>("magic"));
+  if (magic != fmt::kMagic) {
+    return absl::DataLossError(absl::StrCat(c.file(), ": bad magic 0x",
+                                            absl::Hex(magic, absl::kZeroPad8),
+                                            " at byte offset 0 (expected \"GGUF\")"));
+  }
+  ASSIGN_OR_RETURN(h.version, c.Read<uint32_t>("version"));
+  if (h.version < fmt::kMinVersion || h.version > fmt::kMaxVersion) {
+    const bool big_endian = (h.version & 0xFFFF) == 0 && h.version != 0;
+    return absl::UnimplementedError(absl::StrCat(c.file(), ": unsupported GGUF version ", h.version,
+                                                 " at byte offset 4 (supported: 2 and 3)",
+                                                 big_endian ? "; the file looks big-endian" : ""));
+  }
+  ASSIGN_OR_RETURN(h.n_tensors, c.Read<uint64_t>("tensor count"));
+  ASSIGN_OR_RETURN(h.n_kv, c.Read<uint64_t>("metadata count"));
+  RETURN_IF_ERROR(c.CheckCount("metadata", h.n_kv, fmt::kMinKvSize));
+  return h;
+}
+
+// Metadata entry `i`: key, value type, value.
+absl::StatusOr<GgufMetadataEntry> ReadMetadataEntry(Cursor& c, uint64_t i) {
+  ASSIGN_OR_RETURN(absl::string_view key, c.ReadString(absl::StrCat("key of metadata entry ", i)));
+  const uint64_t type_at = c.pos();
+  ASSIGN_OR_RETURN(uint32_t type, c.Read<uint32_t>(absl::StrCat("value type of '", key, "'")));
+  if (!IsValidValueType(type)) {
+    return absl::DataLossError(absl::StrCat(c.file(), ": key '", key, "' has invalid value type ",
+                                            type, " at byte offset ", type_at));
+  }
+  ASSIGN_OR_RETURN(GgufValue value, ReadValue(c, key, static_cast<GgufValueType>(type), 0));
+  return GgufMetadataEntry{std::string(key), static_cast<GgufValueType>(type), std::move(value)};
+}
+
+// n_dims and ne[] of tensor `name` into `t`, with num_elements; `where` names it in errors.
+absl::Status ReadTensorDims(Cursor& c, absl::string_view name, const std::string& where,
+                            GgufTensorInfo& t) {
+  ASSIGN_OR_RETURN(uint32_t n_dims, c.Read<uint32_t>(absl::StrCat("n_dims of tensor '", name, "'")));
+  if (n_dims < 1 || n_dims > fmt::kMaxDims) {
+    return absl::DataLossError(absl::StrCat(where, " has n_dims ", n_dims, ", expected 1..",
+                                            fmt::kMaxDims));
+  }
+  t.ne.resize(n_dims);
+  uint64_t elements = 1;
+  for (uint32_t d = 0; d < n_dims; ++d) {
+    ASSIGN_OR_RETURN(int64_t ne, c.Read<int64_t>(absl::StrCat("ne[", d, "] of tensor '", name, "'")));
+    if (ne <= 0) {
+      return absl::DataLossError(absl::StrCat(where, " has ne[", d, "] = ", ne,
+                                              ", dimensions must be positive"));
+    }
+    if (elements > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) /
+                       static_cast<uint64_t>(ne)) {
+      return absl::DataLossError(absl::StrCat(where, " element count overflows 63 bits at ne[",
+                                              d, "] = ", ne));
+    }
+    elements *= static_cast<uint64_t>(ne);
+    t.ne[d] = ne;
+  }
+  t.num_elements = static_cast<int64_t>(elements);
+  return absl::OkStatus();
+}
+
+// Tensor info `i`: name, shape, type, offset (a multiple of `alignment`), byte size.
+absl::StatusOr<GgufTensorInfo> ReadTensorInfo(Cursor& c, uint64_t i, uint64_t alignment) {
+  const uint64_t info_at = c.pos();
+  ASSIGN_OR_RETURN(absl::string_view name, c.ReadString(absl::StrCat("name of tensor ", i)));
+  GgufTensorInfo t;
+  t.name = std::string(name);
+  const std::string where = absl::StrCat(c.file(), ": tensor '", t.name, "' (info at byte offset ",
+                                         info_at, ")");
+  RETURN_IF_ERROR(ReadTensorDims(c, name, where, t));
+  ASSIGN_OR_RETURN(uint32_t type, c.Read<uint32_t>(absl::StrCat("type of tensor '", name, "'")));
+  if (FindGgmlTypeTraits(type) == nullptr) {
+    return absl::UnimplementedError(absl::StrCat(where, " has unknown ggml type ", type));
+  }
+  t.type = static_cast<GgmlType>(type);
+  ASSIGN_OR_RETURN(t.offset, c.Read<uint64_t>(absl::StrCat("offset of tensor '", name, "'")));
+  if (t.offset % alignment != 0) {
+    return absl::DataLossError(absl::StrCat(where, " has offset ", t.offset,
+                                            ", not a multiple of the alignment ", alignment));
+  }
+  absl::StatusOr<uint64_t> bytes = TensorByteSize(t.type, t.ne);
+  if (!bytes.ok()) {
+    return absl::DataLossError(absl::StrCat(where, " of type ", GgmlTypeName(type),
+                                            " has an impossible shape: ", bytes.status().message()));
+  }
+  t.byte_size = *bytes;
+  return t;
+}
+
 }  // namespace
 
 const char* GgufValueTypeName(GgufValueType type) {
@@ -310,119 +408,70 @@ GgufFile::~GgufFile() {
 
 absl::Status GgufFile::Parse() {
   Cursor c(data_, size_, path_);
+  ASSIGN_OR_RETURN(const FileHeader header, ReadHeader(c));
+  version_ = header.version;
 
-  // Header.
-  ASSIGN_OR_RETURN(uint32_t magic, c.Read<uint32_t>("magic"));
-  if (magic != fmt::kMagic) {
-    return absl::DataLossError(absl::StrCat(path_, ": bad magic 0x", absl::Hex(magic, absl::kZeroPad8),
-                                            " at byte offset 0 (expected \"GGUF\")"));
-  }
-  ASSIGN_OR_RETURN(version_, c.Read<uint32_t>("version"));
-  if (version_ < fmt::kMinVersion || version_ > fmt::kMaxVersion) {
-    const bool big_endian = (version_ & 0xFFFF) == 0 && version_ != 0;
-    return absl::UnimplementedError(absl::StrCat(path_, ": unsupported GGUF version ", version_,
-                                                 " at byte offset 4 (supported: 2 and 3)",
-                                                 big_endian ? "; the file looks big-endian" : ""));
-  }
-  ASSIGN_OR_RETURN(uint64_t n_tensors, c.Read<uint64_t>("tensor count"));
-  ASSIGN_OR_RETURN(uint64_t n_kv, c.Read<uint64_t>("metadata count"));
-  RETURN_IF_ERROR(c.CheckCount("metadata", n_kv, fmt::kMinKvSize));
-
-  // Metadata.
   // Entries are much larger in memory than their 13-byte minimum on disk, so the
   // up-front reservation is capped; a real entry count grows the vectors as it is read.
-  metadata_.reserve(std::min<uint64_t>(n_kv, kMaxReserve));
-  key_index_.reserve(std::min<uint64_t>(n_kv, kMaxReserve));
-  for (uint64_t i = 0; i < n_kv; ++i) {
+  metadata_.reserve(std::min<uint64_t>(header.n_kv, kMaxReserve));
+  key_index_.reserve(std::min<uint64_t>(header.n_kv, kMaxReserve));
+  for (uint64_t i = 0; i < header.n_kv; ++i) {
     const uint64_t entry_at = c.pos();
-    ASSIGN_OR_RETURN(absl::string_view key, c.ReadString(absl::StrCat("key of metadata entry ", i)));
-    const uint64_t type_at = c.pos();
-    ASSIGN_OR_RETURN(uint32_t type, c.Read<uint32_t>(absl::StrCat("value type of '", key, "'")));
-    if (!IsValidValueType(type)) {
-      return absl::DataLossError(absl::StrCat(path_, ": key '", key, "' has invalid value type ",
-                                              type, " at byte offset ", type_at));
-    }
-    ASSIGN_OR_RETURN(GgufValue value, ReadValue(c, key, static_cast<GgufValueType>(type), 0));
-    if (!key_index_.emplace(std::string(key), metadata_.size()).second) {
-      return absl::DataLossError(absl::StrCat(path_, ": duplicate key '", key, "' at byte offset ",
-                                              entry_at));
-    }
-    metadata_.push_back({std::string(key), static_cast<GgufValueType>(type), std::move(value)});
+    ASSIGN_OR_RETURN(GgufMetadataEntry entry, ReadMetadataEntry(c, i));
+    RETURN_IF_ERROR(AddMetadata(std::move(entry), entry_at));
   }
+  RETURN_IF_ERROR(ApplyAlignmentKey());
 
-  // Alignment.
-  if (const GgufMetadataEntry* e = FindKey(fmt::kAlignmentKey)) {
-    const uint32_t* a = std::get_if<uint32_t>(&e->value);
-    if (a == nullptr) {
-      return absl::DataLossError(absl::StrCat(path_, ": key '", fmt::kAlignmentKey, "' has type ",
-                                              GgufValueTypeName(e->type), ", expected u32"));
-    }
-    if (!fmt::IsPowerOfTwo(*a)) {
-      return absl::DataLossError(absl::StrCat(path_, ": key '", fmt::kAlignmentKey, "' is ", *a,
-                                              ", not a nonzero power of two"));
-    }
-    alignment_ = *a;
-  }
-
-  // Tensor infos.
-  RETURN_IF_ERROR(c.CheckCount("tensor", n_tensors, fmt::kMinTensorInfoSize));
-  tensors_.reserve(std::min<uint64_t>(n_tensors, kMaxReserve));
-  tensor_index_.reserve(std::min<uint64_t>(n_tensors, kMaxReserve));
-  for (uint64_t i = 0; i < n_tensors; ++i) {
+  RETURN_IF_ERROR(c.CheckCount("tensor", header.n_tensors, fmt::kMinTensorInfoSize));
+  tensors_.reserve(std::min<uint64_t>(header.n_tensors, kMaxReserve));
+  tensor_index_.reserve(std::min<uint64_t>(header.n_tensors, kMaxReserve));
+  for (uint64_t i = 0; i < header.n_tensors; ++i) {
     const uint64_t info_at = c.pos();
-    ASSIGN_OR_RETURN(absl::string_view name, c.ReadString(absl::StrCat("name of tensor ", i)));
-    GgufTensorInfo t;
-    t.name = std::string(name);
-    const std::string where = absl::StrCat(path_, ": tensor '", t.name, "' (info at byte offset ",
-                                           info_at, ")");
-    ASSIGN_OR_RETURN(uint32_t n_dims, c.Read<uint32_t>(absl::StrCat("n_dims of tensor '", name, "'")));
-    if (n_dims < 1 || n_dims > fmt::kMaxDims) {
-      return absl::DataLossError(absl::StrCat(where, " has n_dims ", n_dims, ", expected 1..",
-                                              fmt::kMaxDims));
-    }
-    t.ne.resize(n_dims);
-    uint64_t elements = 1;
-    for (uint32_t d = 0; d < n_dims; ++d) {
-      ASSIGN_OR_RETURN(int64_t ne, c.Read<int64_t>(absl::StrCat("ne[", d, "] of tensor '", name, "'")));
-      if (ne <= 0) {
-        return absl::DataLossError(absl::StrCat(where, " has ne[", d, "] = ", ne,
-                                                ", dimensions must be positive"));
-      }
-      if (elements > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) /
-                         static_cast<uint64_t>(ne)) {
-        return absl::DataLossError(absl::StrCat(where, " element count overflows 63 bits at ne[",
-                                                d, "] = ", ne));
-      }
-      elements *= static_cast<uint64_t>(ne);
-      t.ne[d] = ne;
-    }
-    t.num_elements = static_cast<int64_t>(elements);
-    ASSIGN_OR_RETURN(uint32_t type, c.Read<uint32_t>(absl::StrCat("type of tensor '", name, "'")));
-    if (FindGgmlTypeTraits(type) == nullptr) {
-      return absl::UnimplementedError(absl::StrCat(where, " has unknown ggml type ", type));
-    }
-    t.type = static_cast<GgmlType>(type);
-    ASSIGN_OR_RETURN(t.offset, c.Read<uint64_t>(absl::StrCat("offset of tensor '", name, "'")));
-    if (t.offset % alignment_ != 0) {
-      return absl::DataLossError(absl::StrCat(where, " has offset ", t.offset,
-                                              ", not a multiple of the alignment ", alignment_));
-    }
-    absl::StatusOr<uint64_t> bytes = TensorByteSize(t.type, t.ne);
-    if (!bytes.ok()) {
-      return absl::DataLossError(absl::StrCat(where, " of type ", GgmlTypeName(type),
-                                              " has an impossible shape: ", bytes.status().message()));
-    }
-    t.byte_size = *bytes;
-    if (!tensor_index_.emplace(t.name, tensors_.size()).second) {
-      return absl::DataLossError(absl::StrCat(path_, ": duplicate tensor name '", t.name,
-                                              "' at byte offset ", info_at));
-    }
-    tensors_.push_back(std::move(t));
+    ASSIGN_OR_RETURN(GgufTensorInfo t, ReadTensorInfo(c, i, alignment_));
+    RETURN_IF_ERROR(AddTensor(std::move(t), info_at));
   }
 
   // Tensor data: starts at the aligned end of the infos. A tensor-less file (a
   // vocab-only GGUF) may end before that point.
   data_offset_ = fmt::AlignUp(c.pos(), alignment_);
+  return CheckTensorData();
+}
+
+absl::Status GgufFile::AddMetadata(GgufMetadataEntry entry, uint64_t entry_at) {
+  if (!key_index_.emplace(entry.key, metadata_.size()).second) {
+    return absl::DataLossError(absl::StrCat(path_, ": duplicate key '", entry.key,
+                                            "' at byte offset ", entry_at));
+  }
+  metadata_.push_back(std::move(entry));
+  return absl::OkStatus();
+}
+
+absl::Status GgufFile::ApplyAlignmentKey() {
+  const GgufMetadataEntry* e = FindKey(fmt::kAlignmentKey);
+  if (e == nullptr) return absl::OkStatus();
+  const uint32_t* a = std::get_if<uint32_t>(&e->value);
+  if (a == nullptr) {
+    return absl::DataLossError(absl::StrCat(path_, ": key '", fmt::kAlignmentKey, "' has type ",
+                                            GgufValueTypeName(e->type), ", expected u32"));
+  }
+  if (!fmt::IsPowerOfTwo(*a)) {
+    return absl::DataLossError(absl::StrCat(path_, ": key '", fmt::kAlignmentKey, "' is ", *a,
+                                            ", not a nonzero power of two"));
+  }
+  alignment_ = *a;
+  return absl::OkStatus();
+}
+
+absl::Status GgufFile::AddTensor(GgufTensorInfo info, uint64_t info_at) {
+  if (!tensor_index_.emplace(info.name, tensors_.size()).second) {
+    return absl::DataLossError(absl::StrCat(path_, ": duplicate tensor name '", info.name,
+                                            "' at byte offset ", info_at));
+  }
+  tensors_.push_back(std::move(info));
+  return absl::OkStatus();
+}
+
+absl::Status GgufFile::CheckTensorData() const {
   const uint64_t data_size = size_ >= data_offset_ ? size_ - data_offset_ : 0;
   for (const GgufTensorInfo& t : tensors_) {
     if (t.offset > data_size || t.byte_size > data_size - t.offset) {

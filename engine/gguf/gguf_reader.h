@@ -157,6 +157,15 @@ class GgufFile {
  private:
   GgufFile() = default;
   absl::Status Parse();
+  // Parse's steps that fill members (the byte reading is in gguf_reader.cc).
+  // A duplicate key (read at byte offset `entry_at`) is an error.
+  absl::Status AddMetadata(GgufMetadataEntry entry, uint64_t entry_at);
+  // general.alignment, when present, must be a u32 power of two.
+  absl::Status ApplyAlignmentKey();
+  // A duplicate tensor name (info at byte offset `info_at`) is an error.
+  absl::Status AddTensor(GgufTensorInfo info, uint64_t info_at);
+  // Every tensor's bytes lie inside the file's data section, and none overlap.
+  absl::Status CheckTensorData() const;
 
   std::string path_;
   std::string owned_bytes_;      // FromBytes() storage

@@ -8,7 +8,7 @@
 #include <variant>
 
 #include "absl/strings/str_cat.h"
-#include "engine/common/status_macros.h"
+#include "base/status_macros.h"
 #include "engine/gguf/gguf_format.h"
 
 namespace bitparity {

@@ -7,7 +7,7 @@
 #include <cstring>
 
 #include "engine/kernels/kernels_internal.h"
-#include "engine/quant/fp16.h"
+#include "base/fp16.h"
 #include "engine/quant/i2s.h"
 
 namespace bitparity::kernels_internal {

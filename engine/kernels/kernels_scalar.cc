@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "engine/kernels/kernels_internal.h"
-#include "engine/quant/fp16.h"
+#include "base/fp16.h"
 #include "engine/quant/i2s.h"
 #include "engine/quant/q8.h"
 #include "engine/quant/ternary.h"

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <limits>
 
-#include "engine/quant/fp16.h"
+#include "base/fp16.h"
 
 namespace bitparity {
 

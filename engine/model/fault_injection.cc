@@ -1,10 +1,12 @@
 #include "engine/model/fault_injection.h"
 
+#include <cmath>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "engine/model/ops.h"
 
 namespace bitparity {
 namespace {
@@ -21,6 +23,28 @@ bool IsTensorRole(absl::string_view t) {
 }
 
 }  // namespace
+
+void FaultInjection::Perturb(const ModelConfig& c, const ForwardStep& step) const {
+  if (!active() || layer != step.layer) return;
+  for (int t = 0; t < step.n; ++t) {
+    float* y = step.out + static_cast<int64_t>(t) * step.width;
+    if (kind == Kind::kFlipRow && step.name == tensor && row < step.width) {
+      y[row] = -y[row];  // same as negating that weight row
+    } else if (kind == Kind::kScaleError && step.name == tensor) {
+      for (int i = 0; i < step.width; ++i) y[i] *= 1.0f + scale_error;
+    } else if (kind == Kind::kSkipSubNorm && step.name == "attn_sub_norm") {
+      const float* x = step.in + static_cast<int64_t>(t) * step.width;
+      double sum = 0;
+      for (int i = 0; i < step.width; ++i) sum += static_cast<double>(x[i]) * x[i];
+      const float rms = static_cast<float>(std::sqrt(sum / step.width + c.rms_eps));
+      for (int i = 0; i < step.width; ++i) y[i] *= rms;
+    } else if (kind == Kind::kRopeOffset && step.name == "rope_q") {
+      std::vector<float> one(c.n_rot);
+      RopeCache(1.0f, c.n_rot, c.rope_theta, c.rope_freq_scale, one.data());
+      for (int h = 0; h < c.n_head; ++h) RopeApply(c.rope_style, one.data(), c.n_rot, y + h * c.head_dim);
+    }
+  }
+}
 
 absl::StatusOr<FaultInjection> FaultInjection::Parse(absl::string_view spec) {
   std::vector<std::string> parts = absl::StrSplit(spec, ':');

@@ -5,7 +5,9 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
-#include "engine/tokenizer/stop_sequences.h"
+#include "base/generation_text.h"
+#include "base/logits.h"
+#include "base/status_macros.h"
 
 namespace bitparity {
 namespace {
@@ -81,17 +83,7 @@ absl::StatusOr<GenerateResult> Generate(Session& session, absl::Span<const int32
   result.timings.prefill_ms = MsSince(t_start);
 
   std::vector<int32_t> history(prompt.begin(), prompt.end());
-  std::optional<StreamingDetokenizer> detok;
-  if (tok != nullptr) detok.emplace(*tok);
-  std::string pending;  // decoded text not yet handed out (may start a stop sequence)
-
-  auto emit = [&](GeneratedToken& gt, size_t n_text) -> absl::Status {
-    gt.text = pending.substr(0, n_text);
-    pending.erase(0, n_text);
-    result.text += gt.text;
-    result.tokens.push_back(gt);
-    return on_token ? on_token(result.tokens.back()) : absl::OkStatus();
-  };
+  GenerationText text(options.stop_sequences);
 
   for (int step = 0; step < options.max_new_tokens; ++step) {
     if (cancelled && cancelled()) {
@@ -101,11 +93,11 @@ absl::StatusOr<GenerateResult> Generate(Session& session, absl::Span<const int32
     GeneratedToken gt;
     gt.id = sampler->Sample(logits, history);
     if (options.logprobs_top_n >= 0) {
-      const double lse = LogSumExp(logits);
-      gt.logprob = logits[gt.id] - lse;
+      const LogSoftmaxNorm norm = LogSoftmaxNormOf(logits);
+      gt.logprob = norm.LogProb(logits[gt.id]);
       if (options.logprobs_top_n > 0) {
         gt.top = TopK(logits, options.logprobs_top_n);
-        for (const TokenProb& p : gt.top) gt.top_logprobs.push_back(p.logit - lse);
+        for (const TokenLogit& p : gt.top) gt.top_logprobs.push_back(norm.LogProb(p.logit));
       }
     }
     if (step == 0) result.timings.first_token_ms = MsSince(t_start);
@@ -113,46 +105,22 @@ absl::StatusOr<GenerateResult> Generate(Session& session, absl::Span<const int32
     result.ids.push_back(gt.id);
 
     std::optional<FinishReason> finish;
+    std::string piece;
     if (!options.ignore_eos && tok != nullptr && tok->IsEndOfGeneration(gt.id)) {
       finish = FinishReason::kEos;
     } else if (std::find(options.stop_token_ids.begin(), options.stop_token_ids.end(), gt.id) !=
                options.stop_token_ids.end()) {
       finish = FinishReason::kStopToken;
-    } else if (detok) {
-      auto piece = detok->Push(gt.id);
-      if (!piece.ok()) return piece.status();
-      pending += *piece;
-    }
-
-    size_t n_text = pending.size();
-    if (!finish && !options.stop_sequences.empty()) {
-      // Search the text not yet handed out, plus what could straddle its start.
-      size_t longest = 0;
-      for (const std::string& stop : options.stop_sequences) longest = std::max(longest, stop.size());
-      const size_t tail = std::min(result.text.size(), longest - 1);
-      const std::string window = result.text.substr(result.text.size() - tail) + pending;
-      const size_t carried = window.size() - pending.size();
-      size_t best = std::string::npos;
-      for (const std::string& stop : options.stop_sequences) {
-        const size_t at = window.find(stop);
-        if (at != std::string::npos && at + stop.size() > carried) best = std::min(best, at);
-      }
-      if (best != std::string::npos) {
-        finish = FinishReason::kStopSequence;
-        n_text = best > carried ? best - carried : 0;
-        pending.resize(n_text);
-      } else {
-        n_text = pending.size() - HeldBackForStops(pending, options.stop_sequences);
-      }
+    } else if (tok != nullptr) {
+      ASSIGN_OR_RETURN(piece, tok->TokenToPiece(gt.id, /*special=*/false));
     }
     // Last token of this generation: by count, or because the context is full.
     const bool last = step + 1 == options.max_new_tokens || session.n_past() >= session.max_context();
-    if (finish || last) {
-      if (detok && !finish) pending += detok->Flush();
-      n_text = pending.size();
-    }
-    absl::Status cb = emit(gt, n_text);
-    if (!cb.ok()) return cb;
+    const GenerationText::Step cut = text.Push(piece, /*adds_text=*/!finish, last);
+    if (cut.stopped) finish = FinishReason::kStopSequence;
+    gt.text = cut.text;
+    result.tokens.push_back(gt);
+    if (on_token) RETURN_IF_ERROR(on_token(result.tokens.back()));
     if (finish) {
       result.finish_reason = *finish;
       break;
@@ -169,6 +137,7 @@ absl::StatusOr<GenerateResult> Generate(Session& session, absl::Span<const int32
     result.timings.decode_ms += MsSince(t_step);
     ++result.timings.decode_steps;
   }
+  result.text = text.text();
   return result;
 }
 

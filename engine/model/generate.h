@@ -46,7 +46,7 @@ struct GeneratedToken {
   int32_t id = 0;
   std::string text;           // text completed by this token (may be empty)
   double logprob = 0.0;       // log-softmax of the raw logits (if logprobs requested)
-  std::vector<TokenProb> top;  // top-N raw logits (if requested), see TokenProb
+  std::vector<TokenLogit> top;  // top-N raw logits (if requested), in TopK order
   std::vector<double> top_logprobs;  // log-softmax of each of `top`
 };
 

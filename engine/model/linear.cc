@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "engine/quant/blocks.h"
-#include "engine/quant/fp16.h"
+#include "base/fp16.h"
 #include "engine/quant/i2s.h"
 #include "engine/quant/q8.h"
 #include "engine/quant/ternary.h"
@@ -182,23 +182,10 @@ void LinearF32(const Model& model, const WeightMatrix& w, const float* x, int n,
       kMinRowsPerThread);
 }
 
-void ApplyFault(const Model& model, const WeightMatrix& w, int n, float* y, MatrixSite site) {
-  const FaultInjection& f = model.fault();
-  if (!f.active() || !f.Hits(site.layer, site.role)) return;
-  for (int t = 0; t < n; ++t) {
-    float* yt = y + static_cast<int64_t>(t) * w.rows;
-    if (f.kind == FaultInjection::Kind::kFlipRow && f.row < w.rows) {
-      yt[f.row] = -yt[f.row];  // same as negating that weight row
-    } else if (f.kind == FaultInjection::Kind::kScaleError) {
-      for (int64_t r = 0; r < w.rows; ++r) yt[r] *= 1.0f + f.scale_error;
-    }
-  }
-}
-
 }  // namespace
 
 void Linear(const Model& model, const WeightMatrix& w, const float* x, int n_tokens, float* y,
-            LinearScratch& s, MatrixSite site, int ggml_rows) {
+            LinearScratch& s, int ggml_rows) {
   if (ggml_rows <= 0) ggml_rows = n_tokens;
   switch (w.type) {
     case GgmlType::kI2_S:
@@ -226,7 +213,6 @@ void Linear(const Model& model, const WeightMatrix& w, const float* x, int n_tok
       // Weights::Bind admits only the types above.
       break;
   }
-  ApplyFault(model, w, n_tokens, y, site);
 }
 
 void LinearShared(const Model& model, absl::Span<const LinearOutput> outs, const float* x, int n_tokens,
@@ -236,7 +222,7 @@ void LinearShared(const Model& model, absl::Span<const LinearOutput> outs, const
   bool fused = first.type == GgmlType::kI2_S;
   for (const LinearOutput& o : outs) fused = fused && o.w->type == GgmlType::kI2_S && o.w->cols == first.cols;
   if (!fused) {
-    for (const LinearOutput& o : outs) Linear(model, *o.w, x, n_tokens, o.y, s, o.site);
+    for (const LinearOutput& o : outs) Linear(model, *o.w, x, n_tokens, o.y, s);
     return;
   }
   QuantizeForI2S(model, x, n_tokens, first.cols, s);
@@ -254,7 +240,6 @@ void LinearShared(const Model& model, absl::Span<const LinearOutput> outs, const
         }
       },
       MinI2SRowsPerThread(first, n_tokens));
-  for (const LinearOutput& o : outs) ApplyFault(model, *o.w, n_tokens, o.y, o.site);
 }
 
 void EmbeddingRow(const WeightMatrix& w, int32_t id, float* out) {

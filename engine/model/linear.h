@@ -30,18 +30,11 @@ struct LinearScratch {
   std::vector<uint8_t> blocks;    // [n_tokens][row bytes] Q8_K / Q8_0 / F16 / BF16 rows
 };
 
-// Identifies a matrix for fault injection: layer index and role ("attn_q", "ffn_down",
-// ...; layer -1 for the output head).
-struct MatrixSite {
-  int layer = -1;
-  const char* role = "";
-};
-
 // x: [n_tokens][w.cols] floats; y: [n_tokens][w.rows] floats.
 // ggml_rows: how many activation rows bitnet.cpp would multiply in this one product
 // (it picks F16 rounding or not by that count, see LinearF16); 0 = n_tokens.
 void Linear(const Model& model, const WeightMatrix& w, const float* x, int n_tokens, float* y,
-            LinearScratch& scratch, MatrixSite site = {}, int ggml_rows = 0);
+            LinearScratch& scratch, int ggml_rows = 0);
 
 // Several matrices applied to the same x (q, k, v; gate, up): y_i = W_i x. Same values
 // as one Linear call each. When all are I2_S with the same row length, x is quantized
@@ -50,7 +43,6 @@ void Linear(const Model& model, const WeightMatrix& w, const float* x, int n_tok
 struct LinearOutput {
   const WeightMatrix* w;
   float* y;  // [n_tokens][w->rows]
-  MatrixSite site;
 };
 void LinearShared(const Model& model, absl::Span<const LinearOutput> outs, const float* x, int n_tokens,
                   LinearScratch& scratch);

@@ -5,8 +5,8 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
-#include "engine/common/sha256.h"
-#include "engine/common/status_macros.h"
+#include "base/sha256.h"
+#include "base/status_macros.h"
 
 namespace bitparity {
 

@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
-#include "engine/common/status_macros.h"
+#include "base/status_macros.h"
 
 namespace bitparity {
 namespace {
@@ -34,15 +34,6 @@ absl::StatusOr<float> OptionalFloat(const GgufFile& f, const std::string& key, f
 }
 
 }  // namespace
-
-const char* ArchitectureName(Architecture a) {
-  switch (a) {
-    case Architecture::kBitnetB158: return "bitnet-b1.58";
-    case Architecture::kBitnet: return "bitnet";
-    case Architecture::kLlama: return "llama";
-  }
-  return "?";
-}
 
 absl::StatusOr<ModelConfig> ModelConfig::FromGguf(const GgufFile& f) {
   ModelConfig c;

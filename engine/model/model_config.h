@@ -51,6 +51,4 @@ struct ModelConfig {
   static absl::StatusOr<ModelConfig> FromGguf(const GgufFile& file);
 };
 
-const char* ArchitectureName(Architecture a);
-
 }  // namespace bitparity

@@ -4,7 +4,6 @@
 #include <cstdint>
 #include <cstring>
 
-#include "engine/quant/fp16.h"
 
 namespace bitparity {
 
@@ -71,10 +70,6 @@ void SiluGate(float* gate, const float* up, int n) {
     const float g = gate[i];
     gate[i] = (g / (1.0f + std::exp(-g))) * up[i];
   }
-}
-
-void RoundToF16(float* x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) x[i] = Fp16ToFp32(Fp32ToFp16(x[i]));
 }
 
 }  // namespace bitparity

@@ -28,8 +28,4 @@ void RopeApply(RopeStyle style, const float* cache, int n_rot, float* x);
 void Relu2Gate(float* gate, const float* up, int n);
 void SiluGate(float* gate, const float* up, int n);
 
-// Rounds every element to float16 precision and back (what storing into an F16
-// tensor does).
-void RoundToF16(float* x, int64_t n);
-
 }  // namespace bitparity

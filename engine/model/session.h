@@ -1,8 +1,9 @@
 // File: engine/model/session.h
 //
 // One sequence being evaluated on a Model: its KV cache (F16, as bitnet.cpp keeps
-// it) and its scratch buffers, allocated once at construction. Eval() appends tokens
-// at positions n_past() .. n_past()+n-1 and hands back the logits rows asked for.
+// it) and its scratch buffers (RunState), allocated once at construction. Eval()
+// checks its input, then appends tokens at positions n_past() .. n_past()+n-1
+// through the forward pass (forward.h) and hands back the logits rows asked for.
 //
 // Two evaluation modes, because bitnet.cpp's own two differ (ARCHITECTURE.md,
 // "Comparing like with like"):
@@ -27,6 +28,7 @@
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
+#include "engine/model/forward.h"
 #include "engine/model/model.h"
 
 namespace bitparity {
@@ -42,20 +44,6 @@ struct LogitRows {
   static LogitRows Last() { return {Kind::kLast, {}}; }
   static LogitRows All() { return {Kind::kAll, {}}; }
   static LogitRows List(std::vector<int> rows) { return {Kind::kList, std::move(rows)}; }
-};
-
-// Receives one logits row (n_vocab floats, valid only during the call).
-// `row` is the index of the token within this Eval call.
-using LogitsCallback = std::function<absl::Status(int row, absl::Span<const float> logits)>;
-
-// Optional observers of an evaluation.
-struct EvalHooks {
-  // Polled between layers and tokens; returning true stops with Cancelled.
-  std::function<bool()> cancelled;
-  // The residual stream of token `row` after layer `layer` (0-based), and after the
-  // final norm as layer == n_layer. Only rows listed in trace_rows are reported.
-  std::function<void(int layer, int row, absl::Span<const float> hidden)> on_residual;
-  std::vector<int> trace_rows;
 };
 
 class Session {
@@ -81,16 +69,10 @@ class Session {
   size_t AllocatedBytes() const;
 
  private:
-  struct State;
-  // Runs tokens (rows first_row.. of this Eval call) through the network, then the
-  // head for the rows in `wanted` that fall in this chunk (from wanted[next_wanted]).
-  absl::Status ForwardChunk(absl::Span<const int32_t> tokens, int first_row, const std::vector<int>& wanted,
-                            size_t& next_wanted, const LogitsCallback& on_logits, const EvalHooks* hooks);
-
   const Model& model_;
   int max_context_;
   int n_past_ = 0;
-  std::unique_ptr<State> state_;
+  std::unique_ptr<RunState> state_;
 };
 
 }  // namespace bitparity

@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/quant/blocks.h"
-#include "engine/quant/fp16.h"
+#include "base/fp16.h"
 #include "engine/quant/q8.h"
 #include "engine/quant/ternary.h"
 

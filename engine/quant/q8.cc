@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "engine/quant/fp16.h"
+#include "base/fp16.h"
 #include "engine/quant/i2s.h"  // NearestInt
 
 namespace bitparity {

@@ -25,7 +25,7 @@
 
 #include "engine/quant/blocks.h"
 #include "engine/quant/dequantize.h"
-#include "engine/quant/fp16.h"
+#include "base/fp16.h"
 #include "engine/quant/tensor_type.h"
 #include "engine/quant/i2s.h"
 #include "engine/quant/q8.h"

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "engine/quant/fp16.h"
+#include "base/fp16.h"
 
 namespace bitparity {
 namespace {

@@ -8,25 +8,6 @@
 #include "absl/strings/str_cat.h"
 
 namespace bitparity {
-namespace {
-
-uint64_t SplitMix64(uint64_t& x) {
-  uint64_t z = (x += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-inline uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-// Descending logit, then ascending id: a total order, so results never depend on
-// the sort algorithm.
-bool Better(const TokenProb& a, const TokenProb& b) {
-  if (a.logit != b.logit) return a.logit > b.logit;
-  return a.id < b.id;
-}
-
-}  // namespace
 
 absl::Status ValidateSamplingParams(const SamplingParams& p, int32_t n_vocab) {
   if (!(p.temperature >= 0.0f) || !std::isfinite(p.temperature)) {
@@ -60,22 +41,11 @@ absl::StatusOr<Sampler> Sampler::Create(const SamplingParams& params, int32_t n_
   return Sampler(params, n_vocab);
 }
 
-Sampler::Sampler(const SamplingParams& params, int32_t n_vocab) : params_(params), n_vocab_(n_vocab) {
-  uint64_t x = params.seed;
-  for (uint64_t& s : state_) s = SplitMix64(x);
-}
+Sampler::Sampler(const SamplingParams& params, int32_t n_vocab)
+    : params_(params), n_vocab_(n_vocab), rng_(params.seed) {}
 
 float Sampler::NextUniform() {
-  // xoshiro256**
-  const uint64_t result = Rotl(state_[1] * 5, 7) * 9;
-  const uint64_t t = state_[1] << 17;
-  state_[2] ^= state_[0];
-  state_[3] ^= state_[1];
-  state_[1] ^= state_[2];
-  state_[0] ^= state_[3];
-  state_[2] ^= t;
-  state_[3] = Rotl(state_[3], 45);
-  return static_cast<float>(result >> 40) * (1.0f / 16777216.0f);  // 24 random bits
+  return static_cast<float>(rng_.Next() >> 40) * (1.0f / 16777216.0f);  // 24 random bits
 }
 
 int32_t Sampler::Sample(absl::Span<const float> logits, absl::Span<const int32_t> history) {
@@ -99,17 +69,17 @@ int32_t Sampler::Sample(absl::Span<const float> logits, absl::Span<const int32_t
   }
 
   if (params_.temperature == 0.0f) {
-    return std::min_element(candidates_.begin(), candidates_.end(), Better)->id;
+    return std::min_element(candidates_.begin(), candidates_.end(), RanksBefore)->id;
   }
 
   // top-k (0 = keep all), then sort what is left by descending logit.
   size_t keep = candidates_.size();
   if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < keep) {
     keep = params_.top_k;
-    std::partial_sort(candidates_.begin(), candidates_.begin() + keep, candidates_.end(), Better);
+    std::partial_sort(candidates_.begin(), candidates_.begin() + keep, candidates_.end(), RanksBefore);
     candidates_.resize(keep);
   } else {
-    std::sort(candidates_.begin(), candidates_.end(), Better);
+    std::sort(candidates_.begin(), candidates_.end(), RanksBefore);
   }
 
   // Softmax over the survivors at temperature 1 for top-p / min-p (llama.cpp applies
@@ -155,35 +125,6 @@ int32_t Sampler::Sample(absl::Span<const float> logits, absl::Span<const int32_t
     if (r < cum) return candidates_[i].id;
   }
   return candidates_.back().id;
-}
-
-int32_t ArgMax(absl::Span<const float> logits) {
-  int32_t best = 0;
-  for (int32_t i = 1; i < static_cast<int32_t>(logits.size()); ++i) {
-    if (logits[i] > logits[best]) best = i;
-  }
-  return best;
-}
-
-double LogSumExp(absl::Span<const float> logits) {
-  double max = -std::numeric_limits<double>::infinity();
-  for (float l : logits) max = std::max<double>(max, l);
-  double sum = 0;
-  for (float l : logits) sum += std::exp(static_cast<double>(l) - max);
-  return max + std::log(sum);
-}
-
-double LogSoftmaxAt(absl::Span<const float> logits, int32_t id) {
-  return static_cast<double>(logits[id]) - LogSumExp(logits);
-}
-
-std::vector<TokenProb> TopK(absl::Span<const float> logits, int k) {
-  std::vector<TokenProb> all(logits.size());
-  for (size_t i = 0; i < logits.size(); ++i) all[i] = {static_cast<int32_t>(i), logits[i]};
-  k = std::max(0, std::min<int>(k, static_cast<int>(all.size())));
-  std::partial_sort(all.begin(), all.begin() + k, all.end(), Better);
-  all.resize(k);
-  return all;
 }
 
 }  // namespace bitparity

@@ -18,6 +18,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "base/logits.h"
+#include "base/xoshiro.h"
 
 namespace bitparity {
 
@@ -33,12 +35,6 @@ struct SamplingParams {
 
 // InvalidArgument with a message naming the field, or OK.
 absl::Status ValidateSamplingParams(const SamplingParams& p, int32_t n_vocab);
-
-// A candidate token and its probability after filtering (for logprob reports).
-struct TokenProb {
-  int32_t id;
-  float logit;
-};
 
 class Sampler {
  public:
@@ -57,20 +53,8 @@ class Sampler {
   Sampler(const SamplingParams& params, int32_t n_vocab);
   SamplingParams params_;
   int32_t n_vocab_;
-  uint64_t state_[4];
-  std::vector<TokenProb> candidates_;  // scratch, reused
+  Xoshiro256 rng_;
+  std::vector<TokenLogit> candidates_;  // scratch, reused
 };
-
-// Index of the largest value; lowest index on ties.
-int32_t ArgMax(absl::Span<const float> logits);
-
-// log-softmax of logits[id] (numerically stable, double accumulation).
-double LogSoftmaxAt(absl::Span<const float> logits, int32_t id);
-
-// log(Σ exp(logits)) in double; log-softmax of id is logits[id] - LogSumExp(logits).
-double LogSumExp(absl::Span<const float> logits);
-
-// The k largest (id, logit) pairs, sorted by descending logit, ties by lower id.
-std::vector<TokenProb> TopK(absl::Span<const float> logits, int k);
 
 }  // namespace bitparity

@@ -3,9 +3,10 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "engine/common/status_macros.h"
+#include "base/status_macros.h"
 #include "engine/gguf/gguf_reader.h"
-#include "engine/tokenizer/utf8.h"
+#include "base/gpt2_bytes.h"
+#include "base/utf8.h"
 
 namespace bitparity::tokenizer_internal {
 namespace {
@@ -85,7 +86,7 @@ absl::StatusOr<std::unique_ptr<BpeModel>> LoadBpeModel(const GgufFile& file, con
   std::string spelled;
   for (int b = 0; b < 256; ++b) {
     spelled.clear();
-    AppendUtf8(ByteToUnicode(static_cast<uint8_t>(b)), &spelled);
+    AppendUtf8(Gpt2ByteToCodePoint(static_cast<uint8_t>(b)), &spelled);
     bpe->byte_token[b] = vocab.Find(spelled);
     const char raw = static_cast<char>(b);
     bpe->raw_byte_token[b] = vocab.Find(absl::string_view(&raw, 1));
@@ -98,7 +99,7 @@ void BpeEncodeWord(const Vocab& vocab, const BpeModel& bpe, absl::string_view wo
   if (vocab.ignore_merges) {
     // LLaMA-3: a pre-token that is a whole token is taken as is, merges or not.
     s->spelled.clear();
-    for (const char c : word) AppendUtf8(ByteToUnicode(static_cast<uint8_t>(c)), &s->spelled);
+    for (const char c : word) AppendUtf8(Gpt2ByteToCodePoint(static_cast<uint8_t>(c)), &s->spelled);
     const int32_t id = vocab.Find(s->spelled);
     if (id >= 0) {
       out->push_back(id);
@@ -144,7 +145,7 @@ void BpeEncodeWord(const Vocab& vocab, const BpeModel& bpe, absl::string_view wo
     // one-byte string and keeps the hits.
     for (uint32_t k = sym.start; k < sym.start + sym.size; ++k) {
       s->spelled.clear();
-      AppendUtf8(ByteToUnicode(static_cast<uint8_t>(word[k])), &s->spelled);
+      AppendUtf8(Gpt2ByteToCodePoint(static_cast<uint8_t>(word[k])), &s->spelled);
       for (const char c : s->spelled) {
         const int32_t id = bpe.raw_byte_token[static_cast<uint8_t>(c)];
         if (id >= 0) out->push_back(id);

@@ -1,7 +1,7 @@
 // File: engine/tokenizer/bpe_tokenizer.h
 //
 // Byte-level BPE (tokenizer.ggml.model = "gpt2") after pre-tokenization: the word's
-// bytes start as one symbol each (the token spelling ByteToUnicode(byte)); the
+// bytes start as one symbol each (the token spelling Gpt2ByteSpelling(byte)); the
 // neighbouring pair with the lowest merge rank is merged until no pair has a rank
 // (ties: leftmost pair first), as llama.cpp's llm_tokenizer_bpe_session does.
 // Merges are keyed by token ids, so the table is two integers per merge.

@@ -7,8 +7,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "engine/common/status_macros.h"
-#include "engine/tokenizer/utf8.h"
+#include "base/status_macros.h"
+#include "base/utf8.h"
 
 namespace bitparity::tokenizer_internal {
 namespace {

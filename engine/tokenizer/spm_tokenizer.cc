@@ -3,10 +3,10 @@
 #include <queue>
 
 #include "absl/container/flat_hash_map.h"
-#include "engine/common/status_macros.h"
+#include "base/status_macros.h"
 
 #include "absl/strings/str_format.h"
-#include "engine/tokenizer/utf8.h"
+#include "base/utf8.h"
 
 namespace bitparity::tokenizer_internal {
 namespace {

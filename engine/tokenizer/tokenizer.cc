@@ -6,13 +6,13 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "engine/common/status_macros.h"
+#include "base/status_macros.h"
 #include "engine/gguf/gguf_reader.h"
 #include "engine/tokenizer/bpe_tokenizer.h"
 #include "engine/tokenizer/pre_tokenizer.h"
 #include "engine/tokenizer/special_tokens.h"
 #include "engine/tokenizer/spm_tokenizer.h"
-#include "engine/tokenizer/utf8.h"
+#include "base/utf8.h"
 #include "engine/tokenizer/vocab.h"
 
 namespace bitparity {
@@ -104,7 +104,7 @@ absl::StatusOr<std::vector<int32_t>> Tokenizer::Encode(absl::string_view text,
                                                        const EncodeOptions& opts) const {
   const tokenizer_internal::Vocab& v = *vocab_;
   if (v.kind == TokenizerKind::kBytePairEncoding) {
-    const size_t bad = tokenizer_internal::FindInvalidUtf8(text);
+    const size_t bad = FindInvalidUtf8(text);
     if (bad != absl::string_view::npos) {
       return absl::InvalidArgumentError(absl::StrCat(
           "text is not valid UTF-8 at byte ", bad, " of ", text.size(),

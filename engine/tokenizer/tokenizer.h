@@ -40,15 +40,15 @@
 // Control and unknown tokens (BOS, EOS, <unk>...) are "" unless `special`. SPM pieces
 // keep their leading space: Decode(Encode("Hi", {.add_bos=false})) == " Hi" for SPM
 // (llama_detokenize strips it; the golden `greedy.text` and the server do not).
-// Pieces may end inside a UTF-8 sequence (byte tokens): StreamingDetokenizer holds
-// such tails back.
+// Pieces may end inside a UTF-8 sequence (byte tokens): streamed generation holds
+// such tails back (base/generation_text.h).
 //
 // Unicode tables: the regex classes (\p{L}, \p{N}, White_Space) come from PCRE2
 // (Unicode 14 in Debian 12); llama.cpp has its own tables. They differ only for code
 // points assigned after Unicode 14.
 //
 // Thread safety: a Tokenizer is immutable after FromGguf; every const method may be
-// called from many threads at once. A StreamingDetokenizer is single-threaded state.
+// called from many threads at once.
 // A Tokenizer copies what it needs: the GgufFile may be closed afterwards.
 #pragma once
 
@@ -150,37 +150,12 @@ class Tokenizer {
 
  private:
   Tokenizer();
-  absl::Status EncodeSpm(absl::string_view text, std::vector<int32_t>* out) const;
   absl::Status EncodeBpe(absl::string_view text, std::vector<int32_t>* out) const;
 
   std::unique_ptr<const tokenizer_internal::Vocab> vocab_;
   std::unique_ptr<const tokenizer_internal::BpeModel> bpe_;         // kBytePairEncoding only
   std::unique_ptr<const tokenizer_internal::PreTokenizer> pre_tok_;  // kBytePairEncoding only
   int32_t max_token_bytes_ = 0;
-};
-
-// For streaming generation: Push() returns the bytes that are ready to show, holding
-// back a UTF-8 sequence whose lead byte has arrived but not all its continuation
-// bytes, with the rule of llama.cpp's server (process_token). Bytes that can never
-// complete (stray continuation bytes, invalid lead bytes) are released as they are.
-//
-//   StreamingDetokenizer stream(*tok);
-//   for (int32_t id : generated) { ASSIGN_OR_RETURN(std::string s, stream.Push(id)); Emit(s); }
-//   Emit(stream.Flush());  // whatever is still held, possibly an incomplete sequence
-//
-// The Tokenizer must outlive the StreamingDetokenizer.
-class StreamingDetokenizer {
- public:
-  explicit StreamingDetokenizer(const Tokenizer& tokenizer, bool special = false);
-  // InvalidArgument for an id out of range (the held bytes stay held).
-  absl::StatusOr<std::string> Push(int32_t id);
-  // Returns and clears the held bytes.
-  std::string Flush();
-
- private:
-  const Tokenizer& tokenizer_;
-  bool special_;
-  std::string pending_;  // bytes not yet returned: at most one incomplete sequence
 };
 
 }  // namespace bitparity

@@ -6,10 +6,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
-#include "engine/common/status_macros.h"
+#include "base/status_macros.h"
 #include "engine/gguf/gguf_reader.h"
 #include "engine/tokenizer/pre_tokenizer.h"
-#include "engine/tokenizer/utf8.h"
+#include "base/gpt2_bytes.h"
+#include "base/utf8.h"
 #include "engine/tokenizer/vocab.h"
 
 namespace bitparity::tokenizer_internal {
@@ -84,7 +85,7 @@ absl::Status BuildPieces(const GgufFile& file, Vocab& v) {
       }
       for (size_t pos = 0; pos < text.size();) {
         const size_t begin = pos;
-        const int byte = UnicodeToByte(DecodeUtf8(text, &pos));
+        const int byte = Gpt2CodePointToByte(DecodeUtf8(text, &pos));
         if (byte >= 0) {
           piece.push_back(static_cast<char>(byte));
           continue;
@@ -101,49 +102,60 @@ absl::Status BuildPieces(const GgufFile& file, Vocab& v) {
   return absl::OkStatus();
 }
 
-}  // namespace
+absl::StatusOr<std::optional<std::string>> OptionalString(const GgufFile& file,
+                                                          absl::string_view key) {
+  return Optional<std::string>(file, key, [&](absl::string_view k) { return file.GetString(k); });
+}
 
-absl::StatusOr<std::unique_ptr<Vocab>> LoadVocab(const GgufFile& file) {
-  auto v = std::make_unique<Vocab>();
+absl::StatusOr<std::optional<bool>> OptionalBool(const GgufFile& file, absl::string_view key) {
+  return Optional<bool>(file, key, [&](absl::string_view k) { return file.GetBool(k); });
+}
 
-  // Model type and the flags that follow from it.
+// Model type and the flags that follow from it.
+absl::Status ApplyModelType(const GgufFile& file, Vocab& v) {
   if (!file.HasKey("tokenizer.ggml.model")) {
     return absl::NotFoundError(absl::StrCat(file.path(), ": no tokenizer.ggml.model"));
   }
   ASSIGN_OR_RETURN(const std::optional<std::string> model,
-                   Optional<std::string>(file, "tokenizer.ggml.model",
-                                         [&](absl::string_view k) { return file.GetString(k); }));
+                   OptionalString(file, "tokenizer.ggml.model"));
   if (*model == "llama") {
-    v->kind = TokenizerKind::kSentencePiece;
-    v->bos_id = 1;
-    v->eos_id = 2;
-    v->unk_id = 0;
-    v->add_space_prefix = true;
-    v->add_bos = true;
-    v->add_eos = false;
+    v.kind = TokenizerKind::kSentencePiece;
+    v.bos_id = 1;
+    v.eos_id = 2;
+    v.unk_id = 0;
+    v.add_space_prefix = true;
+    v.add_bos = true;
+    v.add_eos = false;
   } else if (*model == "gpt2") {
-    v->kind = TokenizerKind::kBytePairEncoding;
-    v->bos_id = 11;  // llama.cpp's defaults for gpt2 vocabularies
-    v->eos_id = 11;
+    v.kind = TokenizerKind::kBytePairEncoding;
+    v.bos_id = 11;  // llama.cpp's defaults for gpt2 vocabularies
+    v.eos_id = 11;
     ASSIGN_OR_RETURN(const std::optional<std::string> pre,
-                     Optional<std::string>(file, "tokenizer.ggml.pre",
-                                           [&](absl::string_view k) { return file.GetString(k); }));
-    v->pre = pre.value_or("default");
-    ASSIGN_OR_RETURN(const PreTokenizerType pre_type, ParsePreTokenizerName(v->pre));
+                     OptionalString(file, "tokenizer.ggml.pre"));
+    v.pre = pre.value_or("default");
+    ASSIGN_OR_RETURN(const PreTokenizerType pre_type, ParsePreTokenizerName(v.pre));
     if (pre_type == PreTokenizerType::kLlama3) {
-      v->ignore_merges = true;
-      v->add_bos = true;
+      v.ignore_merges = true;
+      v.add_bos = true;
     }
   } else {
     return absl::UnimplementedError(absl::StrCat(file.path(), ": tokenizer.ggml.model = '", *model,
                                                  "' (supported: llama, gpt2)"));
   }
   ASSIGN_OR_RETURN(const std::optional<bool> space_prefix,
-                   Optional<bool>(file, "tokenizer.ggml.add_space_prefix",
-                                  [&](absl::string_view k) { return file.GetBool(k); }));
-  if (space_prefix) v->add_space_prefix = *space_prefix;
+                   OptionalBool(file, "tokenizer.ggml.add_space_prefix"));
+  if (space_prefix) v.add_space_prefix = *space_prefix;
+  return absl::OkStatus();
+}
 
-  // Token strings, scores, types.
+// Token strings, scores, types as the file has them, their sizes checked.
+struct TokenArrays {
+  absl::Span<const absl::string_view> tokens;
+  std::optional<absl::Span<const float>> scores;
+  std::optional<absl::Span<const int32_t>> types;
+};
+
+absl::StatusOr<TokenArrays> ReadTokenArrays(const GgufFile& file) {
   if (!file.HasKey("tokenizer.ggml.tokens")) {
     return absl::NotFoundError(absl::StrCat(file.path(), ": no tokenizer.ggml.tokens"));
   }
@@ -171,39 +183,46 @@ absl::StatusOr<std::unique_ptr<Vocab>> LoadVocab(const GgufFile& file) {
     return Lost(file, absl::StrCat("tokenizer.ggml.token_type has ", types->size(),
                                    " entries for ", n, " tokens"));
   }
+  return TokenArrays{*tokens, scores, types};
+}
 
+// Fills text, scores, attrs and token_to_id; a repeated token text is an error.
+absl::Status StoreTokens(const GgufFile& file, const TokenArrays& arrays, Vocab& v) {
+  const size_t n = arrays.tokens.size();
   size_t bytes = 0;
-  for (const absl::string_view t : *tokens) bytes += t.size();
-  v->text.Reserve(n, bytes);
+  for (const absl::string_view t : arrays.tokens) bytes += t.size();
+  v.text.Reserve(n, bytes);
   for (size_t i = 0; i < n; ++i) {
-    if ((*tokens)[i].empty()) {
-      v->text.Add(absl::StrCat("[EMPTY_", i, "]"));  // llama.cpp's name for it
+    if (arrays.tokens[i].empty()) {
+      v.text.Add(absl::StrCat("[EMPTY_", i, "]"));  // llama.cpp's name for it
     } else {
-      v->text.Add((*tokens)[i]);
+      v.text.Add(arrays.tokens[i]);
     }
   }
-  v->scores.assign(n, 0.0f);
-  if (scores) std::copy(scores->begin(), scores->end(), v->scores.begin());
-  v->attrs.assign(n, kAttrNormal);
-  if (types) {
-    for (size_t i = 0; i < n; ++i) v->attrs[i] = AttrFromType((*types)[i]);
+  v.scores.assign(n, 0.0f);
+  if (arrays.scores) std::copy(arrays.scores->begin(), arrays.scores->end(), v.scores.begin());
+  v.attrs.assign(n, kAttrNormal);
+  if (arrays.types) {
+    for (size_t i = 0; i < n; ++i) v.attrs[i] = AttrFromType((*arrays.types)[i]);
   }
-  v->token_to_id.reserve(n);
+  v.token_to_id.reserve(n);
   for (size_t i = 0; i < n; ++i) {
-    const auto [it, inserted] = v->token_to_id.try_emplace(v->text[i], static_cast<int32_t>(i));
+    const auto [it, inserted] = v.token_to_id.try_emplace(v.text[i], static_cast<int32_t>(i));
     if (!inserted) {
-      return Lost(file, absl::StrCat("token ", i, " '", v->text[i], "' repeats token ",
+      return Lost(file, absl::StrCat("token ", i, " '", v.text[i], "' repeats token ",
                                      it->second));
     }
   }
-  const int32_t n_vocab = v->size();
+  return absl::OkStatus();
+}
 
+// Special ids from keys; out-of-range values are ignored (llama.cpp warns).
+absl::Status ApplySpecialIdKeys(const GgufFile& file, Vocab& v) {
+  const int32_t n_vocab = v.size();
   // Default ids that do not exist in a small vocabulary are no ids at all.
-  for (int32_t* id : {&v->bos_id, &v->eos_id, &v->unk_id}) {
+  for (int32_t* id : {&v.bos_id, &v.eos_id, &v.unk_id}) {
     if (*id >= n_vocab) *id = -1;
   }
-
-  // Special ids from keys; out-of-range values are ignored (llama.cpp warns).
   const std::pair<const char*, int32_t Vocab::*> id_keys[] = {
       {"tokenizer.ggml.bos_token_id", &Vocab::bos_id},
       {"tokenizer.ggml.eos_token_id", &Vocab::eos_id},
@@ -228,22 +247,28 @@ absl::StatusOr<std::unique_ptr<Vocab>> LoadVocab(const GgufFile& file) {
     if (!file.HasKey(key)) continue;
     const absl::StatusOr<int64_t> id = file.GetInt64(key);
     if (!id.ok()) return Lost(file, id.status().message());
-    if (*id >= 0 && *id < n_vocab) v.get()->*member = static_cast<int32_t>(*id);
+    if (*id >= 0 && *id < n_vocab) v.*member = static_cast<int32_t>(*id);
   }
-  ASSIGN_OR_RETURN(const std::optional<bool> add_bos,
-                   Optional<bool>(file, "tokenizer.ggml.add_bos_token",
-                                  [&](absl::string_view k) { return file.GetBool(k); }));
-  ASSIGN_OR_RETURN(const std::optional<bool> add_eos,
-                   Optional<bool>(file, "tokenizer.ggml.add_eos_token",
-                                  [&](absl::string_view k) { return file.GetBool(k); }));
-  if (add_bos) v->add_bos = *add_bos;
-  if (add_eos) v->add_eos = *add_eos;
-  if (v->add_bos && v->bos_id < 0) return Lost(file, "add_bos_token is set but there is no BOS id");
-  if (v->add_eos && v->eos_id < 0) return Lost(file, "add_eos_token is set but there is no EOS id");
+  return absl::OkStatus();
+}
 
-  // Ids llama.cpp recognises by text when no key gave them; such tokens become
-  // CONTROL. If several candidates exist llama.cpp takes whichever its hash map
-  // yields first; we take the lowest id.
+// add_bos_token / add_eos_token override the model type's defaults; each needs its id.
+absl::Status ApplyAddBosEos(const GgufFile& file, Vocab& v) {
+  ASSIGN_OR_RETURN(const std::optional<bool> add_bos,
+                   OptionalBool(file, "tokenizer.ggml.add_bos_token"));
+  ASSIGN_OR_RETURN(const std::optional<bool> add_eos,
+                   OptionalBool(file, "tokenizer.ggml.add_eos_token"));
+  if (add_bos) v.add_bos = *add_bos;
+  if (add_eos) v.add_eos = *add_eos;
+  if (v.add_bos && v.bos_id < 0) return Lost(file, "add_bos_token is set but there is no BOS id");
+  if (v.add_eos && v.eos_id < 0) return Lost(file, "add_eos_token is set but there is no EOS id");
+  return absl::OkStatus();
+}
+
+// Ids llama.cpp recognises by text when no key gave them; such tokens become
+// CONTROL. If several candidates exist llama.cpp takes whichever its hash map
+// yields first; we take the lowest id.
+void FindSpecialIdsByText(Vocab& v) {
   const TextRule rules[] = {
       {&Vocab::eot_id,
        {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>",
@@ -263,62 +288,83 @@ absl::StatusOr<std::unique_ptr<Vocab>> LoadVocab(const GgufFile& file) {
       {&Vocab::fim_sep_id, {"<|file_sep|>"}},
   };
   for (const TextRule& rule : rules) {
-    int32_t& id = v.get()->*rule.id;
+    int32_t& id = v.*rule.id;
     if (id >= 0) continue;
     for (const absl::string_view t : rule.texts) {
-      const int32_t found = v->Find(t);
+      const int32_t found = v.Find(t);
       if (found >= 0 && (id < 0 || found < id)) id = found;
     }
-    if (id >= 0) v->attrs[id] = kAttrControl;
+    if (id >= 0) v.attrs[id] = kAttrControl;
   }
-  for (const int32_t id : {v->fim_pad_id, v->fim_rep_id, v->fim_sep_id}) {
-    if (id >= 0) v->end_of_generation.insert(id);
+}
+
+// The ids that end generation; the EOG texts also become CONTROL.
+void CollectEndOfGeneration(Vocab& v) {
+  for (const int32_t id : {v.fim_pad_id, v.fim_rep_id, v.fim_sep_id}) {
+    if (id >= 0) v.end_of_generation.insert(id);
   }
   for (const absl::string_view t : EogTexts()) {
-    const int32_t id = v->Find(t);
+    const int32_t id = v.Find(t);
     if (id < 0) continue;
-    v->end_of_generation.insert(id);
-    v->attrs[id] = kAttrControl;
+    v.end_of_generation.insert(id);
+    v.attrs[id] = kAttrControl;
   }
-  for (const int32_t id : {v->eos_id, v->eot_id, v->eom_id}) {
-    if (id >= 0) v->end_of_generation.insert(id);
+  for (const int32_t id : {v.eos_id, v.eot_id, v.eom_id}) {
+    if (id >= 0) v.end_of_generation.insert(id);
   }
+}
 
-  // Special-token partition order: longest text first. std::sort, like llama.cpp,
-  // so that equal lengths come out in the same order with the same libstdc++.
-  for (int32_t id = 0; id < n_vocab; ++id) {
-    if (v->attrs[id] & (kAttrControl | kAttrUserDefined | kAttrUnknown)) {
-      v->special_tokens.push_back(id);
+// Special-token partition order: longest text first. std::sort, like llama.cpp,
+// so that equal lengths come out in the same order with the same libstdc++.
+void OrderSpecialTokens(Vocab& v) {
+  for (int32_t id = 0; id < v.size(); ++id) {
+    if (v.attrs[id] & (kAttrControl | kAttrUserDefined | kAttrUnknown)) {
+      v.special_tokens.push_back(id);
     }
   }
-  const Vocab& cv = *v;
-  std::sort(v->special_tokens.begin(), v->special_tokens.end(),
+  const Vocab& cv = v;
+  std::sort(v.special_tokens.begin(), v.special_tokens.end(),
             [&cv](int32_t a, int32_t b) { return cv.text[a].size() > cv.text[b].size(); });
+}
 
-  // SPM byte fallback: "<0xNN>", else the byte itself as a one-byte token.
+// SPM byte fallback: "<0xNN>", else the byte itself as a one-byte token.
+void FindByteFallback(Vocab& v) {
   for (int b = 0; b < 256; ++b) {
-    int32_t id = v->Find(absl::StrFormat("<0x%02X>", b));
+    int32_t id = v.Find(absl::StrFormat("<0x%02X>", b));
     if (id < 0) {
       const char raw = static_cast<char>(b);
-      id = v->Find(absl::string_view(&raw, 1));
+      id = v.Find(absl::string_view(&raw, 1));
     }
-    v->byte_fallback[b] = id;
+    v.byte_fallback[b] = id;
   }
+}
 
-  if (v->kind == TokenizerKind::kSentencePiece) {
-    v->spm_words_independent = true;
-    for (int32_t id = 0; id < n_vocab && v->spm_words_independent; ++id) {
-      const absl::string_view t = v->text[id];
-      for (size_t k = t.find(kSpaceEscape, 1); k != absl::string_view::npos;
-           k = t.find(kSpaceEscape, k + 1)) {
-        if (k < 3 || t.substr(k - 3, 3) != kSpaceEscape) {
-          v->spm_words_independent = false;
-          break;
-        }
-      }
+// True when no token has U+2581 after anything but U+2581 (Vocab::spm_words_independent).
+bool SpmWordsIndependent(const Vocab& v) {
+  for (int32_t id = 0; id < v.size(); ++id) {
+    const absl::string_view t = v.text[id];
+    for (size_t k = t.find(kSpaceEscape, 1); k != absl::string_view::npos;
+         k = t.find(kSpaceEscape, k + 1)) {
+      if (k < 3 || t.substr(k - 3, 3) != kSpaceEscape) return false;
     }
   }
+  return true;
+}
 
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Vocab>> LoadVocab(const GgufFile& file) {
+  auto v = std::make_unique<Vocab>();
+  RETURN_IF_ERROR(ApplyModelType(file, *v));
+  ASSIGN_OR_RETURN(const TokenArrays arrays, ReadTokenArrays(file));
+  RETURN_IF_ERROR(StoreTokens(file, arrays, *v));
+  RETURN_IF_ERROR(ApplySpecialIdKeys(file, *v));
+  RETURN_IF_ERROR(ApplyAddBosEos(file, *v));
+  FindSpecialIdsByText(*v);
+  CollectEndOfGeneration(*v);
+  OrderSpecialTokens(*v);
+  FindByteFallback(*v);
+  if (v->kind == TokenizerKind::kSentencePiece) v->spm_words_independent = SpmWordsIndependent(*v);
   RETURN_IF_ERROR(BuildPieces(file, *v));
   return v;
 }

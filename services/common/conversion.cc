@@ -6,7 +6,9 @@
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
-#include "engine/quant/fp16.h"
+#include "base/fp16.h"
+#include "base/logits.h"
+#include "base/utf8.h"
 
 namespace bitparity {
 
@@ -57,111 +59,21 @@ absl::StatusOr<std::vector<float>> UnpackFloats(absl::string_view bytes, v1::Flo
   return out;
 }
 
-std::string ToValidUtf8(absl::string_view bytes) {
-  static constexpr char kReplacement[] = "\xEF\xBF\xBD";
-  std::string out;
-  out.reserve(bytes.size());
-  const size_t n = bytes.size();
-  size_t i = 0;
-  while (i < n) {
-    const auto c = static_cast<unsigned char>(bytes[i]);
-    if (c < 0x80) {
-      out.push_back(static_cast<char>(c));
-      ++i;
-      continue;
-    }
-    // Sequence length and the allowed range of the second byte (Unicode Table 3-7).
-    int len = 0;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-    } else if (c == 0xE0) {
-      len = 3, lo = 0xA0;
-    } else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) {
-      len = 3;
-    } else if (c == 0xED) {
-      len = 3, hi = 0x9F;  // no surrogates
-    } else if (c == 0xF0) {
-      len = 4, lo = 0x90;
-    } else if (c >= 0xF1 && c <= 0xF3) {
-      len = 4;
-    } else if (c == 0xF4) {
-      len = 4, hi = 0x8F;  // nothing past U+10FFFF
-    } else {
-      out += kReplacement;
-      ++i;
-      continue;
-    }
-    // Consume the longest valid prefix; a break replaces that maximal subpart.
-    size_t j = i + 1;
-    bool ok = true;
-    for (int k = 1; k < len; ++k, ++j) {
-      if (j >= n) {
-        ok = false;
-        break;
-      }
-      const auto b = static_cast<unsigned char>(bytes[j]);
-      const unsigned char blo = k == 1 ? lo : 0x80, bhi = k == 1 ? hi : 0xBF;
-      if (b < blo || b > bhi) {
-        ok = false;
-        break;
-      }
-    }
-    if (ok) {
-      out.append(bytes.data() + i, len);
-    } else {
-      out += kReplacement;
-    }
-    i = j;
-  }
-  return out;
-}
-
-double LogProbOf(absl::Span<const float> logits, int32_t id) {
-  double max = -INFINITY;
-  for (float v : logits) max = std::max(max, static_cast<double>(v));
-  double sum = 0;
-  for (float v : logits) sum += std::exp(static_cast<double>(v) - max);
-  return (static_cast<double>(logits[id]) - max) - std::log(sum);
-}
-
-int32_t ArgMaxId(absl::Span<const float> logits) {
-  int32_t best = 0;
-  for (size_t i = 1; i < logits.size(); ++i) {
-    if (logits[i] > logits[best]) best = static_cast<int32_t>(i);
-  }
-  return best;
-}
-
-std::vector<std::pair<int32_t, float>> TopKLogits(absl::Span<const float> logits, int k) {
-  k = std::min<int>(k, static_cast<int>(logits.size()));
-  std::vector<int32_t> idx(logits.size());
-  std::iota(idx.begin(), idx.end(), 0);
-  auto better = [&](int32_t a, int32_t b) {
-    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
-  };
-  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), better);
-  std::vector<std::pair<int32_t, float>> out;
-  out.reserve(k);
-  for (int i = 0; i < k; ++i) out.emplace_back(idx[i], logits[idx[i]]);
-  return out;
-}
-
 void FillPositionLogits(int position, int32_t token_id, std::optional<int32_t> next_id,
                         absl::Span<const float> logits, const LogitsOutputSpec& output,
                         v1::PositionLogits* out) {
   out->set_position(position);
   out->set_token_id(token_id);
-  out->set_argmax_id(ArgMaxId(logits));
-  if (next_id.has_value()) out->set_next_token_logprob(LogProbOf(logits, *next_id));
+  out->set_argmax_id(ArgMax(logits));
+  if (next_id.has_value()) out->set_next_token_logprob(LogSoftmaxAt(logits, *next_id));
   switch (output.kind) {
     case v1::LogitsOutput::FULL:
       out->set_logits(PackFloats(logits, output.format));
       break;
     case v1::LogitsOutput::TOP_K:
-      for (const auto& [id, logit] : TopKLogits(logits, output.top_k)) {
-        out->add_top_ids(id);
-        out->add_top_logits(logit);
+      for (const TokenLogit& t : TopK(logits, output.top_k)) {
+        out->add_top_ids(t.id);
+        out->add_top_logits(t.logit);
       }
       break;
     default:

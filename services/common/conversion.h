@@ -3,9 +3,9 @@
 // Engine results -> bitnet.v1 messages, as free functions (tested in
 // tests/services/conversion_test.cc). The figures that both servers must
 // compute identically (next-token log-probability, top-k order, argmax, float16
-// rounding, UTF-8 repair) are computed here, once, from the raw logits a backend
-// hands back, so that they cannot differ between the native and the bitnet.cpp
-// server.
+// rounding, UTF-8 repair) are computed here from the raw logits a backend hands
+// back, with the rules of base/ (logits.h, fp16.h, utf8.h), so that they cannot
+// differ between the native and the bitnet.cpp server.
 #pragma once
 
 #include <cstdint>
@@ -30,20 +30,6 @@ std::string PackFloats(absl::Span<const float> values, bitnet::v1::FloatFormat f
 // count is not a multiple of the element size.
 absl::StatusOr<std::vector<float>> UnpackFloats(absl::string_view bytes,
                                                 bitnet::v1::FloatFormat format);
-
-// `bytes` with every ill-formed UTF-8 subsequence replaced by U+FFFD (one per
-// maximal subpart, as the Unicode standard recommends and Python's
-// bytes.decode(errors="replace") does).
-std::string ToValidUtf8(absl::string_view bytes);
-
-// log-softmax of logits[id], numerically stable, accumulated in double.
-double LogProbOf(absl::Span<const float> logits, int32_t id);
-
-// Index of the largest logit, lowest index on ties.
-int32_t ArgMaxId(absl::Span<const float> logits);
-
-// The k largest (id, logit), by descending logit, ties by lower id.
-std::vector<std::pair<int32_t, float>> TopKLogits(absl::Span<const float> logits, int k);
 
 // Fills one position's logits row. `next_id` is the input token that follows
 // `position` (absent for the last position).

@@ -258,13 +258,11 @@ void OnStopSignal(int sig) {
   errno = saved;
 }
 
-}  // namespace
-
-int RunEngineServer(const ServerOptions& options, const BackendLoader& load) {
-  RequestLog log;
+// False (logged) when the signal pipe cannot be made.
+bool InstallStopSignals(RequestLog& log) {
   if (pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
     log.Write({{"event", "error"}, {"stage", "signals"}, {"message", "pipe2 failed"}});
-    return 1;
+    return false;
   }
   struct sigaction sa {};
   sa.sa_handler = OnStopSignal;
@@ -272,65 +270,133 @@ int RunEngineServer(const ServerOptions& options, const BackendLoader& load) {
   sa.sa_flags = SA_RESTART;
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);
+  return true;
+}
 
-  // What the main thread waits for: a stop signal, or the end of the load.
-  // Shared, because an abandoned loader thread may still finish after we exit.
-  struct Events {
-    std::mutex mu;
-    std::condition_variable cv;
-    int signal = 0;                  // guarded by mu
-    bool loaded = false;             // guarded by mu
-    absl::StatusOr<std::unique_ptr<EngineBackend>> backend{absl::UnknownError("not loaded")};
-    std::atomic<bool> stop_load{false};
-  };
-  auto events = std::make_shared<Events>();
-  std::atomic<bool> quit{false};
-  std::thread waiter([&quit, events] {
-    while (!quit.load()) {
+const char* SignalName(int sig) { return sig == SIGTERM ? "SIGTERM" : "SIGINT"; }
+
+// What the main thread waits for: a stop signal, or the end of the load.
+// Shared, because an abandoned loader thread may still finish after we exit.
+struct LoadEvents {
+  std::mutex mu;
+  std::condition_variable cv;
+  int signal = 0;                  // guarded by mu
+  bool loaded = false;             // guarded by mu
+  absl::StatusOr<std::unique_ptr<EngineBackend>> backend{absl::UnknownError("not loaded")};
+  std::atomic<bool> stop_load{false};
+};
+
+// Reads the signal pipe on its own thread and records the first stop signal.
+class SignalWaiter {
+ public:
+  explicit SignalWaiter(std::shared_ptr<LoadEvents> events)
+      : thread_([this, events] { Run(*events); }) {}
+  ~SignalWaiter() {
+    if (thread_.joinable()) Stop();
+  }
+  void Stop() {
+    quit_.store(true);
+    thread_.join();
+  }
+
+ private:
+  void Run(LoadEvents& events) {
+    while (!quit_.load()) {
       pollfd pfd{g_signal_pipe[0], POLLIN, 0};
       if (poll(&pfd, 1, 200) > 0 && (pfd.revents & POLLIN)) {
         char c = 0;
         if (read(g_signal_pipe[0], &c, 1) == 1) {
-          std::lock_guard<std::mutex> lock(events->mu);
-          events->signal = static_cast<unsigned char>(c);
-          events->cv.notify_all();
+          std::lock_guard<std::mutex> lock(events.mu);
+          events.signal = static_cast<unsigned char>(c);
+          events.cv.notify_all();
           return;
         }
       }
     }
-  });
-  auto stop_waiter = [&] {
-    quit.store(true);
-    waiter.join();
-  };
-  auto signal_name = [](int sig) { return sig == SIGTERM ? "SIGTERM" : "SIGINT"; };
+  }
 
-  auto started = EngineServer::Start(options, &log);
-  if (!started.ok()) {
-    log.Write({{"event", "error"}, {"stage", "start"}, {"message", started.status().ToString()}});
-    stop_waiter();
+  std::atomic<bool> quit_{false};
+  std::thread thread_;  // last: it starts once quit_ exists
+};
+
+double MsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// The life of one server process, phase by phase (see engine_server.h).
+class ServerLife {
+ public:
+  explicit ServerLife(const ServerOptions& options) : options_(options) {}
+  int Run(const BackendLoader& load);
+
+ private:
+  // Starts serving, logs "listening", writes the port file. False (logged, the
+  // server shut down) on failure.
+  bool StartServer();
+  // The load runs on its own thread, so that a stop signal does not wait for it.
+  void StartLoader(const BackendLoader& load);
+  // The signal that came before the load ended; 0 when the load ended first.
+  int WaitForLoadOrSignal();
+  // A signal during the load: tell the loader to stop, give it kStopLoadWaitMs.
+  int StopDuringLoad(int sig);
+  // Installs the loaded backend. False (logged, the server shut down) when the load failed.
+  bool InstallBackend();
+  // Serves until a stop signal, then drains and stops.
+  int ServeUntilSignal();
+
+  const ServerOptions& options_;
+  RequestLog log_;
+  std::shared_ptr<LoadEvents> events_ = std::make_shared<LoadEvents>();
+  std::unique_ptr<SignalWaiter> waiter_;
+  std::unique_ptr<EngineServer> server_;
+  std::chrono::steady_clock::time_point load_start_;
+  std::thread loader_;
+};
+
+int ServerLife::Run(const BackendLoader& load) {
+  if (!InstallStopSignals(log_)) return 1;
+  waiter_ = std::make_unique<SignalWaiter>(events_);
+  if (!StartServer()) {
+    waiter_->Stop();
     return 1;
   }
-  std::unique_ptr<EngineServer> server = std::move(*started);
-  log.Write({{"event", "listening"},
-             {"address", options.listen},
-             {"port", server->port()},
-             {"tls", !options.tls_cert_file.empty()},
-             {"mtls", !options.tls_client_ca_file.empty()},
-             {"metrics_port", server->metrics_port()}});
-  if (!options.port_file.empty()) {
-    absl::Status st = WritePortFile(options.port_file, server->port());
+  StartLoader(load);
+  if (const int sig = WaitForLoadOrSignal(); sig != 0) return StopDuringLoad(sig);
+  loader_.join();
+  if (!InstallBackend()) {
+    waiter_->Stop();
+    return 1;
+  }
+  return ServeUntilSignal();
+}
+
+bool ServerLife::StartServer() {
+  auto started = EngineServer::Start(options_, &log_);
+  if (!started.ok()) {
+    log_.Write({{"event", "error"}, {"stage", "start"}, {"message", started.status().ToString()}});
+    return false;
+  }
+  server_ = std::move(*started);
+  log_.Write({{"event", "listening"},
+              {"address", options_.listen},
+              {"port", server_->port()},
+              {"tls", !options_.tls_cert_file.empty()},
+              {"mtls", !options_.tls_client_ca_file.empty()},
+              {"metrics_port", server_->metrics_port()}});
+  if (!options_.port_file.empty()) {
+    absl::Status st = WritePortFile(options_.port_file, server_->port());
     if (!st.ok()) {
-      log.Write({{"event", "error"}, {"stage", "port-file"}, {"message", st.ToString()}});
-      server->Shutdown(0);
-      stop_waiter();
-      return 1;
+      log_.Write({{"event", "error"}, {"stage", "port-file"}, {"message", st.ToString()}});
+      server_->Shutdown(0);
+      return false;
     }
   }
+  return true;
+}
 
-  // The load runs on its own thread, so that a stop signal does not wait for it.
-  const auto t0 = std::chrono::steady_clock::now();
-  std::thread loader([events, load] {
+void ServerLife::StartLoader(const BackendLoader& load) {
+  load_start_ = std::chrono::steady_clock::now();
+  loader_ = std::thread([events = events_, load] {
     absl::StatusOr<std::unique_ptr<EngineBackend>> backend =
         load([events] { return events->stop_load.load(); });
     std::lock_guard<std::mutex> lock(events->mu);
@@ -338,76 +404,83 @@ int RunEngineServer(const ServerOptions& options, const BackendLoader& load) {
     events->loaded = true;
     events->cv.notify_all();
   });
-  int sig = 0;
-  {
-    std::unique_lock<std::mutex> lock(events->mu);
-    events->cv.wait(lock, [&] { return events->loaded || events->signal != 0; });
-    if (!events->loaded) sig = events->signal;
-  }
-  if (sig != 0) {
-    log.Write({{"event", "interrupted"},
-               {"stage", "load"},
-               {"signal", signal_name(sig)},
-               {"load_ms", std::chrono::duration<double, std::milli>(
-                               std::chrono::steady_clock::now() - t0)
-                               .count()}});
-    events->stop_load.store(true);
-    bool returned = false;
-    {
-      std::unique_lock<std::mutex> lock(events->mu);
-      returned = events->cv.wait_for(lock, std::chrono::milliseconds(kStopLoadWaitMs),
-                                     [&] { return events->loaded; });
-    }
-    server->Shutdown(0);
-    stop_waiter();
-    if (!returned) {
-      // Nothing left to wait for but the load itself; exit() would run static
-      // destructors under the loader's feet, so leave at once.
-      log.Write({{"event", "stopped"}, {"load", "abandoned"}});
-      std::fflush(nullptr);
-      _exit(0);
-    }
-    loader.join();
-    events->backend = absl::CancelledError("load interrupted");  // a loaded backend goes now
-    log.Write({{"event", "stopped"}, {"load", "interrupted"}});
-    return 0;
-  }
-  loader.join();
+}
 
-  absl::StatusOr<std::unique_ptr<EngineBackend>> backend = std::move(events->backend);
+int ServerLife::WaitForLoadOrSignal() {
+  std::unique_lock<std::mutex> lock(events_->mu);
+  events_->cv.wait(lock, [&] { return events_->loaded || events_->signal != 0; });
+  return events_->loaded ? 0 : events_->signal;
+}
+
+int ServerLife::StopDuringLoad(int sig) {
+  log_.Write({{"event", "interrupted"},
+              {"stage", "load"},
+              {"signal", SignalName(sig)},
+              {"load_ms", MsSince(load_start_)}});
+  events_->stop_load.store(true);
+  bool returned = false;
+  {
+    std::unique_lock<std::mutex> lock(events_->mu);
+    returned = events_->cv.wait_for(lock, std::chrono::milliseconds(kStopLoadWaitMs),
+                                    [&] { return events_->loaded; });
+  }
+  server_->Shutdown(0);
+  waiter_->Stop();
+  if (!returned) {
+    // Nothing left to wait for but the load itself; exit() would run static
+    // destructors under the loader's feet, so leave at once.
+    log_.Write({{"event", "stopped"}, {"load", "abandoned"}});
+    std::fflush(nullptr);
+    _exit(0);
+  }
+  loader_.join();
+  events_->backend = absl::CancelledError("load interrupted");  // a loaded backend goes now
+  log_.Write({{"event", "stopped"}, {"load", "interrupted"}});
+  return 0;
+}
+
+bool ServerLife::InstallBackend() {
+  absl::StatusOr<std::unique_ptr<EngineBackend>> backend = std::move(events_->backend);
   if (!backend.ok()) {
-    log.Write({{"event", "error"}, {"stage", "load"}, {"message", backend.status().ToString()}});
-    server->Shutdown(0);
-    stop_waiter();
-    return 1;
+    log_.Write({{"event", "error"}, {"stage", "load"}, {"message", backend.status().ToString()}});
+    server_->Shutdown(0);
+    return false;
   }
   const BackendInfo& info = (*backend)->Info();
-  log.Write({{"event", "loaded"},
-             {"engine", info.engine_name},
-             {"model", info.file_name},
-             {"sha256", info.sha256},
-             {"simd", info.simd_path},
-             {"threads", info.threads},
-             {"max_context", info.max_context},
-             {"fault_injection", info.fault_injection},
-             {"load_ms", std::chrono::duration<double, std::milli>(
-                             std::chrono::steady_clock::now() - t0)
-                             .count()}});
-  server->SetBackend(std::shared_ptr<EngineBackend>(std::move(*backend)));
+  log_.Write({{"event", "loaded"},
+              {"engine", info.engine_name},
+              {"model", info.file_name},
+              {"sha256", info.sha256},
+              {"simd", info.simd_path},
+              {"threads", info.threads},
+              {"max_context", info.max_context},
+              {"fault_injection", info.fault_injection},
+              {"load_ms", MsSince(load_start_)}});
+  server_->SetBackend(std::shared_ptr<EngineBackend>(std::move(*backend)));
+  return true;
+}
 
+int ServerLife::ServeUntilSignal() {
+  int sig = 0;
   {
-    std::unique_lock<std::mutex> lock(events->mu);
-    events->cv.wait(lock, [&] { return events->signal != 0; });
-    sig = events->signal;
+    std::unique_lock<std::mutex> lock(events_->mu);
+    events_->cv.wait(lock, [&] { return events_->signal != 0; });
+    sig = events_->signal;
   }
-  log.Write({{"event", "draining"},
-             {"signal", signal_name(sig)},
-             {"running", server->service().gate().running()},
-             {"grace_s", options.drain_seconds}});
-  server->Shutdown(options.drain_seconds);
-  stop_waiter();
-  log.Write({{"event", "stopped"}});
+  log_.Write({{"event", "draining"},
+              {"signal", SignalName(sig)},
+              {"running", server_->service().gate().running()},
+              {"grace_s", options_.drain_seconds}});
+  server_->Shutdown(options_.drain_seconds);
+  waiter_->Stop();
+  log_.Write({{"event", "stopped"}});
   return 0;
+}
+
+}  // namespace
+
+int RunEngineServer(const ServerOptions& options, const BackendLoader& load) {
+  return ServerLife(options).Run(load);
 }
 
 }  // namespace bitparity

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "engine/common/status_macros.h"
+#include "base/status_macros.h"
 
 namespace bitparity {
 

@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "engine/common/status_macros.h"
+#include "base/status_macros.h"
 #include "engine/kernels/cpu_features.h"
 #include "engine/model/generate.h"
 #include "engine/sampling/sampler.h"

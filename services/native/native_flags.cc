@@ -1,7 +1,7 @@
 #include "services/native/native_flags.h"
 
 #include "CLI/CLI.hpp"
-#include "engine/common/status_macros.h"
+#include "base/status_macros.h"
 
 namespace bitparity {
 

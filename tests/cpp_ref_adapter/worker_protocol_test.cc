@@ -251,7 +251,7 @@ TEST(WorkerCodec, ErrorFrameKeepsCodeAndMessage) {
 }
 
 // A worker's error may quote bytes that are not UTF-8 (a path, a vocabulary entry);
-// the frame must still parse, with each invalid byte shown as U+FFFD.
+// the frame must still parse, with each ill-formed subpart shown as U+FFFD (base/utf8.h).
 TEST(WorkerCodec, ErrorFrameWithInvalidUtf8MessageStillParses) {
   wpb::Error e;
   ToProto(absl::DataLossError("bad merge 'a\xff b' in x\xc3"), &e);

@@ -13,9 +13,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "engine/common/sha256.h"
+#include "base/sha256.h"
 #include "engine/gguf/gguf_reader.h"
-#include "engine/quant/fp16.h"
+#include "base/fp16.h"
 #include "engine/tools/synth/synth_model.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

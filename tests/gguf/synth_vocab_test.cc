@@ -6,6 +6,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_split.h"
+#include "base/gpt2_bytes.h"
 #include "engine/gguf/gguf_reader.h"
 #include "engine/tools/synth/byte_bpe_vocab.h"
 #include "gmock/gmock.h"
@@ -29,7 +30,7 @@ std::vector<int> Encode(const ByteBpeVocab& v, const std::string& word) {
   absl::flat_hash_map<std::string, int> rank;
   for (size_t i = 0; i < v.merges.size(); ++i) rank[v.merges[i]] = static_cast<int>(i);
   std::vector<std::string> sym;
-  for (unsigned char c : word) sym.push_back(ByteToUnicode(c));
+  for (unsigned char c : word) sym.push_back(Gpt2ByteSpelling(c));
   while (sym.size() > 1) {
     int best = -1, best_rank = 0;
     for (size_t i = 0; i + 1 < sym.size(); ++i) {
@@ -103,7 +104,7 @@ TEST(SynthVocabTest, TokenizesCommonWordsAsSingleTokensAndAnyBytesLosslessly) {
   std::string round;
   for (int t : Encode(*v, odd)) round += v->tokens[t];
   std::string expect;
-  for (unsigned char c : odd) expect += ByteToUnicode(c);
+  for (unsigned char c : odd) expect += Gpt2ByteSpelling(c);
   EXPECT_EQ(round, expect);
 }
 

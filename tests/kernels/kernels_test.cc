@@ -13,7 +13,7 @@
 
 #include "engine/kernels/kernels.h"
 #include "engine/quant/dequantize.h"
-#include "engine/quant/fp16.h"
+#include "base/fp16.h"
 #include "engine/quant/i2s.h"
 #include "engine/quant/q8.h"
 #include "engine/quant/ternary.h"

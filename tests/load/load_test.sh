@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Load test of a bitnet.v1 server on loopback (issue 9).
+# Load test of a bitnet.v1 server on loopback.
 #
 #   tests/load/load_test.sh BIN_DIR [CLIENTS] [SECONDS] [SERVER]
 #

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/strings/str_join.h"
+#include "base/generation_text.h"
 #include "engine/gguf/gguf_reader.h"
 #include "engine/model/generate.h"
 #include "engine/model/model.h"
@@ -202,6 +203,42 @@ TEST_F(TinyGenerateTest, StreamedPiecesConcatenateToTheResultText) {
     EXPECT_EQ(streamed_ids, r.ids);
     ASSERT_THAT(model().tokenizer()->Decode(r.ids), IsOk());
     EXPECT_EQ(r.text, *model().tokenizer()->Decode(r.ids));
+  }
+}
+
+// Both servers cut text with base/generation_text.h: the native engine inside
+// Generate, the bitnet.cpp worker in its own token loop (cpp_ref_adapter/
+// bitnet_cpp_worker.cc) from each token's piece. Replaying Generate's ids the way
+// the worker does must give the same text for every token and the same stop.
+TEST_F(TinyGenerateTest, WorkerStyleReplayOfTheIdsGivesTheSameText) {
+  for (const char* id : {"p2_nums", "p3_unicode"}) {
+    const std::vector<int32_t> prompt = PromptById(*manifest_, id)["tokens"].get<std::vector<int32_t>>();
+    const GenerateResult full = MustGenerate(prompt, Greedy(24));
+    ASSERT_GE(full.tokens.size(), 12u);
+    const std::string& t9 = full.tokens[9].text;
+    std::vector<std::vector<std::string>> stop_sets = {
+        {}, {"this never appears \x01"}, {full.tokens[7].text + full.tokens[8].text}};
+    if (t9.size() >= 2) stop_sets.push_back({t9.substr(1), "zz\xF0"});
+    for (const std::vector<std::string>& stops : stop_sets) {
+      SCOPED_TRACE(std::string(id) + " stops: " + absl::StrJoin(stops, " | "));
+      GenerateOptions o = Greedy(24);
+      o.stop_sequences = stops;
+      const GenerateResult native = MustGenerate(prompt, o);
+      GenerationText worker(stops);
+      std::string worker_text;
+      bool stopped = false;
+      for (size_t i = 0; i < native.ids.size(); ++i) {
+        absl::StatusOr<std::string> piece = model().tokenizer()->TokenToPiece(native.ids[i], false);
+        ASSERT_THAT(piece, IsOk());
+        const bool last = static_cast<int>(i) + 1 == o.max_new_tokens;
+        const GenerationText::Step step = worker.Push(*piece, /*adds_text=*/true, last);
+        EXPECT_EQ(step.text, native.tokens[i].text) << "token " << i;
+        stopped = step.stopped;
+        if (stopped) EXPECT_EQ(i + 1, native.ids.size()) << "the worker stops where Generate stopped";
+      }
+      EXPECT_EQ(worker.text(), native.text);
+      EXPECT_EQ(stopped, native.finish_reason == FinishReason::kStopSequence);
+    }
   }
 }
 

@@ -47,10 +47,6 @@ struct ModeStats {
   int top1_total = 0;
 };
 
-struct GoldenParam {
-  std::string model_dir;  // golden/<stem>
-};
-
 class GoldenTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {

@@ -228,9 +228,16 @@ TEST(FaultInjectionTest, ParsesTheFourForms) {
   ASSERT_THAT(d, IsOk());
   EXPECT_EQ(d->kind, FaultInjection::Kind::kScaleError);
   EXPECT_EQ(d->layer, 3);
-  EXPECT_TRUE(d->Hits(3, "ffn_down"));
-  EXPECT_FALSE(d->Hits(2, "ffn_down"));
-  EXPECT_FALSE(d->Hits(3, "ffn_up"));
+  // The hook changes only the step it names, in the layer it names.
+  ModelConfig cfg;
+  auto perturbed = [&](absl::string_view step, int layer) {
+    float row[2] = {1.0f, -2.0f};
+    d->Perturb(cfg, {step, layer, 1, 2, nullptr, row});
+    return row[0] != 1.0f || row[1] != -2.0f;
+  };
+  EXPECT_TRUE(perturbed("ffn_down", 3));
+  EXPECT_FALSE(perturbed("ffn_down", 2));
+  EXPECT_FALSE(perturbed("ffn_up", 3));
   EXPECT_EQ(d->ToString(), "scale-error:3:ffn_down");
 
   EXPECT_FALSE(FaultInjection{}.active());
@@ -490,9 +497,9 @@ TEST_F(SessionTest, LinearSharedEqualsOneLinearPerMatrix) {
       shared[i].resize(alone[i].size());
       Linear(m, *ws[i], x.data(), n, alone[i].data(), scratch);
     }
-    LinearShared(m, {{ws[0], shared[0].data(), {}}, {ws[1], shared[1].data(), {}}, {ws[2], shared[2].data(), {}}},
+    LinearShared(m, {{ws[0], shared[0].data()}, {ws[1], shared[1].data()}, {ws[2], shared[2].data()}},
                  x.data(), n, scratch);
-    LinearShared(m, {{ws[3], shared[3].data(), {}}, {ws[4], shared[4].data(), {}}}, x.data(), n, scratch);
+    LinearShared(m, {{ws[3], shared[3].data()}, {ws[4], shared[4].data()}}, x.data(), n, scratch);
     for (int i = 0; i < 5; ++i) EXPECT_EQ(alone[i], shared[i]) << ws[i]->name;
   }
 }

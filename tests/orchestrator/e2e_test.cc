@@ -1,6 +1,6 @@
 // End to end: real bitnet-native-server processes on loopback, the real bitparity
 // binary. A synth model (bitnet-synth, 4 layers, 4096-token vocabulary) keeps it
-// quick. What must hold (issue 6):
+// quick. What must hold:
 //   - identical engines agree (exit 0); the JSON validates against the schema; the
 //     JUnit file parses as JUnit; the HTML renders in headless Chromium without
 //     console errors (a screenshot is saved under build/test-artifacts/orchestrator);

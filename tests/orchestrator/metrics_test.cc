@@ -25,12 +25,6 @@ TEST(Metrics, KlIsZeroForIdenticalAndShiftedLogits) {
   EXPECT_NEAR(KlDivergence(a, shifted), 0.0, 1e-12);
 }
 
-TEST(Metrics, LogSoftmaxMatchesHandValue) {
-  const std::vector<double> l = LogSoftmax(std::vector<float>{0, static_cast<float>(std::log(3.0))});
-  EXPECT_NEAR(l[0], std::log(0.25), 1e-7);
-  EXPECT_NEAR(l[1], std::log(0.75), 1e-7);
-}
-
 TEST(Metrics, CosineOfOrthogonalParallelAndDiagonalVectors) {
   EXPECT_DOUBLE_EQ(CosineSimilarity(std::vector<float>{1, 0}, std::vector<float>{0, 1}), 0.0);
   EXPECT_NEAR(CosineSimilarity(std::vector<float>{1, 2, 3}, std::vector<float>{2, 4, 6}), 1.0, 1e-15);
@@ -38,12 +32,6 @@ TEST(Metrics, CosineOfOrthogonalParallelAndDiagonalVectors) {
   EXPECT_NEAR(CosineSimilarity(std::vector<float>{1, 1}, std::vector<float>{1, 0}), 1 / std::sqrt(2.0), 1e-15);
   EXPECT_EQ(CosineSimilarity(std::vector<float>{0, 0}, std::vector<float>{0, 0}), 1.0);
   EXPECT_EQ(CosineSimilarity(std::vector<float>{0, 0}, std::vector<float>{1, 0}), 0.0);
-}
-
-TEST(Metrics, TopKOrdersByValueThenLowerId) {
-  EXPECT_EQ(TopK(std::vector<float>{1, 3, 3, 0}, 2), (std::vector<int32_t>{1, 2}));
-  EXPECT_EQ(TopK(std::vector<float>{1, 3, 3, 0}, 9), (std::vector<int32_t>{1, 2, 0, 3}));
-  EXPECT_EQ(Argmax(std::vector<float>{2, 5, 5, 1}), 1);
 }
 
 TEST(Metrics, TopKOverlapCountsSharedIds) {

@@ -138,6 +138,22 @@ TEST(Report, SchemaRejectsBrokenReports) {
   EXPECT_FALSE(testing::ValidateJson(extra, schema).empty());
 }
 
+// Every status the schema allows reads back as itself, and nothing else reads as a status.
+TEST(Report, CheckStatusSpellingsAreTheSchemas) {
+  const json spellings = LoadSchema()["$defs"]["check"]["properties"]["status"]["enum"];
+  ASSERT_EQ(spellings.size(), 6u);
+  for (const json& s : spellings) {
+    const std::optional<CheckStatus> status = ParseCheckStatus(s.get<std::string>());
+    ASSERT_TRUE(status.has_value()) << s;
+    EXPECT_EQ(CheckStatusName(*status), s.get<std::string>());
+    EXPECT_EQ(ReadCheckStatus(s), status);
+  }
+  EXPECT_EQ(ParseCheckStatus("PASS"), std::nullopt);
+  EXPECT_EQ(ParseCheckStatus(""), std::nullopt);
+  EXPECT_EQ(ReadCheckStatus(json(1)), std::nullopt);
+  EXPECT_EQ(ReadCheckStatus(json(nullptr)), std::nullopt);
+}
+
 TEST(Report, JUnitHasOneCasePerPromptAndCheck) {
   const std::string xml = RenderJUnit(Finished(MakeRun(0.5f)));
   testing::JUnitSummary s;
@@ -198,25 +214,25 @@ TEST(Verdict, GenerationDivergenceAtANearTiePasses) {
   p.generation.divergence = t;
   Thresholds th;
   JudgePrompt(th, &p);
-  EXPECT_EQ(p.generation_check.status, "pass");
+  EXPECT_EQ(p.generation_check.status, CheckStatus::kPass);
   EXPECT_THAT(p.generation_check.reasons[0], HasSubstr("near tie"));
   PromptResult q = p;
   q.generation_check = CheckResult();
   q.generation.divergence->near_tie = false;
   q.generation.divergence->a_in_b_top = false;
   JudgePrompt(th, &q);
-  EXPECT_EQ(q.generation_check.status, "fail");
+  EXPECT_EQ(q.generation_check.status, CheckStatus::kFail);
   EXPECT_THAT(q.generation_check.reasons[0], HasSubstr("not a near tie"));
 }
 
 TEST(Verdict, ModelCheckRefusesDifferentShapesAndWarnsOnFaults) {
   auto a = Info("x"), b = Info("y");
   b.mutable_model()->set_n_vocab(4);
-  EXPECT_EQ(CheckModels(a, b).status, "fail");
+  EXPECT_EQ(CheckModels(a, b).status, CheckStatus::kFail);
   auto c = Info("y");
   c.set_fault_injection("rope-offset:1");
   const ModelCheck m = CheckModels(a, c);
-  EXPECT_EQ(m.status, "warn");
+  EXPECT_EQ(m.status, CheckStatus::kWarn);
   EXPECT_THAT(m.messages[0], HasSubstr("--inject-fault rope-offset:1"));
 }
 

@@ -1,4 +1,4 @@
-// compare --shard I/N and bitparity merge (issue 8): the split and the merge's
+// compare --shard I/N and bitparity merge: the split and the merge's
 // refusals. That a merged report equals an unsharded run's is shown end to end by
 // tests/deploy/nightly_local_test.sh (real servers).
 #include <set>

@@ -3,7 +3,7 @@
 #include <vector>
 
 #include "engine/quant/dequantize.h"
-#include "engine/quant/fp16.h"
+#include "base/fp16.h"
 #include "engine/quant/ternary.h"
 #include "gtest/gtest.h"
 

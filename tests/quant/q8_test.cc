@@ -4,7 +4,7 @@
 #include <random>
 #include <vector>
 
-#include "engine/quant/fp16.h"
+#include "base/fp16.h"
 #include "engine/quant/q8.h"
 #include "gtest/gtest.h"
 

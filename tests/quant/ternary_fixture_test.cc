@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "engine/quant/blocks.h"
-#include "engine/quant/fp16.h"
+#include "base/fp16.h"
 #include "engine/quant/q8.h"
 #include "engine/quant/ternary.h"
 #include "gtest/gtest.h"

@@ -6,7 +6,7 @@
 //   Filters         top-k, top-p, min-p, repetition penalty (llama.cpp semantics)
 //   Validation      each bad field is InvalidArgument naming the field
 //   Distribution    temperature-1 draws follow softmax(logits) (chi-square, fixed seed)
-//   Helpers         TopK order and tie order, LogSoftmaxAt against hand computations
+// (TopK and LogSoftmaxAt are base/logits.h's, tested in tests/base/logits_test.cc.)
 //
 // Adding a case: build the logits by hand, fix the seed, and state the expected ids.
 #include "engine/sampling/sampler.h"
@@ -318,46 +318,6 @@ TEST(SamplerTest, LowTemperatureConcentratesOnTheTopToken) {
   p.seed = 4;
   Sampler s = MakeSampler(p, 3);
   EXPECT_EQ(Draw(s, logits, 500), std::vector<int32_t>(500, 1));
-}
-
-// ---- helpers ---------------------------------------------------------------------
-
-TEST(SamplerTest, TopKSortsByDescendingLogitThenLowerId) {
-  const std::vector<float> logits = {1.0f, 5.0f, 3.0f, 5.0f, 2.0f, 3.0f};
-  const std::vector<TokenProb> top = TopK(logits, 4);
-  ASSERT_EQ(top.size(), 4u);
-  const int32_t ids[4] = {1, 3, 2, 5};
-  const float vals[4] = {5.0f, 5.0f, 3.0f, 3.0f};
-  for (int i = 0; i < 4; ++i) {
-    EXPECT_EQ(top[i].id, ids[i]) << "rank " << i;
-    EXPECT_EQ(top[i].logit, vals[i]) << "rank " << i;
-  }
-}
-
-TEST(SamplerTest, TopKClampsK) {
-  const std::vector<float> logits = {0.5f, -1.0f, 2.0f};
-  EXPECT_TRUE(TopK(logits, 0).empty());
-  EXPECT_TRUE(TopK(logits, -3).empty());
-  const std::vector<TokenProb> all = TopK(logits, 10);
-  ASSERT_EQ(all.size(), 3u);
-  EXPECT_EQ(all[0].id, 2);
-  EXPECT_EQ(all[1].id, 0);
-  EXPECT_EQ(all[2].id, 1);
-}
-
-TEST(SamplerTest, LogSoftmaxAtMatchesHandComputation) {
-  // log(e^1 / (e^1 + e^2 + e^3)) = 1 - log(e + e^2 + e^3) = -2.4076059644443806
-  const std::vector<float> logits = {1.0f, 2.0f, 3.0f};
-  EXPECT_NEAR(LogSoftmaxAt(logits, 0), -2.4076059644443806, 1e-12);
-  EXPECT_NEAR(LogSoftmaxAt(logits, 2), -0.4076059644443806, 1e-12);
-  // Stable for large logits: log(e^1001 / (e^1000 + e^1001)) = -log(1 + e^-1) = -0.31326168751822286
-  const std::vector<float> big = {1000.0f, 1001.0f};
-  EXPECT_NEAR(LogSoftmaxAt(big, 1), -0.31326168751822286, 1e-9);
-  // The probabilities sum to one.
-  const std::vector<float> r = PseudoRandomLogits(77, 100);
-  double sum = 0;
-  for (int i = 0; i < 100; ++i) sum += std::exp(LogSoftmaxAt(r, i));
-  EXPECT_NEAR(sum, 1.0, 1e-12);
 }
 
 }  // namespace

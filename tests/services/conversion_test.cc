@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "base/logits.h"
 #include "gmock/gmock.h"
 #include "grpcpp/support/status.h"
 #include "gtest/gtest.h"
@@ -57,38 +58,6 @@ TEST(UnpackFloats, RejectsRaggedBytes) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a multiple of 4")));
 }
 
-TEST(ToValidUtf8, KeepsValidText) {
-  EXPECT_EQ(ToValidUtf8("plain"), "plain");
-  EXPECT_EQ(ToValidUtf8("\xC3\xA9t\xC3\xA9 \xF0\x9F\x98\x80"), "\xC3\xA9t\xC3\xA9 \xF0\x9F\x98\x80");
-}
-
-TEST(ToValidUtf8, ReplacesMaximalSubparts) {
-  // Expected values are Python's bytes.decode("utf-8", errors="replace").
-  const std::string r = "\xEF\xBF\xBD";
-  EXPECT_EQ(ToValidUtf8("a\xF0\x9F\x98"), "a" + r);           // truncated 4-byte sequence
-  EXPECT_EQ(ToValidUtf8("\x80\x80"), r + r);                  // stray continuations
-  EXPECT_EQ(ToValidUtf8("\xC0\xAF"), r + r);                  // overlong lead
-  EXPECT_EQ(ToValidUtf8("\xED\xA0\x80"), r + r + r);          // surrogate
-  EXPECT_EQ(ToValidUtf8("\xE2\x82x"), r + "x");               // broken 3-byte
-  EXPECT_EQ(ToValidUtf8("\xF4\x90\x80\x80"), r + r + r + r);  // past U+10FFFF
-}
-
-TEST(LogProbOf, MatchesClosedForm) {
-  const float logits[] = {1.0f, 2.0f, 3.0f};
-  const double z = std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0));
-  EXPECT_NEAR(LogProbOf(logits, 0), 1.0 - z, 1e-12);
-  EXPECT_NEAR(LogProbOf(logits, 2), 3.0 - z, 1e-12);
-  const float big[] = {1000.0f, 1000.0f};  // stable for large logits
-  EXPECT_NEAR(LogProbOf(big, 1), std::log(0.5), 1e-12);
-}
-
-TEST(ArgMaxAndTopK, TiesGoToTheLowerId) {
-  const float logits[] = {0.5f, 2.0f, -1.0f, 2.0f, 1.0f};
-  EXPECT_EQ(ArgMaxId(logits), 1);
-  EXPECT_THAT(TopKLogits(logits, 3), ElementsAre(Pair(1, 2.0f), Pair(3, 2.0f), Pair(4, 1.0f)));
-  EXPECT_EQ(TopKLogits(logits, 99).size(), 5u);
-}
-
 TEST(FillPositionLogits, FullTopKAndNone) {
   const float logits[] = {0.0f, 3.0f, 1.0f, 2.0f};
   LogitsOutputSpec full;
@@ -99,7 +68,7 @@ TEST(FillPositionLogits, FullTopKAndNone) {
   EXPECT_EQ(p.argmax_id(), 1);
   EXPECT_EQ(p.logits().size(), 16u);
   ASSERT_TRUE(p.has_next_token_logprob());
-  EXPECT_DOUBLE_EQ(p.next_token_logprob(), LogProbOf(logits, 3));
+  EXPECT_DOUBLE_EQ(p.next_token_logprob(), LogSoftmaxAt(logits, 3));
 
   LogitsOutputSpec top;
   top.kind = v1::LogitsOutput::TOP_K;

@@ -11,7 +11,8 @@
 #include <thread>
 
 #include "absl/strings/str_join.h"
-#include "engine/common/sha256.h"
+#include "base/logits.h"
+#include "base/sha256.h"
 #include "engine/model/generate.h"
 #include "engine/model/session.h"
 #include "gmock/gmock.h"
@@ -144,7 +145,7 @@ TEST_F(NativeServerTest, EvalLogitsEqualsInProcessEngineBitForBitOnGoldenPrompts
       // Derived figures agree with the rows they come from.
       for (int p = 0; p + 1 < resp.positions_size(); ++p) {
         absl::Span<const float> row(expect.data() + static_cast<size_t>(p) * 50257, 50257);
-        EXPECT_EQ(resp.positions(p).next_token_logprob(), LogProbOf(row, g.tokens[p + 1]));
+        EXPECT_EQ(resp.positions(p).next_token_logprob(), LogSoftmaxAt(row, g.tokens[p + 1]));
       }
     }
   }
@@ -216,13 +217,13 @@ TEST_F(NativeServerTest, TopKFloat16AndNoneOutputs) {
   grpc::ClientContext c1;
   ASSERT_TRUE(stub_->EvalLogits(&c1, req, &top).ok());
   for (int p = 0; p < top.positions_size(); ++p) {
-    auto expect = TopKLogits(absl::MakeConstSpan(full.data() + p * V, V), 64);
+    auto expect = TopK(absl::MakeConstSpan(full.data() + p * V, V), 64);
     ASSERT_EQ(top.positions(p).top_ids_size(), 64);
     for (int i = 0; i < 64; ++i) {
-      EXPECT_EQ(top.positions(p).top_ids(i), expect[i].first);
-      EXPECT_EQ(top.positions(p).top_logits(i), expect[i].second);
+      EXPECT_EQ(top.positions(p).top_ids(i), expect[i].id);
+      EXPECT_EQ(top.positions(p).top_logits(i), expect[i].logit);
     }
-    EXPECT_EQ(top.positions(p).argmax_id(), expect[0].first);
+    EXPECT_EQ(top.positions(p).argmax_id(), expect[0].id);
   }
 
   req.mutable_output()->Clear();

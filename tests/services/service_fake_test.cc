@@ -13,6 +13,7 @@
 #include <map>
 #include <thread>
 
+#include "base/logits.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -78,10 +79,10 @@ TEST_F(ServiceFakeTest, EvalLogitsReturnsTheBackendsRowsAndDerivedFigures) {
     for (int v = 0; v < 100; ++v) {
       ASSERT_EQ((*row)[v], FakeBackend::Logit(p, resp.token_ids(p), v)) << p << " " << v;
     }
-    EXPECT_EQ(pl.argmax_id(), ArgMaxId(*row));
+    EXPECT_EQ(pl.argmax_id(), ArgMax(*row));
     EXPECT_EQ(pl.has_next_token_logprob(), p < 3);
     if (p < 3) {
-      EXPECT_DOUBLE_EQ(pl.next_token_logprob(), LogProbOf(*row, resp.token_ids(p + 1)));
+      EXPECT_DOUBLE_EQ(pl.next_token_logprob(), LogSoftmaxAt(*row, resp.token_ids(p + 1)));
     }
   }
 }

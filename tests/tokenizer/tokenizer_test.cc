@@ -23,7 +23,9 @@
 #include "engine/gguf/gguf_writer.h"
 #include "engine/tokenizer/spm_tokenizer.h"
 #include "engine/tokenizer/tokenizer.h"
-#include "engine/tokenizer/utf8.h"
+#include "base/generation_text.h"
+#include "base/gpt2_bytes.h"
+#include "base/utf8.h"
 #include "engine/tokenizer/vocab.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -406,41 +408,47 @@ TEST_F(VocabTest, SpmTreatsInvalidUtf8AsBytes) {
   EXPECT_EQ(back, " x\xC3(\xE2\x82");
 }
 
+// Streamed generation shows token pieces through base/generation_text.h, the rule
+// both servers use: a UTF-8 sequence whose continuation bytes have not all arrived
+// is held back.
 TEST_F(VocabTest, StreamingHoldsBackPartialUtf8) {
   // "🙂" is F0 9F 99 82: GPT-2 has no token for it, so it arrives in pieces.
   const std::string emoji = "\xF0\x9F\x99\x82";
   for (const Tokenizer* tok : {gpt2_, spm_}) {
     const std::vector<int32_t> ids = Ids(*tok, "a" + emoji + "b");
     ASSERT_GE(ids.size(), 3u);
-    StreamingDetokenizer stream(*tok);
-    std::string shown;
+    GenerationText stream({});
     std::vector<std::string> parts;
-    for (int32_t id : ids) {
-      ASSERT_OK_AND_ASSIGN(const std::string part, stream.Push(id));
+    for (size_t i = 0; i < ids.size(); ++i) {
+      ASSERT_OK_AND_ASSIGN(const std::string piece, tok->TokenToPiece(ids[i], false));
+      const std::string part = stream.Push(piece, true, /*last=*/i + 1 == ids.size()).text;
       // Whatever is released never ends inside the emoji.
       if (!part.empty()) {
         EXPECT_EQ(part.find('\xF0') == std::string::npos, part.find('\x82') == std::string::npos)
             << Hex(part);
       }
-      shown += part;
       parts.push_back(part);
     }
-    shown += stream.Flush();
-    EXPECT_EQ(shown, tok == spm_ ? " a" + emoji + "b" : "a" + emoji + "b");
+    EXPECT_EQ(stream.text(), tok == spm_ ? " a" + emoji + "b" : "a" + emoji + "b");
     EXPECT_NE(std::find(parts.begin(), parts.end(), ""), parts.end()) << "nothing was held back";
   }
-  // Byte tokens one at a time: held until the last one, Flush() gives up a tail.
-  StreamingDetokenizer stream(*spm_);
-  EXPECT_EQ(*stream.Push(3 + 0xF0), "");
-  EXPECT_EQ(*stream.Push(3 + 0x9F), "");
-  EXPECT_EQ(*stream.Push(3 + 0x99), "");
-  EXPECT_EQ(*stream.Push(3 + 0x82), emoji);
-  EXPECT_EQ(*stream.Push(3 + 0xE2), "");
-  EXPECT_EQ(stream.Push(-5).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(stream.Flush(), "\xE2");
-  EXPECT_EQ(stream.Flush(), "");
+  // Byte tokens one at a time: held until the last one; the last step gives up a tail.
+  GenerationText stream({});
+  auto push = [&](int32_t id, bool last) {
+    absl::StatusOr<std::string> piece = spm_->TokenToPiece(id, false);
+    EXPECT_TRUE(piece.ok()) << piece.status();
+    return stream.Push(piece.ok() ? *piece : "", true, last).text;
+  };
+  EXPECT_EQ(push(3 + 0xF0, false), "");
+  EXPECT_EQ(push(3 + 0x9F, false), "");
+  EXPECT_EQ(push(3 + 0x99, false), "");
+  EXPECT_EQ(push(3 + 0x82, false), emoji);
+  EXPECT_EQ(push(3 + 0xE2, false), "");
+  EXPECT_EQ(spm_->TokenToPiece(-5, false).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(push(3 + 0x82, true), "\xE2\x82");  // the last step releases the tail
   // A stray continuation byte can never complete: released at once.
-  EXPECT_EQ(*stream.Push(3 + 0x80), "\x80");
+  GenerationText fresh({});
+  EXPECT_EQ(fresh.Push("\x80", true, false).text, "\x80");
 }
 
 TEST_F(VocabTest, RandomBytesNeverCrashAndRoundTrip) {
@@ -690,7 +698,7 @@ TEST(BrokenVocabTest, MaxTokenBytesNeedsEveryByteAndMergeResultToBeAToken) {
   v.types = std::vector<int32_t>();
   for (int b = 0; b < 256; ++b) {
     std::string spelled;
-    tokenizer_internal::AppendUtf8(tokenizer_internal::ByteToUnicode(static_cast<uint8_t>(b)),
+    AppendUtf8(Gpt2ByteToCodePoint(static_cast<uint8_t>(b)),
                                    &spelled);
     v.tokens.push_back(spelled);
     v.types->push_back(1);

@@ -10,6 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/gpt2_bytes.h"
 
 namespace bitparity::synth {
 namespace {
@@ -85,7 +86,7 @@ class Builder {
     }
     for (int b : order) {
       byte_token_[b] = static_cast<int>(vocab_.tokens.size());
-      AddToken(ByteToUnicode(static_cast<uint8_t>(b)));
+      AddToken(Gpt2ByteSpelling(static_cast<uint8_t>(b)));
     }
   }
 
@@ -188,28 +189,6 @@ class Builder {
 };
 
 }  // namespace
-
-std::string ByteToUnicode(uint8_t b) {
-  // Printable Latin-1 bytes stand for themselves; the other 68 map to U+0100.. in order.
-  uint32_t cp;
-  if ((b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE)) {
-    cp = b;
-  } else {
-    uint32_t n = 0;
-    for (uint32_t x = 0; x < b; ++x) {
-      if (!((x >= '!' && x <= '~') || (x >= 0xA1 && x <= 0xAC) || (x >= 0xAE))) ++n;
-    }
-    cp = 256 + n;
-  }
-  std::string out;
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else {  // all code points here are below U+0800: two UTF-8 bytes
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-  return out;
-}
 
 absl::StatusOr<ByteBpeVocab> BuildByteBpeVocab(int64_t n_vocab) {
   if (n_vocab < kMinByteBpeVocab || n_vocab > std::numeric_limits<int32_t>::max()) {

@@ -36,9 +36,6 @@ struct ByteBpeVocab {
 constexpr int64_t kMinByteBpeVocab = 257;  // 256 bytes + <|endoftext|>
 constexpr const char kByteBpeEndOfText[] = "<|endoftext|>";
 
-// GPT-2's bytes_to_unicode(): the UTF-8 string that stands for byte `b` in tokens.
-std::string ByteToUnicode(uint8_t b);
-
 // InvalidArgument if n_vocab < 257 or too large for int32 token ids.
 absl::StatusOr<ByteBpeVocab> BuildByteBpeVocab(int64_t n_vocab);
 

@@ -1,10 +1,11 @@
 // File: engine/tools/synth/prng.h
 //
 // The random numbers behind bitnet-synth's weights, fully specified here so that a
-// seed gives the same model on every compiler and standard library (std::*_distribution
-// is implementation-defined, so it is not used):
-//   - SplitMix64 (Steele, Lea, Flood 2014) expands a 64-bit seed;
-//   - xoshiro256** 1.0 (Blackman, Vigna 2018) is the generator;
+// seed gives the same model on every compiler and standard library:
+//   - the generator is base/xoshiro.h's xoshiro256** seeded by SplitMix64;
+//   - each tensor has its own stream, seeded by the model seed mixed with the
+//     tensor's name (FNV-1a), so streams do not depend on the order tensors are
+//     generated in;
 //   - Uniform01() takes the top 53 bits; Normal() is Box-Muller on two uniforms and
 //     hands out both results in turn. Box-Muller uses libm's log/sqrt/cos/sin, which
 //     glibc computes to within an ulp; the weights are rounded to f32/f16 afterwards.
@@ -16,15 +17,9 @@
 #include <cstdint>
 
 #include "absl/strings/string_view.h"
+#include "base/xoshiro.h"
 
 namespace bitparity::synth {
-
-inline uint64_t SplitMix64(uint64_t& state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 // FNV-1a, 64-bit: mixes a tensor name into its seed.
 inline uint64_t Fnv1a64(absl::string_view s) {
@@ -36,30 +31,15 @@ inline uint64_t Fnv1a64(absl::string_view s) {
   return h;
 }
 
-class Xoshiro256 {
+class TensorRandom {
  public:
-  explicit Xoshiro256(uint64_t seed) {
-    uint64_t sm = seed;
-    for (uint64_t& w : s_) w = SplitMix64(sm);
-  }
-
-  // The stream for one tensor: independent of the order tensors are generated in.
-  static Xoshiro256 ForTensor(uint64_t seed, absl::string_view tensor_name) {
+  // The stream for one tensor.
+  static TensorRandom ForTensor(uint64_t seed, absl::string_view tensor_name) {
     uint64_t sm = seed ^ Fnv1a64(tensor_name);
-    return Xoshiro256(SplitMix64(sm));
+    return TensorRandom(SplitMix64(sm));
   }
 
-  uint64_t Next() {
-    const uint64_t result = Rotl(s_[1] * 5, 7) * 9;
-    const uint64_t t = s_[1] << 17;
-    s_[2] ^= s_[0];
-    s_[3] ^= s_[1];
-    s_[1] ^= s_[2];
-    s_[0] ^= s_[3];
-    s_[2] ^= t;
-    s_[3] = Rotl(s_[3], 45);
-    return result;
-  }
+  uint64_t Next() { return gen_.Next(); }
 
   // Uniform in [0, 1), 53 bits.
   double Uniform01() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
@@ -80,8 +60,8 @@ class Xoshiro256 {
   }
 
  private:
-  static uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-  uint64_t s_[4];
+  explicit TensorRandom(uint64_t seed) : gen_(seed) {}
+  Xoshiro256 gen_;
   bool have_spare_ = false;
   double spare_ = 0.0;
 };

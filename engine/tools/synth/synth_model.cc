@@ -7,10 +7,10 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "engine/common/status_macros.h"
+#include "base/status_macros.h"
 #include "engine/gguf/gguf_reader.h"
 #include "engine/gguf/gguf_writer.h"
-#include "engine/quant/fp16.h"
+#include "base/fp16.h"
 #include "engine/tools/synth/byte_bpe_vocab.h"
 #include "engine/quant/i2s.h"
 #include "engine/tools/synth/prng.h"
@@ -36,7 +36,7 @@ int8_t TritFrom32(uint32_t u) { return u < kMinusOneBelow ? -1 : (u < kZeroBelow
 // Ternary projection of n = ne[0] * ne[1] elements, packed block by block.
 absl::Status WriteTernary(GgufWriter& w, uint64_t seed, const std::string& name, int64_t k,
                           int64_t n) {
-  Xoshiro256 rng = Xoshiro256::ForTensor(seed, name);
+  TensorRandom rng = TensorRandom::ForTensor(seed, name);
   const float scale = static_cast<float>(std::sqrt(1.0 / (0.6 * static_cast<double>(k))));
   std::vector<uint8_t> buf;
   buf.reserve(kChunkBytes);
@@ -62,7 +62,7 @@ absl::Status WriteTernary(GgufWriter& w, uint64_t seed, const std::string& name,
 
 // RMS-norm weight: 1 + 0.1 N(0,1), F32.
 absl::Status WriteNorm(GgufWriter& w, uint64_t seed, const std::string& name, int64_t n) {
-  Xoshiro256 rng = Xoshiro256::ForTensor(seed, name);
+  TensorRandom rng = TensorRandom::ForTensor(seed, name);
   std::vector<float> v(n);
   for (float& x : v) x = static_cast<float>(1.0 + 0.1 * rng.Normal());
   return w.WriteTensorData(
@@ -71,7 +71,7 @@ absl::Status WriteNorm(GgufWriter& w, uint64_t seed, const std::string& name, in
 
 // Embedding: 0.08 N(0,1) rounded to F16, streamed in chunks.
 absl::Status WriteEmbedding(GgufWriter& w, uint64_t seed, const std::string& name, int64_t n) {
-  Xoshiro256 rng = Xoshiro256::ForTensor(seed, name);
+  TensorRandom rng = TensorRandom::ForTensor(seed, name);
   std::vector<uint16_t> buf(kChunkBytes / 2);
   for (int64_t done = 0; done < n;) {
     const int64_t m = std::min<int64_t>(n - done, static_cast<int64_t>(buf.size()));

@@ -17,7 +17,7 @@
 //   values    projections ternary with P(-1, 0, +1) = 0.3 / 0.4 / 0.3 and
 //             per-tensor scale sqrt(1 / (0.6 K)), K = ne[0] (the input width);
 //             norms 1 + 0.1 N(0,1); embeddings 0.08 N(0,1) rounded to f16.
-// Each tensor draws from its own stream, Xoshiro256::ForTensor(seed, name)
+// Each tensor draws from its own stream, TensorRandom::ForTensor(seed, name)
 // (engine/tools/synth/prng.h), so the same config gives the same bytes. Tensors are
 // generated and written one at a time; memory stays at a few MiB whatever the size.
 //

@@ -1,12 +1,10 @@
-#include "cpp_ref_adapter/generation_text.h"
+#include "base/generation_text.h"
 
 #include <algorithm>
-#include <cstdint>
 
-#include "engine/tokenizer/stop_sequences.h"
-#include "engine/tokenizer/utf8.h"
+#include "base/utf8.h"
 
-namespace bitparity::worker {
+namespace bitparity {
 
 GenerationText::GenerationText(std::vector<std::string> stop_sequences)
     : stops_(std::move(stop_sequences)) {
@@ -19,9 +17,7 @@ GenerationText::Step GenerationText::Push(absl::string_view piece, bool adds_tex
   bool finish = !adds_text;
   if (adds_text) {
     utf8_held_.append(piece.data(), piece.size());
-    // The tokenizers' rule (llama.cpp server's): hold a lead byte whose
-    // continuation bytes have not all arrived.
-    if (tokenizer_internal::IncompleteUtf8Tail(utf8_held_) == 0) {
+    if (IncompleteUtf8Tail(utf8_held_) == 0) {
       pending_ += utf8_held_;
       utf8_held_.clear();
     }
@@ -59,4 +55,18 @@ GenerationText::Step GenerationText::Push(absl::string_view piece, bool adds_tex
   return step;
 }
 
-}  // namespace bitparity::worker
+size_t HeldBackForStops(absl::string_view text, const std::vector<std::string>& stops) {
+  size_t held = 0;
+  for (const std::string& stop : stops) {
+    if (stop.empty()) continue;
+    for (size_t len = std::min(stop.size() - 1, text.size()); len > held; --len) {
+      if (text.substr(text.size() - len) == absl::string_view(stop).substr(0, len)) {
+        held = len;
+        break;
+      }
+    }
+  }
+  return held;
+}
+
+}  // namespace bitparity

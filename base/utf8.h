@@ -1,7 +1,15 @@
-// File: engine/tokenizer/utf8.h
+// File: base/utf8.h
 //
-// UTF-8 helpers for the tokenizers, and the GPT-2 byte <-> unicode mapping that
-// byte-level BPE vocabularies are written in.
+// UTF-8 rules that every part of bitparity applies the same way: the validity
+// check (RFC 3629), the repair rule for text that must be valid (one U+FFFD per
+// maximal ill-formed subpart, as the bitnet.v1 contract documents), and the
+// rule for a streamed tail whose continuation bytes have not all arrived.
+//
+//   size_t bad = FindInvalidUtf8(bytes);            // npos when well-formed
+//   std::string shown = ToValidUtf8(bytes);         // "a\xF0\x9F\x98" -> "a\uFFFD"
+//   size_t hold = IncompleteUtf8Tail(streamed);     // bytes to hold back
+//
+// Thread safety: pure functions.
 #pragma once
 
 #include <cstddef>
@@ -10,7 +18,7 @@
 
 #include "absl/strings/string_view.h"
 
-namespace bitparity::tokenizer_internal {
+namespace bitparity {
 
 // Length of the sequence that `lead` starts, judged by its high nibble only, the way
 // llama.cpp splits SPM text into symbols: 0x00-0xBF -> 1 (continuation bytes too),
@@ -24,6 +32,12 @@ inline size_t Utf8LeadLength(uint8_t lead) {
 // forms, no surrogates, nothing above U+10FFFF, no truncated sequence), or npos.
 size_t FindInvalidUtf8(absl::string_view s);
 
+// `bytes` with every ill-formed UTF-8 subsequence replaced by U+FFFD, one per
+// maximal subpart (Unicode 15, section 3.9, "U+FFFD Substitution of Maximal
+// Subparts"; what Python's bytes.decode(errors="replace") does). Valid text comes
+// back unchanged.
+std::string ToValidUtf8(absl::string_view bytes);
+
 // Decodes the well-formed sequence at s[*pos] and advances *pos past it.
 // REQUIRES: s is well-formed UTF-8 (FindInvalidUtf8 == npos) and *pos < s.size().
 uint32_t DecodeUtf8(absl::string_view s, size_t* pos);
@@ -36,11 +50,4 @@ void AppendUtf8(uint32_t cp, std::string* out);
 // as llama.cpp's server: look back over at most 3 continuation bytes for a lead byte.
 size_t IncompleteUtf8Tail(absl::string_view s);
 
-// GPT-2 byte-level BPE writes every byte as one printable code point: the printable
-// Latin-1 bytes (0x21-0x7E, 0xA1-0xAC, 0xAE-0xFF) as themselves, the other 68 bytes
-// as U+0100.. in byte order (space 0x20 -> U+0120 'Ġ', newline 0x0A -> U+010A 'Ċ').
-uint32_t ByteToUnicode(uint8_t byte);
-// The inverse: the byte, or -1 for a code point outside the mapping.
-int UnicodeToByte(uint32_t cp);
-
-}  // namespace bitparity::tokenizer_internal
+}  // namespace bitparity

@@ -1,4 +1,4 @@
-// File: engine/common/sha256.h
+// File: base/sha256.h
 // SHA-256 of a byte range or a file, as lowercase hex (OpenSSL's implementation).
 #pragma once
 

@@ -1,4 +1,4 @@
-// File: engine/common/status_macros.h
+// File: base/status_macros.h
 //
 // RETURN_IF_ERROR and ASSIGN_OR_RETURN for absl::Status / absl::StatusOr, which
 // the Abseil in Debian 12 (20220623) does not ship yet.

@@ -1,10 +1,10 @@
-// Tests of GenerationText (cpp_ref_adapter/generation_text.h): the text rules a
-// piece-based worker applies while generating, the same as engine/model/generate.cc.
-#include "cpp_ref_adapter/generation_text.h"
+// Tests of GenerationText (base/generation_text.h): the text rules every server
+// applies while generating (engine/model/generate.cc, the bitnet.cpp worker).
+#include "base/generation_text.h"
 
 #include "gtest/gtest.h"
 
-namespace bitparity::worker {
+namespace bitparity {
 namespace {
 
 TEST(GenerationText, PassesCompleteTextThrough) {
@@ -65,5 +65,14 @@ TEST(GenerationText, LastStepReleasesHeldStopPrefix) {
   EXPECT_EQ(t.Push("aEN", true, true).text, "aEN");
 }
 
+TEST(HeldBackForStops, HoldsTheLongestSuffixThatStartsAStop) {
+  EXPECT_EQ(HeldBackForStops("hello wor", {"world"}), 3u);
+  EXPECT_EQ(HeldBackForStops("hello wor", {"world", "r"}), 3u);
+  EXPECT_EQ(HeldBackForStops("abc", {"x"}), 0u);
+  EXPECT_EQ(HeldBackForStops("abc", {"c"}), 0u);  // a whole stop is a match, not a prefix
+  EXPECT_EQ(HeldBackForStops("ab", {"", "bcd"}), 1u);
+  EXPECT_EQ(HeldBackForStops("", {"abc"}), 0u);
+}
+
 }  // namespace
-}  // namespace bitparity::worker
+}  // namespace bitparity

@@ -1,4 +1,4 @@
-// File: engine/quant/fp16.h
+// File: base/fp16.h
 //
 // IEEE binary16 (F16) and bfloat16 (BF16) <-> float32, bit-exact with what
 // bitnet.cpp's x86 build computes:

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <limits>
 
-#include "engine/quant/fp16.h"
+#include "base/fp16.h"
 #include "gtest/gtest.h"
 
 namespace bitparity {

@@ -1,10 +1,9 @@
-// File: cpp_ref_adapter/generation_text.h
+// File: base/generation_text.h
 //
-// The text side of token-by-token generation, for workers whose engine hands out
-// raw token pieces (bitnet.cpp's llama_token_to_piece): which bytes each new token
-// completes, and where a stop sequence ends generation. It follows the rules of
-// the bitparity engine's Generate (engine/model/generate.cc), so both servers cut
-// text the same way and a difference in their answers is a difference in tokens:
+// The text rules of token-by-token generation, written once for every engine
+// bitparity serves (the native engine's Generate, the bitnet.cpp worker), so that
+// two servers that answer differently differ in their tokens, not in how they
+// cut text:
 //   - a UTF-8 sequence whose lead byte arrived without all its continuation bytes
 //     is held back, as llama.cpp's server does (nothing is released while the
 //     tail is incomplete);
@@ -14,7 +13,7 @@
 //   - on the last step everything held is released (a partial UTF-8 tail too),
 //     except after an end-of-generation or stop token.
 //
-//   GenerationText text(spec.stop_sequences);
+//   GenerationText text(stop_sequences);
 //   GenerationText::Step s = text.Push(piece, /*adds_text=*/true, /*last=*/false);
 //   // s.text: bytes to hand out with this token; s.stopped: a stop sequence matched.
 //
@@ -27,10 +26,11 @@
 
 #include "absl/strings/string_view.h"
 
-namespace bitparity::worker {
+namespace bitparity {
 
 class GenerationText {
  public:
+  // Empty stop sequences are ignored.
   explicit GenerationText(std::vector<std::string> stop_sequences);
 
   struct Step {
@@ -54,4 +54,9 @@ class GenerationText {
   std::string text_;
 };
 
-}  // namespace bitparity::worker
+// Length of the longest suffix of `text` that is a proper prefix of some stop
+// sequence: that much text must be held back, as it may still become a stop.
+// Empty stop sequences are ignored.
+size_t HeldBackForStops(absl::string_view text, const std::vector<std::string>& stops);
+
+}  // namespace bitparity

@@ -1,0 +1,201 @@
+// The forward pass, read top to bottom like llama2.c's forward(): embed; per layer
+// attention block and FFN block with residuals; final norm; output head. Each step
+// is one call named after its maths (engine/model/ops.h, linear.h, attention.h).
+// Fault injection (fault_injection.h) sees each named step through one hook.
+#include "engine/model/forward.h"
+
+#include <algorithm>
+
+#include "engine/model/ops.h"
+
+namespace bitparity {
+namespace {
+
+// Runs fn(t) for every token t of a batch on the model's threads (per-token work such
+// as norms and RoPE is independent across tokens). A thread gets at least
+// kMinValuesPerThread values' worth of tokens (`width` values each): below that, waking
+// a worker costs more than the work, so small models and short batches run inline.
+constexpr int64_t kMinValuesPerThread = 32768;
+
+template <typename Fn>
+void ForEachToken(const Model& model, int n, int64_t width, const Fn& fn) {
+  const int64_t min_tokens = std::max<int64_t>(1, kMinValuesPerThread / std::max<int64_t>(1, width));
+  if (n <= min_tokens) {
+    for (int t = 0; t < n; ++t) fn(t);
+    return;
+  }
+  model.pool().ParallelFor(n, [&](int64_t t0, int64_t t1, int) {
+    for (int64_t t = t0; t < t1; ++t) fn(static_cast<int>(t));
+  }, min_tokens);
+}
+
+void Scale(float* x, int64_t n, float scale) {
+  if (scale != 1.0f) for (int64_t i = 0; i < n; ++i) x[i] *= scale;
+}
+
+void AddResidual(float* x, const float* delta, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = delta[i] + x[i];
+}
+
+}  // namespace
+
+RunState::RunState(const ModelConfig& c, int max_context, int chunk)
+    : cache(c, max_context),
+      x(static_cast<size_t>(chunk) * c.n_embd),
+      xb(static_cast<size_t>(chunk) * c.n_embd),
+      q(static_cast<size_t>(chunk) * c.q_dim()),
+      k(static_cast<size_t>(chunk) * c.kv_dim()),
+      v(static_cast<size_t>(chunk) * c.kv_dim()),
+      att(static_cast<size_t>(chunk) * c.q_dim()),
+      gate(static_cast<size_t>(chunk) * c.n_ff),
+      up(static_cast<size_t>(chunk) * c.n_ff),
+      head_in(static_cast<size_t>(kHeadRows) * c.n_embd),
+      logits(static_cast<size_t>(kHeadRows) * c.n_vocab) {}
+
+size_t RunState::bytes() const {
+  size_t b = cache.bytes();
+  for (const FloatScratch* f : {&x, &xb, &q, &k, &v, &att, &gate, &up, &head_in, &logits}) {
+    b += f->size() * sizeof(float);
+  }
+  return b;
+}
+
+absl::Status ForwardLayers(const Model& model, absl::Span<const int32_t> tokens, int pos0, int first_row,
+                           RunState& s, const EvalHooks* hooks) {
+  const ModelConfig& c = model.config();
+  const Weights& w = model.weights();
+  const int n = static_cast<int>(tokens.size());
+  const int E = c.n_embd, Q = c.q_dim(), KV = c.kv_dim(), F = c.n_ff;
+  auto cancelled = [&] { return hooks != nullptr && hooks->cancelled && hooks->cancelled(); };
+  int il = 0;  // the layer being computed
+  // The one fault hook: after each named step, with that step's rows.
+  auto step_done = [&](absl::string_view name, float* out, int width, const float* in = nullptr) {
+    if (model.fault().active()) model.fault().Perturb(c, {name, il, n, width, in, out});
+  };
+
+  // token embedding
+  for (int t = 0; t < n; ++t) EmbeddingRow(w.token_embd, tokens[t], &s.x[t * E]);
+
+  for (; il < c.n_layer; ++il) {
+    if (cancelled()) return absl::CancelledError("evaluation cancelled");
+    const LayerWeights& l = w.layers[il];
+
+    // attention rmsnorm
+    ForEachToken(model, n, E, [&](int t) { RmsNorm(&s.x[t * E], l.attn_norm, E, c.rms_eps, &s.xb[t * E]); });
+
+    // q, k, v projections (of the same input: LinearShared quantizes it once)
+    LinearShared(model, {{&l.wq, s.q.data()}, {&l.wk, s.k.data()}, {&l.wv, s.v.data()}}, s.xb.data(), n, s.lin);
+    step_done("attn_q", s.q.data(), Q);
+    step_done("attn_k", s.k.data(), KV);
+    step_done("attn_v", s.v.data(), KV);
+    Scale(s.q.data(), int64_t{n} * Q, l.wq_scale);  // per-tensor scales: arch "bitnet"
+    Scale(s.k.data(), int64_t{n} * KV, l.wk_scale);
+    Scale(s.v.data(), int64_t{n} * KV, l.wv_scale);
+
+    // RoPE on q and k, per token position
+    ForEachToken(model, n, Q + KV, [&](int t) {
+      thread_local std::vector<float> rope;  // [n_rot] cos/sin of this position
+      rope.resize(c.n_rot);
+      RopeCache(static_cast<float>(pos0 + t), c.n_rot, c.rope_theta, c.rope_freq_scale, rope.data());
+      for (int h = 0; h < c.n_head_kv; ++h) RopeApply(c.rope_style, rope.data(), c.n_rot, &s.k[t * KV + h * c.head_dim]);
+      for (int h = 0; h < c.n_head; ++h) RopeApply(c.rope_style, rope.data(), c.n_rot, &s.q[t * Q + h * c.head_dim]);
+    });
+    step_done("rope_q", s.q.data(), Q);
+
+    // grouped-query attention over the KV cache
+    Attention(model, s.cache, il, pos0, n, s.q.data(), s.k.data(), s.v.data(), s.att.data(), s.att_scratch);
+
+    // attention sub-norm (BitNet; into q, free now), output projection, residual
+    const float* att_out = s.att.data();
+    if (c.has_sub_norms) {
+      ForEachToken(model, n, Q, [&](int t) { RmsNorm(&s.att[t * Q], l.attn_sub_norm, Q, c.rms_eps, &s.q[t * Q]); });
+      step_done("attn_sub_norm", s.q.data(), Q, s.att.data());
+      att_out = s.q.data();
+    }
+    Linear(model, l.wo, att_out, n, s.xb.data(), s.lin);
+    step_done("attn_output", s.xb.data(), E);
+    Scale(s.xb.data(), int64_t{n} * E, l.wo_scale);
+    AddResidual(s.x.data(), s.xb.data(), int64_t{n} * E);
+
+    // ffn rmsnorm
+    ForEachToken(model, n, E, [&](int t) { RmsNorm(&s.x[t * E], l.ffn_norm, E, c.rms_eps, &s.xb[t * E]); });
+
+    // gated FFN: relu(gate)^2 * up (b1.58) or silu(gate) * up
+    LinearShared(model, {{&l.gate, s.gate.data()}, {&l.up, s.up.data()}}, s.xb.data(), n, s.lin);
+    step_done("ffn_gate", s.gate.data(), F);
+    step_done("ffn_up", s.up.data(), F);
+    Scale(s.gate.data(), int64_t{n} * F, l.gate_scale);
+    Scale(s.up.data(), int64_t{n} * F, l.up_scale);
+    ForEachToken(model, n, F, [&](int t) {
+      if (c.arch == Architecture::kBitnetB158) {
+        Relu2Gate(&s.gate[t * F], &s.up[t * F], F);
+      } else {
+        SiluGate(&s.gate[t * F], &s.up[t * F], F);
+      }
+    });
+
+    // ffn sub-norm (BitNet), down projection, residual
+    if (c.has_sub_norms) {
+      ForEachToken(model, n, F, [&](int t) { RmsNorm(&s.gate[t * F], l.ffn_sub_norm, F, c.rms_eps, &s.gate[t * F]); });
+    }
+    Linear(model, l.down, s.gate.data(), n, s.xb.data(), s.lin);
+    step_done("ffn_down", s.xb.data(), E);
+    Scale(s.xb.data(), int64_t{n} * E, l.down_scale);
+    AddResidual(s.x.data(), s.xb.data(), int64_t{n} * E);
+
+    if (hooks != nullptr && hooks->on_residual) {
+      for (int r : hooks->trace_rows) {
+        if (r >= first_row && r < first_row + n) {
+          hooks->on_residual(il, r, absl::MakeConstSpan(&s.x[static_cast<size_t>(r - first_row) * E], E));
+        }
+      }
+    }
+  }
+  if (cancelled()) return absl::CancelledError("evaluation cancelled");
+  return absl::OkStatus();
+}
+
+absl::Status OutputHead(const Model& model, int first_row, int n, const std::vector<int>& wanted,
+                        size_t* next_wanted, RunState& s, const LogitsCallback& on_logits,
+                        const EvalHooks* hooks) {
+  const ModelConfig& c = model.config();
+  const Weights& w = model.weights();
+  const int E = c.n_embd;
+  auto in_chunk = [&](size_t i) { return i < wanted.size() && wanted[i] < first_row + n; };
+
+  // the traced rows after the final norm
+  if (hooks != nullptr && hooks->on_residual) {
+    for (int r : hooks->trace_rows) {
+      if (r >= first_row && r < first_row + n) {
+        RmsNorm(&s.x[(r - first_row) * E], w.output_norm, E, c.rms_eps, s.head_in.data());
+        hooks->on_residual(c.n_layer, r, absl::MakeConstSpan(s.head_in.data(), E));
+      }
+    }
+  }
+  int chunk_outputs = 0;
+  for (size_t i = *next_wanted; in_chunk(i); ++i) ++chunk_outputs;
+
+  while (in_chunk(*next_wanted)) {
+    // final rmsnorm of up to kHeadRows wanted rows
+    int rows[kHeadRows];
+    int m = 0;
+    for (; m < kHeadRows && in_chunk(*next_wanted); ++m) {
+      rows[m] = wanted[(*next_wanted)++];
+      RmsNorm(&s.x[(rows[m] - first_row) * E], w.output_norm, E, c.rms_eps, &s.head_in[m * E]);
+    }
+    // output head. bitnet.cpp multiplies all the chunk's output rows in one product;
+    // its row count decides how the F16 head rounds (see LinearF16).
+    if (model.int8_head() != nullptr) {
+      model.int8_head()->Forward(model.kernels(), model.pool(), s.head_in.data(), m, s.logits.data());
+    } else {
+      Linear(model, w.output, s.head_in.data(), m, s.logits.data(), s.lin, chunk_outputs);
+    }
+    for (int i = 0; i < m; ++i) {
+      absl::Status st = on_logits(rows[i], absl::MakeConstSpan(&s.logits[static_cast<size_t>(i) * c.n_vocab], c.n_vocab));
+      if (!st.ok()) return st;
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace bitparity
