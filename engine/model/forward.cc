@@ -60,96 +60,134 @@ size_t RunState::bytes() const {
   return b;
 }
 
+namespace {
+
+// What every step of one layer needs: the model, the chunk's rows and positions,
+// and the one fault hook.
+struct LayerPass {
+  const Model& model;
+  const ModelConfig& c;
+  const LayerWeights& l;
+  RunState& s;
+  int layer;
+  int pos0;  // position of the chunk's first token
+  int n;     // tokens in the chunk
+
+  // The one fault hook: after each named step, with that step's rows.
+  void StepDone(absl::string_view name, float* out, int width, const float* in = nullptr) const {
+    if (model.fault().active()) model.fault().Perturb(c, {name, layer, n, width, in, out});
+  }
+};
+
+// x += attention(rmsnorm(x)): Q/K/V projections, RoPE, grouped-query attention over
+// the KV cache (which gains this chunk's keys and values), sub-norm, output projection.
+void AttentionBlock(const LayerPass& p) {
+  const ModelConfig& c = p.c;
+  const LayerWeights& l = p.l;
+  RunState& s = p.s;
+  const int n = p.n, E = c.n_embd, Q = c.q_dim(), KV = c.kv_dim();
+
+  // attention rmsnorm
+  ForEachToken(p.model, n, E, [&](int t) { RmsNorm(&s.x[t * E], l.attn_norm, E, c.rms_eps, &s.xb[t * E]); });
+
+  // q, k, v projections (of the same input: LinearShared quantizes it once)
+  LinearShared(p.model, {{&l.wq, s.q.data()}, {&l.wk, s.k.data()}, {&l.wv, s.v.data()}}, s.xb.data(), n, s.lin);
+  p.StepDone("attn_q", s.q.data(), Q);
+  p.StepDone("attn_k", s.k.data(), KV);
+  p.StepDone("attn_v", s.v.data(), KV);
+  Scale(s.q.data(), int64_t{n} * Q, l.wq_scale);  // per-tensor scales: arch "bitnet"
+  Scale(s.k.data(), int64_t{n} * KV, l.wk_scale);
+  Scale(s.v.data(), int64_t{n} * KV, l.wv_scale);
+
+  // RoPE on q and k, per token position
+  ForEachToken(p.model, n, Q + KV, [&](int t) {
+    thread_local std::vector<float> rope;  // [n_rot] cos/sin of this position
+    rope.resize(c.n_rot);
+    RopeCache(static_cast<float>(p.pos0 + t), c.n_rot, c.rope_theta, c.rope_freq_scale, rope.data());
+    for (int h = 0; h < c.n_head_kv; ++h) RopeApply(c.rope_style, rope.data(), c.n_rot, &s.k[t * KV + h * c.head_dim]);
+    for (int h = 0; h < c.n_head; ++h) RopeApply(c.rope_style, rope.data(), c.n_rot, &s.q[t * Q + h * c.head_dim]);
+  });
+  p.StepDone("rope_q", s.q.data(), Q);
+
+  // grouped-query attention over the KV cache
+  Attention(p.model, s.cache, p.layer, p.pos0, n, s.q.data(), s.k.data(), s.v.data(), s.att.data(), s.att_scratch);
+
+  // attention sub-norm (BitNet; into q, free now), output projection, residual
+  const float* att_out = s.att.data();
+  if (c.has_sub_norms) {
+    ForEachToken(p.model, n, Q, [&](int t) { RmsNorm(&s.att[t * Q], l.attn_sub_norm, Q, c.rms_eps, &s.q[t * Q]); });
+    p.StepDone("attn_sub_norm", s.q.data(), Q, s.att.data());
+    att_out = s.q.data();
+  }
+  Linear(p.model, l.wo, att_out, n, s.xb.data(), s.lin);
+  p.StepDone("attn_output", s.xb.data(), E);
+  Scale(s.xb.data(), int64_t{n} * E, l.wo_scale);
+  AddResidual(s.x.data(), s.xb.data(), int64_t{n} * E);
+}
+
+// x += ffn(rmsnorm(x)): gate and up projections, relu(gate)^2 * up (b1.58) or
+// silu(gate) * up, sub-norm, down projection.
+void FfnBlock(const LayerPass& p) {
+  const ModelConfig& c = p.c;
+  const LayerWeights& l = p.l;
+  RunState& s = p.s;
+  const int n = p.n, E = c.n_embd, F = c.n_ff;
+
+  // ffn rmsnorm
+  ForEachToken(p.model, n, E, [&](int t) { RmsNorm(&s.x[t * E], l.ffn_norm, E, c.rms_eps, &s.xb[t * E]); });
+
+  // gated FFN
+  LinearShared(p.model, {{&l.gate, s.gate.data()}, {&l.up, s.up.data()}}, s.xb.data(), n, s.lin);
+  p.StepDone("ffn_gate", s.gate.data(), F);
+  p.StepDone("ffn_up", s.up.data(), F);
+  Scale(s.gate.data(), int64_t{n} * F, l.gate_scale);
+  Scale(s.up.data(), int64_t{n} * F, l.up_scale);
+  ForEachToken(p.model, n, F, [&](int t) {
+    if (c.arch == Architecture::kBitnetB158) {
+      Relu2Gate(&s.gate[t * F], &s.up[t * F], F);
+    } else {
+      SiluGate(&s.gate[t * F], &s.up[t * F], F);
+    }
+  });
+
+  // ffn sub-norm (BitNet), down projection, residual
+  if (c.has_sub_norms) {
+    ForEachToken(p.model, n, F, [&](int t) { RmsNorm(&s.gate[t * F], l.ffn_sub_norm, F, c.rms_eps, &s.gate[t * F]); });
+  }
+  Linear(p.model, l.down, s.gate.data(), n, s.xb.data(), s.lin);
+  p.StepDone("ffn_down", s.xb.data(), E);
+  Scale(s.xb.data(), int64_t{n} * E, l.down_scale);
+  AddResidual(s.x.data(), s.xb.data(), int64_t{n} * E);
+}
+
+// Hands the traced rows of this chunk's residual stream (`rows`, width E) to the hook.
+void TraceRows(const EvalHooks* hooks, int layer, int first_row, int n, const float* rows, int E) {
+  if (hooks == nullptr || !hooks->on_residual) return;
+  for (int r : hooks->trace_rows) {
+    if (r >= first_row && r < first_row + n) {
+      hooks->on_residual(layer, r, absl::MakeConstSpan(rows + static_cast<size_t>(r - first_row) * E, E));
+    }
+  }
+}
+
+}  // namespace
+
 absl::Status ForwardLayers(const Model& model, absl::Span<const int32_t> tokens, int pos0, int first_row,
                            RunState& s, const EvalHooks* hooks) {
   const ModelConfig& c = model.config();
   const Weights& w = model.weights();
   const int n = static_cast<int>(tokens.size());
-  const int E = c.n_embd, Q = c.q_dim(), KV = c.kv_dim(), F = c.n_ff;
   auto cancelled = [&] { return hooks != nullptr && hooks->cancelled && hooks->cancelled(); };
-  int il = 0;  // the layer being computed
-  // The one fault hook: after each named step, with that step's rows.
-  auto step_done = [&](absl::string_view name, float* out, int width, const float* in = nullptr) {
-    if (model.fault().active()) model.fault().Perturb(c, {name, il, n, width, in, out});
-  };
 
   // token embedding
-  for (int t = 0; t < n; ++t) EmbeddingRow(w.token_embd, tokens[t], &s.x[t * E]);
+  for (int t = 0; t < n; ++t) EmbeddingRow(w.token_embd, tokens[t], &s.x[t * c.n_embd]);
 
-  for (; il < c.n_layer; ++il) {
+  for (int il = 0; il < c.n_layer; ++il) {
     if (cancelled()) return absl::CancelledError("evaluation cancelled");
-    const LayerWeights& l = w.layers[il];
-
-    // attention rmsnorm
-    ForEachToken(model, n, E, [&](int t) { RmsNorm(&s.x[t * E], l.attn_norm, E, c.rms_eps, &s.xb[t * E]); });
-
-    // q, k, v projections (of the same input: LinearShared quantizes it once)
-    LinearShared(model, {{&l.wq, s.q.data()}, {&l.wk, s.k.data()}, {&l.wv, s.v.data()}}, s.xb.data(), n, s.lin);
-    step_done("attn_q", s.q.data(), Q);
-    step_done("attn_k", s.k.data(), KV);
-    step_done("attn_v", s.v.data(), KV);
-    Scale(s.q.data(), int64_t{n} * Q, l.wq_scale);  // per-tensor scales: arch "bitnet"
-    Scale(s.k.data(), int64_t{n} * KV, l.wk_scale);
-    Scale(s.v.data(), int64_t{n} * KV, l.wv_scale);
-
-    // RoPE on q and k, per token position
-    ForEachToken(model, n, Q + KV, [&](int t) {
-      thread_local std::vector<float> rope;  // [n_rot] cos/sin of this position
-      rope.resize(c.n_rot);
-      RopeCache(static_cast<float>(pos0 + t), c.n_rot, c.rope_theta, c.rope_freq_scale, rope.data());
-      for (int h = 0; h < c.n_head_kv; ++h) RopeApply(c.rope_style, rope.data(), c.n_rot, &s.k[t * KV + h * c.head_dim]);
-      for (int h = 0; h < c.n_head; ++h) RopeApply(c.rope_style, rope.data(), c.n_rot, &s.q[t * Q + h * c.head_dim]);
-    });
-    step_done("rope_q", s.q.data(), Q);
-
-    // grouped-query attention over the KV cache
-    Attention(model, s.cache, il, pos0, n, s.q.data(), s.k.data(), s.v.data(), s.att.data(), s.att_scratch);
-
-    // attention sub-norm (BitNet; into q, free now), output projection, residual
-    const float* att_out = s.att.data();
-    if (c.has_sub_norms) {
-      ForEachToken(model, n, Q, [&](int t) { RmsNorm(&s.att[t * Q], l.attn_sub_norm, Q, c.rms_eps, &s.q[t * Q]); });
-      step_done("attn_sub_norm", s.q.data(), Q, s.att.data());
-      att_out = s.q.data();
-    }
-    Linear(model, l.wo, att_out, n, s.xb.data(), s.lin);
-    step_done("attn_output", s.xb.data(), E);
-    Scale(s.xb.data(), int64_t{n} * E, l.wo_scale);
-    AddResidual(s.x.data(), s.xb.data(), int64_t{n} * E);
-
-    // ffn rmsnorm
-    ForEachToken(model, n, E, [&](int t) { RmsNorm(&s.x[t * E], l.ffn_norm, E, c.rms_eps, &s.xb[t * E]); });
-
-    // gated FFN: relu(gate)^2 * up (b1.58) or silu(gate) * up
-    LinearShared(model, {{&l.gate, s.gate.data()}, {&l.up, s.up.data()}}, s.xb.data(), n, s.lin);
-    step_done("ffn_gate", s.gate.data(), F);
-    step_done("ffn_up", s.up.data(), F);
-    Scale(s.gate.data(), int64_t{n} * F, l.gate_scale);
-    Scale(s.up.data(), int64_t{n} * F, l.up_scale);
-    ForEachToken(model, n, F, [&](int t) {
-      if (c.arch == Architecture::kBitnetB158) {
-        Relu2Gate(&s.gate[t * F], &s.up[t * F], F);
-      } else {
-        SiluGate(&s.gate[t * F], &s.up[t * F], F);
-      }
-    });
-
-    // ffn sub-norm (BitNet), down projection, residual
-    if (c.has_sub_norms) {
-      ForEachToken(model, n, F, [&](int t) { RmsNorm(&s.gate[t * F], l.ffn_sub_norm, F, c.rms_eps, &s.gate[t * F]); });
-    }
-    Linear(model, l.down, s.gate.data(), n, s.xb.data(), s.lin);
-    step_done("ffn_down", s.xb.data(), E);
-    Scale(s.xb.data(), int64_t{n} * E, l.down_scale);
-    AddResidual(s.x.data(), s.xb.data(), int64_t{n} * E);
-
-    if (hooks != nullptr && hooks->on_residual) {
-      for (int r : hooks->trace_rows) {
-        if (r >= first_row && r < first_row + n) {
-          hooks->on_residual(il, r, absl::MakeConstSpan(&s.x[static_cast<size_t>(r - first_row) * E], E));
-        }
-      }
-    }
+    const LayerPass pass{model, c, w.layers[il], s, il, pos0, n};
+    AttentionBlock(pass);
+    FfnBlock(pass);
+    TraceRows(hooks, il, first_row, n, s.x.data(), c.n_embd);
   }
   if (cancelled()) return absl::CancelledError("evaluation cancelled");
   return absl::OkStatus();
