@@ -221,13 +221,13 @@ class LlamaBackend final : public EngineBackend {
   absl::StatusOr<std::string> Detokenize(absl::Span<const int32_t> ids) const override;
   absl::Status EvalLogits(absl::Span<const int32_t> ids, BackendEvalMode mode,
                           const std::vector<int>& rows, const LogitsRowFn& on_row,
-                          const CancelledFn& cancelled) override;
+                          const CancelledFn& cancelled, CallNotes* /*notes*/) override;
   absl::Status EvalTrace(absl::Span<const int32_t> ids, BackendEvalMode mode,
                          const std::vector<int>& rows, const ResidualFn& on_residual,
-                         const CancelledFn& cancelled) override;
+                         const CancelledFn& cancelled, CallNotes* /*notes*/) override;
   absl::StatusOr<GenerationResult> Generate(absl::Span<const int32_t> prompt,
                                             const GenerationSpec& spec, const TokenFn& on_token,
-                                            const CancelledFn& cancelled) override;
+                                            const CancelledFn& cancelled, CallNotes* /*notes*/) override;
 
  private:
   LlamaBackend() = default;
@@ -454,7 +454,7 @@ absl::Status LlamaBackend::Decode(llama_context* ctx, Batch& batch, int first_po
 
 absl::Status LlamaBackend::EvalLogits(absl::Span<const int32_t> ids, BackendEvalMode mode,
                                       const std::vector<int>& rows, const LogitsRowFn& on_row,
-                                      const CancelledFn&) {
+                                      const CancelledFn&, CallNotes*) {
   if (absl::Status st = CheckSequence(ids, rows); !st.ok()) return st;
   llama_context* ctx = ctx_.get();
   BP_LLAMA_KV_CLEAR(ctx);
@@ -542,7 +542,7 @@ bool TraceCallback(ggml_tensor* t, bool ask, void* user) {
 
 absl::Status LlamaBackend::EvalTrace(absl::Span<const int32_t> ids, BackendEvalMode mode,
                                      const std::vector<int>& rows, const ResidualFn& on_residual,
-                                     const CancelledFn&) {
+                                     const CancelledFn&, CallNotes*) {
   if (absl::Status st = CheckSequence(ids, rows); !st.ok()) return st;
   const int n = static_cast<int>(ids.size());
   TraceState state;
@@ -586,7 +586,7 @@ absl::Status LlamaBackend::EvalTrace(absl::Span<const int32_t> ids, BackendEvalM
 absl::StatusOr<GenerationResult> LlamaBackend::Generate(absl::Span<const int32_t> prompt,
                                                         const GenerationSpec& spec,
                                                         const TokenFn& on_token,
-                                                        const CancelledFn&) {
+                                                        const CancelledFn&, CallNotes*) {
   if (absl::Status st = CheckSequence(prompt, {}); !st.ok()) return st;
   if (spec.max_new_tokens < 0) return absl::InvalidArgumentError("max_new_tokens must be >= 0");
   for (int32_t id : spec.stop_token_ids) {

@@ -1,11 +1,14 @@
 #include "cpp_ref_adapter/worker_backend.h"
 
+#include <cstdio>
+#include <functional>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "cpp_ref_adapter/worker_codec.h"
 #include "base/sha256.h"
+#include "cpp_ref_adapter/worker_codec.h"
+#include "nlohmann/json.hpp"
 
 namespace bitparity::worker {
 
@@ -38,16 +41,69 @@ absl::StatusOr<std::unique_ptr<WorkerBackend>> WorkerBackend::Start(
   return b;
 }
 
+std::optional<WorkerPoolStats> WorkerBackend::PoolStats() const {
+  WorkerPoolStats s;
+  s.workers = pool_->options().workers;
+  s.ready = pool_->ready();
+  s.restarts = pool_->restarts();
+  s.retried_calls = retried_calls_.load();
+  return s;
+}
+
 absl::Status WorkerBackend::Call(const char* what, wpb::Request& request, const StopFn& stop,
-                                 const PartialFn& on_partial, wpb::Response* final_frame) const {
+                                 const PartialFn& on_partial, Replay replay, CallNotes* notes,
+                                 wpb::Response* final_frame) const {
+  // Each partial frame handed to `on_partial`, as a hash: a retry skips them
+  // (the caller has them) and checks that the fresh worker sent the same.
+  std::vector<size_t> delivered;
+  for (int attempt = 0;; ++attempt) {
+    bool worker_died = false;
+    absl::Status st = CallOnce(what, request, stop, on_partial, &delivered, &worker_died, final_frame);
+    if (!worker_died) return st;
+    // The worker died before a final frame. Run the call again from the start
+    // on a fresh worker when nothing is lost by it: nothing reached the caller
+    // yet, or what did can be replayed (the frames are deterministic and the
+    // retry's copies are skipped). Bounded: a request that kills every worker
+    // it meets stops here.
+    const bool replayable = delivered.empty() || replay == Replay::kSkipDelivered;
+    if (!replayable || attempt >= options_.max_worker_retries) {
+      if (attempt == 0) return st;
+      return absl::Status(st.code(), absl::StrCat(st.message(), " (after ", attempt,
+                                                  attempt == 1 ? " retry" : " retries",
+                                                  " on a fresh worker)"));
+    }
+    retried_calls_.fetch_add(1);
+    if (notes != nullptr) {
+      ++notes->worker_retries;
+      notes->retry_reason = std::string(st.message());
+    }
+    if (pool_->options().log_events) {
+      nlohmann::ordered_json j;
+      j["event"] = "request_retried";
+      j["worker"] = pool_->options().label;
+      j["call"] = what;
+      j["attempt"] = attempt + 2;
+      j["frames_already_delivered"] = delivered.size();
+      j["reason"] = st.message();
+      const std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+      std::fwrite(line.data(), 1, line.size(), stderr);
+    }
+  }
+}
+
+absl::Status WorkerBackend::CallOnce(const char* what, wpb::Request& request, const StopFn& stop,
+                                     const PartialFn& on_partial, std::vector<size_t>* delivered,
+                                     bool* worker_died, wpb::Response* final_frame) const {
   absl::StatusOr<WorkerPool::Lease> leased = pool_->Acquire(stop);
   if (!leased.ok()) return leased.status();
   WorkerPool::Lease lease = std::move(*leased);
   request.set_id(next_id_.fetch_add(1));
   const std::string& label = pool_->options().label;
+  size_t partials = 0;  // partial frames of this attempt
 
   auto died = [&](WorkerPool::Lease l, const std::string& how) {
     WorkerPool::Death d = pool_->Discard(std::move(l), /*crashed=*/true);
+    *worker_died = true;
     return absl::UnavailableError(absl::StrCat(label, " ", d.slot, " (pid ", d.pid, ") ", how,
                                                " during ", what, ": ", d.exit,
                                                "; last stderr lines: ", d.stderr_tail));
@@ -117,6 +173,21 @@ absl::Status WorkerBackend::Call(const char* what, wpb::Request& request, const 
       case wpb::Response::kResidualRow:
       case wpb::Response::kToken: {
         if (!on_partial) return broken(std::move(lease), "sent an unexpected partial frame");
+        resp.set_id(0);  // attempts differ only in the id
+        const size_t hash = std::hash<std::string>()(resp.SerializeAsString());
+        if (partials < delivered->size()) {
+          // A retry's replay of a frame the caller already has: skipped, but
+          // it must be the same frame, or the two attempts disagree.
+          if ((*delivered)[partials++] != hash) {
+            return broken(std::move(lease),
+                          absl::StrCat("sent a different frame ", partials - 1,
+                                       " than the worker that died (the retry is not "
+                                       "deterministic)"));
+          }
+          continue;
+        }
+        ++partials;
+        delivered->push_back(hash);
         if (absl::Status p = on_partial(resp); !p.ok()) {
           // The caller stopped listening (or the frame was malformed): the worker
           // is still sending, so it goes.
@@ -151,7 +222,7 @@ absl::Status WorkerBackend::QuickCall(const char* what, wpb::Request& request,
   bool timed_out = false;
   absl::Status st = Call(what, request,
                          [&] { return timed_out = WorkerPool::Clock::now() > deadline; }, nullptr,
-                         final_frame);
+                         Replay::kSkipDelivered, nullptr, final_frame);
   if (timed_out && absl::IsCancelled(st)) {
     return absl::DeadlineExceededError(absl::StrCat(what, " took longer than ",
                                                     options_.quick_timeout.count(), " ms: ",
@@ -192,7 +263,7 @@ absl::StatusOr<std::string> WorkerBackend::Detokenize(absl::Span<const int32_t> 
 
 absl::Status WorkerBackend::EvalLogits(absl::Span<const int32_t> ids, BackendEvalMode mode,
                                        const std::vector<int>& rows, const LogitsRowFn& on_row,
-                                       const CancelledFn& cancelled) {
+                                       const CancelledFn& cancelled, CallNotes* notes) {
   wpb::Request req;
   wpb::EvalLogitsRequest* r = req.mutable_eval_logits();
   r->mutable_ids()->Add(ids.begin(), ids.end());
@@ -210,7 +281,7 @@ absl::Status WorkerBackend::EvalLogits(absl::Span<const int32_t> ids, BackendEva
         }
         return on_row(part.logits_row().row(), logits);
       },
-      &done);
+      Replay::kSkipDelivered, notes, &done);
   if (!st.ok()) return st;
   if (!done.has_eval_done()) return absl::InternalError("worker answered EvalLogits with another kind");
   return absl::OkStatus();
@@ -218,7 +289,7 @@ absl::Status WorkerBackend::EvalLogits(absl::Span<const int32_t> ids, BackendEva
 
 absl::Status WorkerBackend::EvalTrace(absl::Span<const int32_t> ids, BackendEvalMode mode,
                                       const std::vector<int>& rows, const ResidualFn& on_residual,
-                                      const CancelledFn& cancelled) {
+                                      const CancelledFn& cancelled, CallNotes* notes) {
   wpb::Request req;
   wpb::EvalTraceRequest* r = req.mutable_eval_trace();
   r->mutable_ids()->Add(ids.begin(), ids.end());
@@ -235,7 +306,7 @@ absl::Status WorkerBackend::EvalTrace(absl::Span<const int32_t> ids, BackendEval
         on_residual(rr.layer(), rr.row(), hidden);
         return absl::OkStatus();
       },
-      &done);
+      Replay::kSkipDelivered, notes, &done);
   if (!st.ok()) return st;
   if (!done.has_eval_done()) return absl::InternalError("worker answered EvalTrace with another kind");
   return absl::OkStatus();
@@ -244,7 +315,7 @@ absl::Status WorkerBackend::EvalTrace(absl::Span<const int32_t> ids, BackendEval
 absl::StatusOr<GenerationResult> WorkerBackend::Generate(absl::Span<const int32_t> prompt,
                                                          const GenerationSpec& spec,
                                                          const TokenFn& on_token,
-                                                         const CancelledFn& cancelled) {
+                                                         const CancelledFn& cancelled, CallNotes* notes) {
   wpb::Request req;
   ToProto(spec, req.mutable_generate());
   req.mutable_generate()->mutable_prompt()->Add(prompt.begin(), prompt.end());
@@ -260,7 +331,9 @@ absl::StatusOr<GenerationResult> WorkerBackend::Generate(absl::Span<const int32_
         result.tokens.push_back(std::move(token));
         return on_token ? on_token(result.tokens.back()) : absl::OkStatus();
       },
-      &done);
+      // Streamed tokens cannot be taken back; collected ones are replayed (the
+      // same seed on a fresh worker gives the same tokens, which is checked).
+      on_token ? Replay::kNever : Replay::kSkipDelivered, notes, &done);
   if (absl::IsCancelled(st)) {
     // What was generated before the request was abandoned stays the caller's.
     result.finish = GenerationFinish::kCancelled;

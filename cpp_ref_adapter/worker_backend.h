@@ -12,11 +12,27 @@
 //   o.model_path = path;
 //   ASSIGN_OR_RETURN(std::unique_ptr<WorkerBackend> b, WorkerBackend::Start(o));
 //
+// A request is only dispatched to a live worker: one that exited while idle
+// (its pidfd or stdout says so) is passed over and restarted. A worker can still
+// die between being leased and reading the frame (killed a moment before), or
+// in the middle of the call. Then the call is run again from the start on a
+// fresh worker, at most max_worker_retries times, when nothing is lost by it:
+//   - nothing reached the caller yet (no partial frame: every call kind), or
+//   - what did can be replayed: EvalLogits and EvalTrace rows, and the tokens
+//     of a Generate whose tokens are collected rather than streamed (the
+//     service's unary Generate). The retry skips the frames the caller has,
+//     after checking that they are the same bytes (the calls are
+//     deterministic; a retry that disagrees is Internal).
+// A streaming Generate that has sent tokens cannot take them back: Unavailable.
+// Every retry is counted (CallNotes, PoolStats) and logged as a JSON line
+// ("event":"request_retried").
+//
 // Failures, as the request that was in flight sees them:
-//   the worker died (crash, abort, SIGKILL from outside)
+//   the worker died (crash, abort, SIGKILL from outside), and the call cannot
+//   be retried (or its retries are spent)
 //        -> Unavailable: "<label> <slot> (pid P) died during EvalLogits: signal 6
-//           (SIGABRT); last stderr lines: ..."; the worker restarts (with backoff
-//           when it keeps dying)
+//           (SIGABRT); last stderr lines: ... (after 2 retries on a fresh
+//           worker)"; the worker restarts (with backoff when it keeps dying)
 //   the request was abandoned (deadline, client cancel, shutdown)
 //        -> the worker is killed (SIGKILL) and restarted at once; eval returns
 //           Cancelled, which EngineService reports as DEADLINE_EXCEEDED or
@@ -40,6 +56,8 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <vector>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -58,6 +76,9 @@ struct WorkerBackendOptions {
   std::chrono::milliseconds start_timeout{std::chrono::seconds(120)};
   // Bound on Tokenize / Detokenize / TokenPiece.
   std::chrono::milliseconds quick_timeout{std::chrono::seconds(30)};
+  // How many times one call is run again on a fresh worker after the worker
+  // serving it died (see the top of the file). 0 turns retries off.
+  int max_worker_retries = 2;
 };
 
 class WorkerBackend final : public EngineBackend {
@@ -85,25 +106,38 @@ class WorkerBackend final : public EngineBackend {
   absl::StatusOr<std::string> Detokenize(absl::Span<const int32_t> ids) const override;
   absl::Status EvalLogits(absl::Span<const int32_t> ids, BackendEvalMode mode,
                           const std::vector<int>& rows, const LogitsRowFn& on_row,
-                          const CancelledFn& cancelled) override;
+                          const CancelledFn& cancelled, CallNotes* notes) override;
   absl::Status EvalTrace(absl::Span<const int32_t> ids, BackendEvalMode mode,
                          const std::vector<int>& rows, const ResidualFn& on_residual,
-                         const CancelledFn& cancelled) override;
+                         const CancelledFn& cancelled, CallNotes* notes) override;
   absl::StatusOr<GenerationResult> Generate(absl::Span<const int32_t> prompt,
                                             const GenerationSpec& spec, const TokenFn& on_token,
-                                            const CancelledFn& cancelled) override;
+                                            const CancelledFn& cancelled, CallNotes* notes) override;
+
+  std::optional<WorkerPoolStats> PoolStats() const override;
 
   WorkerPool& pool() const { return *pool_; }
 
  private:
   using PartialFn = std::function<absl::Status(const bitnet::worker::v1::Response& part)>;
+  // Whether partial frames the caller already has may be sent again by a retry
+  // (which skips them): kNever once they left the server (streamed tokens).
+  enum class Replay { kNever, kSkipDelivered };
 
   WorkerBackend() = default;
-  // One request on one leased worker: partial frames to `on_partial` (may be
-  // null), the final frame into `*final_frame`. See the top of the file for the
-  // failure statuses. `what` names the call in messages.
+  // One request: partial frames to `on_partial` (may be null), the final frame
+  // into `*final_frame`; run again on a fresh worker when its worker dies and
+  // `replay` allows it (see the top of the file), counted in `notes` (may be
+  // null). `what` names the call in messages.
   absl::Status Call(const char* what, bitnet::worker::v1::Request& request, const StopFn& stop,
-                    const PartialFn& on_partial, bitnet::worker::v1::Response* final_frame) const;
+                    const PartialFn& on_partial, Replay replay, CallNotes* notes,
+                    bitnet::worker::v1::Response* final_frame) const;
+  // One attempt on one leased worker. `delivered` holds a hash per partial
+  // frame already handed on (an attempt skips that many and checks them);
+  // `*worker_died` is set when the worker died before the final frame.
+  absl::Status CallOnce(const char* what, bitnet::worker::v1::Request& request, const StopFn& stop,
+                        const PartialFn& on_partial, std::vector<size_t>* delivered,
+                        bool* worker_died, bitnet::worker::v1::Response* final_frame) const;
   absl::Status QuickCall(const char* what, bitnet::worker::v1::Request& request,
                          bitnet::worker::v1::Response* final_frame) const;
 
@@ -111,6 +145,7 @@ class WorkerBackend final : public EngineBackend {
   std::unique_ptr<WorkerPool> pool_;
   BackendInfo info_;
   mutable std::atomic<uint64_t> next_id_{1};
+  mutable std::atomic<int64_t> retried_calls_{0};
 };
 
 }  // namespace bitparity::worker

@@ -81,7 +81,7 @@ wpb::Response Answer(EngineBackend& backend, const wpb::Request& req,
             part.mutable_logits_row()->set_logits_f32le(FloatsToBytes(logits));
             return send(part);
           },
-          never);
+          never, nullptr);
       resp.mutable_eval_done()->set_eval_ms(MsSince(t0));
       resp.mutable_eval_done()->set_session_bytes(backend.SessionBytes());
       break;
@@ -101,7 +101,7 @@ wpb::Response Answer(EngineBackend& backend, const wpb::Request& req,
             part.mutable_residual_row()->set_hidden_f32le(FloatsToBytes(hidden));
             send_status = send(part);
           },
-          never);
+          never, nullptr);
       if (st.ok()) st = send_status;
       resp.mutable_eval_done()->set_eval_ms(MsSince(t0));
       resp.mutable_eval_done()->set_session_bytes(backend.SessionBytes());
@@ -117,7 +117,7 @@ wpb::Response Answer(EngineBackend& backend, const wpb::Request& req,
             ToProto(token, part.mutable_token());
             return send(part);
           },
-          never);
+          never, nullptr);
       if (!result.ok()) {
         st = result.status();
         break;

@@ -145,6 +145,7 @@ void WorkerPool::SpawnDue(Clock::time_point now) {
 struct WorkerPool::PolledWorker {
   int slot = -1;
   int fd = -1;              // its stdout
+  int pid_fd = -1;          // its pidfd (-1: none): readable when it exits
   uint64_t generation = 0;  // the spawn polled: tells a later process from it
   bool starting = false;    // waiting for its Hello; else idle
   bool stirred = false;     // stdout readable, hung up or in error
@@ -201,6 +202,7 @@ std::vector<WorkerPool::PolledWorker> WorkerPool::WorkersToPoll(Clock::time_poin
     PolledWorker p;
     p.slot = static_cast<int>(i);
     p.fd = s.process->stdout_fd();
+    p.pid_fd = s.process->pid_fd();
     p.generation = s.generation;
     p.starting = s.state == State::kStarting;
     polled.push_back(std::move(p));
@@ -212,17 +214,23 @@ std::vector<WorkerPool::PolledWorker> WorkerPool::WorkersToPoll(Clock::time_poin
 }
 
 void WorkerPool::WaitForOutput(std::vector<PolledWorker>& polled, std::chrono::milliseconds wait) {
-  // Entry 0 is the wake-up eventfd; then the polled workers, in order.
+  // Entry 0 is the wake-up eventfd; then each polled worker's stdout and its
+  // pidfd (the kernel's news of its exit, the moment it happens).
   std::vector<pollfd> fds{{wake_fd_, POLLIN, 0}};
-  for (const PolledWorker& p : polled) fds.push_back({p.fd, POLLIN, 0});
+  for (const PolledWorker& p : polled) {
+    fds.push_back({p.fd, POLLIN, 0});
+    fds.push_back({p.pid_fd, POLLIN, 0});  // a negative fd is ignored by poll
+  }
   ::poll(fds.data(), fds.size(), static_cast<int>(std::max<int64_t>(0, wait.count())));
   if (fds[0].revents & POLLIN) {
     uint64_t count = 0;
     ssize_t ignored = ::read(wake_fd_, &count, sizeof(count));
     (void)ignored;
   }
+  constexpr short kStirred = POLLIN | POLLHUP | POLLERR;
   for (size_t k = 0; k < polled.size(); ++k) {
-    polled[k].stirred = (fds[k + 1].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+    polled[k].stirred =
+        (fds[1 + 2 * k].revents & kStirred) != 0 || (fds[2 + 2 * k].revents & kStirred) != 0;
   }
 }
 
@@ -275,18 +283,20 @@ void WorkerPool::AdmitHellos(const std::vector<PolledWorker>& polled, Clock::tim
 
 std::vector<WorkerPool::Lease> WorkerPool::TakeLostWorkers(
     const std::vector<PolledWorker>& polled) {
-  // Idle workers whose stdout stirred. A request may have taken the worker
-  // meanwhile (and even given it back): only a worker idle now, still the one
-  // polled, and still readable under the lock (nobody can lease it) is lost.
+  // Idle workers whose stdout or pidfd stirred. A request may have taken the
+  // worker meanwhile (and even given it back): only a worker idle now, still
+  // the one polled, and still exited or readable under the lock (nobody can
+  // lease it) is lost.
   std::vector<Lease> lost;
   for (const PolledWorker& p : polled) {
     if (p.starting || !p.stirred) continue;
     Slot& s = slots_[p.slot];
     if (s.state != State::kIdle || s.generation != p.generation) continue;
+    const bool exited = s.process->Exited();
     pollfd again{s.process->stdout_fd(), POLLIN, 0};
-    if (::poll(&again, 1, 0) <= 0) continue;
+    if (!exited && ::poll(&again, 1, 0) <= 0) continue;
     Log("worker_lost", p.slot, s.process->pid(),
-        "stdout closed or written to between requests");
+        exited ? "exited between requests" : "stdout closed or written to between requests");
     lost.push_back(LeaseForDiscard(p.slot));
   }
   return lost;
@@ -393,6 +403,13 @@ absl::StatusOr<WorkerPool::Lease> WorkerPool::Acquire(const StopFn& stop) {
     bool any_alive = false, all_failing = true;
     for (size_t i = 0; i < slots_.size(); ++i) {
       Slot& s = slots_[i];
+      if (s.start_failures == 0) all_failing = false;
+      // A worker that exited since the monitor last looked is passed over (the
+      // monitor, woken, reaps and restarts it): never dispatch to the dead.
+      if (s.state == State::kIdle && s.process->Exited()) {
+        Wake();
+        continue;
+      }
       if (s.state == State::kIdle && !s.process->Stopped()) {
         s.state = State::kBusy;
         s.stopped_since = {};
@@ -403,7 +420,6 @@ absl::StatusOr<WorkerPool::Lease> WorkerPool::Acquire(const StopFn& stop) {
         return lease;
       }
       if (s.state == State::kBusy || s.state == State::kIdle) any_alive = true;
-      if (s.start_failures == 0) all_failing = false;
     }
     if (!any_alive && all_failing) {
       return absl::UnavailableError(absl::StrCat("no ", options_.label,

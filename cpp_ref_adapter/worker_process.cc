@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -106,6 +108,11 @@ absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Spawn(const Worker
                                                "': ", ec ? ec.message() : "invalid child"));
   }
   w->pid_ = w->child_->id();
+  // The kernel's word on the worker's end: readable as soon as it exits, even
+  // when a grandchild still holds its stdout open. -1 where the kernel has no
+  // pidfd_open (before Linux 5.3): end of file on stdout is then the sign.
+  w->pid_fd_ = static_cast<int>(::syscall(SYS_pidfd_open, w->pid_, 0));
+  if (w->pid_fd_ >= 0) ::fcntl(w->pid_fd_, F_SETFD, FD_CLOEXEC);
   // The child's ends now live in the child only.
   CloseFd(in[0]);
   CloseFd(out[1]);
@@ -134,7 +141,17 @@ WorkerProcess::~WorkerProcess() {
   }
   CloseFd(in_fd_);
   CloseFd(out_fd_);
+  CloseFd(pid_fd_);
   if (stderr_reader_.joinable()) stderr_reader_.join();
+}
+
+bool WorkerProcess::Exited() const {
+  if (pid_fd_ >= 0) {
+    pollfd p{pid_fd_, POLLIN, 0};
+    return ::poll(&p, 1, 0) > 0;
+  }
+  pollfd p{out_fd_, POLLIN, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)) != 0;
 }
 
 absl::Status WorkerProcess::Send(const bitnet::worker::v1::Request& request, const StopFn& stop) {

@@ -17,7 +17,7 @@
 // dead worker would kill it.
 //
 // Thread safety: Send/Receive by one thread at a time (the pool's lease holder);
-// Kill, Pid, StderrTail, Running and Stopped from any thread.
+// Kill, Pid, Exited, StderrTail, Running and Stopped from any thread.
 #pragma once
 
 #include <chrono>
@@ -60,6 +60,11 @@ class WorkerProcess {
   int pid() const { return pid_; }
   int index() const { return index_; }
   int stdout_fd() const { return out_fd_; }
+  // Readable (POLLIN) once the process has exited; -1 when the kernel has no pidfd.
+  int pid_fd() const { return pid_fd_; }
+  // True once the process has exited (it may not be reaped yet): its pidfd is
+  // readable, or, without one, its stdout hung up. Never blocks.
+  bool Exited() const;
 
   // Stoppable (see WriteAll): Cancelled when `stop` says so while the pipe is full.
   absl::Status Send(const bitnet::worker::v1::Request& request, const StopFn& stop = nullptr);
@@ -97,6 +102,7 @@ class WorkerProcess {
   int pid_ = -1;
   int in_fd_ = -1;   // our end of the worker's stdin
   int out_fd_ = -1;  // our end of its stdout
+  int pid_fd_ = -1;  // pidfd_open(pid): POLLIN when it exits
   bool forward_stderr_ = false;
   std::unique_ptr<boost::process::child> child_;
   std::mutex child_mu_;  // boost's child is not thread-safe

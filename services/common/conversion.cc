@@ -117,7 +117,8 @@ void FillGeneratedToken(int index, const GeneratedTokenInfo& token, v1::Generate
 
 void FillModelInfo(const BackendInfo& info, const ServiceLimits& limits,
                    const ProcessMemory& memory, int64_t session_bytes,
-                   absl::Span<const ChildMemory> workers, v1::GetModelInfoResponse* out) {
+                   absl::Span<const ChildMemory> workers,
+                   const std::optional<WorkerPoolStats>& pool, v1::GetModelInfoResponse* out) {
   v1::EngineInfo* engine = out->mutable_engine();
   engine->set_name(info.engine_name);
   engine->set_version(info.engine_version);
@@ -182,6 +183,13 @@ void FillModelInfo(const BackendInfo& info, const ServiceLimits& limits,
   }
   mem->set_worker_resident_bytes(worker_rss);
   mem->set_worker_peak_resident_bytes(worker_peak);
+  if (pool.has_value()) {
+    v1::WorkerPoolStatus* wp = out->mutable_worker_pool();
+    wp->set_workers(pool->workers);
+    wp->set_ready(pool->ready);
+    wp->set_restarts(pool->restarts);
+    wp->set_retried_after_worker_crash(pool->retried_calls);
+  }
 
   out->set_fault_injection(info.fault_injection);
 }

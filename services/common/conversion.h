@@ -47,6 +47,8 @@ void FillGeneratedToken(int index, const GeneratedTokenInfo& token, bitnet::v1::
 // worker_peak_resident_bytes and listed one by one.
 void FillModelInfo(const BackendInfo& info, const ServiceLimits& limits,
                    const ProcessMemory& memory, int64_t session_bytes,
-                   absl::Span<const ChildMemory> workers, bitnet::v1::GetModelInfoResponse* out);
+                   absl::Span<const ChildMemory> workers,
+                   const std::optional<WorkerPoolStats>& pool,
+                   bitnet::v1::GetModelInfoResponse* out);
 
 }  // namespace bitparity

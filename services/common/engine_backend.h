@@ -148,6 +148,25 @@ struct GenerationResult {
   std::string cancel_detail;
 };
 
+// What a backend says about one call besides its result. The evaluating
+// methods take a CallNotes* (may be null: nobody listens).
+struct CallNotes {
+  // Times the call was run again from the start on a fresh worker process
+  // because the one serving it died (worker backends only; see
+  // cpp_ref_adapter/worker_backend.h for when that is safe), and the last death
+  // in words. The service reports it (trailer, log line, metric).
+  int worker_retries = 0;
+  std::string retry_reason;
+};
+
+// Counters of a backend whose engine runs in worker processes (GetModelInfo).
+struct WorkerPoolStats {
+  int workers = 0;          // slots
+  int ready = 0;            // workers alive and serving (idle or busy)
+  int64_t restarts = 0;     // workers started again since the pool started
+  int64_t retried_calls = 0;  // calls run again after their worker died
+};
+
 // Called with whether the backend can serve now (see SetReadinessObserver).
 using ReadinessObserver = std::function<void(bool ready)>;
 
@@ -165,6 +184,10 @@ class EngineBackend {
   // GetModelInfo reports their memory beside the server's own. Empty (the
   // default) when the engine runs in the server process.
   virtual std::vector<int> WorkerPids() const { return {}; }
+
+  // The worker pool's counters; nullopt (the default) when the engine runs in
+  // the server process.
+  virtual std::optional<WorkerPoolStats> PoolStats() const { return std::nullopt; }
 
   // Readiness after load. A backend that can lose the ability to serve while it
   // is installed (every worker process dead and waiting to restart) calls
@@ -188,19 +211,19 @@ class EngineBackend {
   // increasing indices into ids), in increasing order.
   virtual absl::Status EvalLogits(absl::Span<const int32_t> ids, BackendEvalMode mode,
                                   const std::vector<int>& rows, const LogitsRowFn& on_row,
-                                  const CancelledFn& cancelled) = 0;
+                                  const CancelledFn& cancelled, CallNotes* notes) = 0;
 
   // Evaluates `ids` from position 0 and reports every layer's residual stream
   // (and the final norm's) for each of `rows`.
   virtual absl::Status EvalTrace(absl::Span<const int32_t> ids, BackendEvalMode mode,
                                  const std::vector<int>& rows, const ResidualFn& on_residual,
-                                 const CancelledFn& cancelled) = 0;
+                                 const CancelledFn& cancelled, CallNotes* notes) = 0;
 
   // Prefills `prompt`, then generates token by token, calling on_token for each.
   virtual absl::StatusOr<GenerationResult> Generate(absl::Span<const int32_t> prompt,
                                                     const GenerationSpec& spec,
                                                     const TokenFn& on_token,
-                                                    const CancelledFn& cancelled) = 0;
+                                                    const CancelledFn& cancelled, CallNotes* notes) = 0;
 };
 
 }  // namespace bitparity

@@ -92,9 +92,20 @@ class EngineService::Call {
 
   bool ServerCancelled() const { return service_.cancel_running_.load(); }
 
+  // What the backend noted about the call (a worker backend's retries).
+  CallNotes* notes() { return &notes_; }
+
   grpc::Status Finish(const absl::Status& st) {
     const std::string code = absl::StatusCodeToString(st.code());
     const double total_ms = ElapsedMs();
+    if (notes_.worker_retries > 0) {
+      // The crash stays visible to the caller, the log and the metrics.
+      ctx_->AddTrailingMetadata("retried_after_worker_crash",
+                                std::to_string(notes_.worker_retries));
+      log_["retried_after_worker_crash"] = notes_.worker_retries;
+      log_["retry_reason"] = Truncated(notes_.retry_reason);
+      if (service_.metrics_ != nullptr) service_.metrics_->WorkerRetries(rpc_, notes_.worker_retries);
+    }
     log_["code"] = code;
     if (!st.ok()) log_["message"] = Truncated(st.message());
     log_["total_ms"] = total_ms;
@@ -110,6 +121,7 @@ class EngineService::Call {
   Clock::time_point start_;
   std::string id_;
   nlohmann::ordered_json log_;
+  CallNotes notes_;
 };
 
 EngineService::EngineService(const ServiceLimits& limits, ServiceMetrics* metrics, RequestLog* log)
@@ -159,7 +171,8 @@ grpc::Status EngineService::GetModelInfo(grpc::ServerContext* ctx, const v1::Get
     ASSIGN_OR_RETURN(ProcessMemory memory, ReadProcessMemory());
     // Measured here, the same way as this process, whatever the backend.
     const std::vector<ChildMemory> workers = ReadChildrenMemory(backend->WorkerPids());
-    FillModelInfo(backend->Info(), limits_, memory, backend->SessionBytes(), workers, resp);
+    FillModelInfo(backend->Info(), limits_, memory, backend->SessionBytes(), workers,
+                  backend->PoolStats(), resp);
     return absl::OkStatus();
   }();
   return call.Finish(st);
@@ -271,7 +284,7 @@ absl::Status EngineService::RunEvalLogits(
         FillPositionLogits(row, ids[row], next, logits, output, &position);
         return sink(std::move(position));
       },
-      call.Cancelled());
+      call.Cancelled(), call.notes());
   const double eval_ms = MsBetween(t0, Clock::now());
   RETURN_IF_ERROR(call.Explain(st));
   if (delivered != rows.size()) {
@@ -407,7 +420,7 @@ grpc::Status EngineService::EvalTrace(grpc::ServerContext* ctx, const v1::EvalTr
           if (row_index[row] < 0 || layer_index[layer] < 0) return;  // not asked for
           slots[row_index[row] * layers.size() + layer_index[layer]] = PackFloats(hidden, format);
         },
-        call.Cancelled());
+        call.Cancelled(), call.notes());
     const double eval_ms = MsBetween(t0, Clock::now());
     RETURN_IF_ERROR(call.Explain(eval));
     RETURN_IF_ERROR(bad);
@@ -462,14 +475,18 @@ absl::Status EngineService::RunGenerate(Call& call, const v1::GenerateRequest& r
   ASSIGN_OR_RETURN(AdmissionGate::Ticket ticket, gate_.Enter([&] { return call.Abandoned(); }));
   const auto gen_start = Clock::now();
   int index = 0;
-  TokenFn on_token = [&](const GeneratedTokenInfo& token) -> absl::Status {
-    if (!sink) return absl::OkStatus();
-    v1::GeneratedToken g;
-    FillGeneratedToken(index++, token, &g);
-    return sink(g);
-  };
+  // Null for unary Generate: tokens are collected, not streamed, which lets a
+  // worker backend replay them after a worker death (engine_backend.h).
+  TokenFn on_token;
+  if (sink) {
+    on_token = [&](const GeneratedTokenInfo& token) -> absl::Status {
+      v1::GeneratedToken g;
+      FillGeneratedToken(index++, token, &g);
+      return sink(g);
+    };
+  }
   absl::StatusOr<GenerationResult> result =
-      backend->Generate(prompt, spec, on_token, call.Cancelled());
+      backend->Generate(prompt, spec, on_token, call.Cancelled(), call.notes());
   if (!result.ok()) return call.Explain(result.status());
   GenerationResult& r = *result;
   // A deadline or a client cancel is the call's status; a server shutdown ends

@@ -60,7 +60,12 @@ ServiceMetrics::ServiceMetrics()
                         .Name("bitnet_prefill_tokens_per_second")
                         .Help("Prompt evaluation speed of each evaluating request")
                         .Register(*registry_)
-                        .Add({}, RateBuckets())) {}
+                        .Add({}, RateBuckets())),
+      worker_retries_(prometheus::BuildCounter()
+                          .Name("bitnet_worker_retries_total")
+                          .Help("Requests run again on a fresh worker process after the worker "
+                                "serving them died")
+                          .Register(*registry_)) {}
 
 void ServiceMetrics::RequestDone(const std::string& rpc, const std::string& code, double seconds) {
   requests_.Add({{"rpc", rpc}, {"code", code}}).Increment();
@@ -79,6 +84,9 @@ void ServiceMetrics::GeneratedTokens(int64_t n) {
 }
 void ServiceMetrics::DecodeRate(double tokens_per_s) { decode_rate_.Observe(tokens_per_s); }
 void ServiceMetrics::PrefillRate(double tokens_per_s) { prefill_rate_.Observe(tokens_per_s); }
+void ServiceMetrics::WorkerRetries(const std::string& rpc, int n) {
+  worker_retries_.Add({{"rpc", rpc}}).Increment(n);
+}
 
 absl::StatusOr<int> ServiceMetrics::Expose(const std::string& host, int port) {
   // prometheus-cpp (civetweb) reports a failed bind by throwing; keep it inside.

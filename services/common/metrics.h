@@ -12,6 +12,8 @@
 //   bitnet_generated_tokens_total                tokens generated
 //   bitnet_decode_tokens_per_second              histogram, per Generate request
 //   bitnet_prefill_tokens_per_second             histogram, per Generate/Eval request
+//   bitnet_worker_retries_total{rpc}             requests run again on a fresh worker
+//                                                after theirs died (worker backends)
 //
 // Thread safety: all methods may be called from any thread.
 #pragma once
@@ -40,6 +42,7 @@ class ServiceMetrics {
   void GeneratedTokens(int64_t n);
   void DecodeRate(double tokens_per_s);
   void PrefillRate(double tokens_per_s);
+  void WorkerRetries(const std::string& rpc, int n);
 
   // Serves /metrics on host:port (port 0 = any free port). Returns the bound port.
   absl::StatusOr<int> Expose(const std::string& host, int port);
@@ -57,6 +60,7 @@ class ServiceMetrics {
   prometheus::Counter& generated_tokens_;
   prometheus::Histogram& decode_rate_;
   prometheus::Histogram& prefill_rate_;
+  prometheus::Family<prometheus::Counter>& worker_retries_;
   std::unique_ptr<prometheus::Exposer> exposer_;
 };
 

@@ -198,7 +198,7 @@ absl::StatusOr<std::string> NativeBackend::Detokenize(absl::Span<const int32_t> 
 
 absl::Status NativeBackend::EvalLogits(absl::Span<const int32_t> ids, BackendEvalMode mode,
                                        const std::vector<int>& rows, const LogitsRowFn& on_row,
-                                       const CancelledFn& cancelled) {
+                                       const CancelledFn& cancelled, CallNotes* /*notes*/) {
   Lease session(*this);
   EvalHooks hooks;
   hooks.cancelled = cancelled;
@@ -209,7 +209,7 @@ absl::Status NativeBackend::EvalLogits(absl::Span<const int32_t> ids, BackendEva
 
 absl::Status NativeBackend::EvalTrace(absl::Span<const int32_t> ids, BackendEvalMode mode,
                                       const std::vector<int>& rows, const ResidualFn& on_residual,
-                                      const CancelledFn& cancelled) {
+                                      const CancelledFn& cancelled, CallNotes* /*notes*/) {
   Lease session(*this);
   EvalHooks hooks;
   hooks.cancelled = cancelled;
@@ -222,7 +222,7 @@ absl::Status NativeBackend::EvalTrace(absl::Span<const int32_t> ids, BackendEval
 absl::StatusOr<GenerationResult> NativeBackend::Generate(absl::Span<const int32_t> prompt,
                                                          const GenerationSpec& spec,
                                                          const TokenFn& on_token,
-                                                         const CancelledFn& cancelled) {
+                                                         const CancelledFn& cancelled, CallNotes* /*notes*/) {
   GenerateOptions o;
   o.max_new_tokens = spec.max_new_tokens;
   o.sampling.temperature = spec.sampling.temperature;

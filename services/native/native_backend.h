@@ -58,13 +58,13 @@ class NativeBackend final : public EngineBackend {
   absl::StatusOr<std::string> Detokenize(absl::Span<const int32_t> ids) const override;
   absl::Status EvalLogits(absl::Span<const int32_t> ids, BackendEvalMode mode,
                           const std::vector<int>& rows, const LogitsRowFn& on_row,
-                          const CancelledFn& cancelled) override;
+                          const CancelledFn& cancelled, CallNotes* notes) override;
   absl::Status EvalTrace(absl::Span<const int32_t> ids, BackendEvalMode mode,
                          const std::vector<int>& rows, const ResidualFn& on_residual,
-                         const CancelledFn& cancelled) override;
+                         const CancelledFn& cancelled, CallNotes* notes) override;
   absl::StatusOr<GenerationResult> Generate(absl::Span<const int32_t> prompt,
                                             const GenerationSpec& spec, const TokenFn& on_token,
-                                            const CancelledFn& cancelled) override;
+                                            const CancelledFn& cancelled, CallNotes* notes) override;
 
  private:
   class Lease;

@@ -73,12 +73,12 @@ TEST(WorkerPoolRaceTest, ConcurrentCallsWhileWorkersAreKilledAndStopped) {
           GenerationSpec spec;
           spec.max_new_tokens = 12;
           spec.ignore_eos = true;
-          auto r = backend->Generate(*ids, spec, nullptr, nullptr);
+          auto r = backend->Generate(*ids, spec, nullptr, nullptr, nullptr);
           st = r.status();
         } else {
           st = backend->EvalLogits(*ids, BackendEvalMode::kBatch, {static_cast<int>(ids->size()) - 1},
                                    [](int, absl::Span<const float>) { return absl::OkStatus(); },
-                                   nullptr);
+                                   nullptr, nullptr);
         }
         std::lock_guard<std::mutex> lock(mu);
         ++by_code[absl::StatusCodeToString(st.code())];
@@ -109,7 +109,7 @@ TEST(WorkerPoolRaceTest, ConcurrentCallsWhileWorkersAreKilledAndStopped) {
   for (int i = 0; i < 4; ++i) {
     absl::Status st = backend->EvalLogits(*ids, BackendEvalMode::kBatch, {0},
                                           [](int, absl::Span<const float>) { return absl::OkStatus(); },
-                                          nullptr);
+                                          nullptr, nullptr);
     EXPECT_TRUE(st.ok()) << "after the chaos, call " << i << ": " << st;
   }
   backend.reset();

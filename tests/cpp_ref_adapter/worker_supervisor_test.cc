@@ -2,207 +2,27 @@
 // processes: bitparity-native-worker on the tiny-b158 fixture, behind a real
 // loopback gRPC server (the shared EngineService). Checks that the process
 // boundary changes nothing (logits bit for bit equal to the in-process engine)
-// and that failures are contained: a worker SIGKILLed mid-request or while
+// and that failures are contained: a worker SIGKILLed mid-stream or while
 // idle (health NOT_SERVING until it is back), a deadline overrun (the status
 // keeps the worker's words), a model that cannot load, a stop signal during a
 // slow start-up; that GetModelInfo reports the workers' memory; and that no
-// worker process is leaked.
+// worker process is leaked. Retries after a worker death: worker_retry_test.cc.
 #include <signal.h>
-#include <fcntl.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
-#include <cstdio>
-#include <cstring>
-#include <dirent.h>
-#include <fstream>
-#include <functional>
-#include <memory>
-#include <optional>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "cpp_ref_adapter/worker_backend.h"
-#include "cpp_ref_adapter/worker_codec.h"
-#include "gtest/gtest.h"
-#include "nlohmann/json.hpp"
-#include "services/native/native_backend.h"
-#include "tests/common/child_process.h"
-#include "tests/services/test_server.h"
+#include "tests/cpp_ref_adapter/supervisor_fixture.h"
 
 namespace bitparity::worker {
 namespace {
 
-namespace v1 = ::bitnet::v1;
-using std::chrono::milliseconds;
-
-const std::string kModel = std::string(BITPARITY_FIXTURES_DIR) + "/models/tiny-b158.gguf";
-const std::string kWorker = std::string(BITPARITY_BIN_DIR) + "/bitparity-native-worker";
-const std::string kServer = std::string(BITPARITY_BIN_DIR) + "/bitparity-worker-server";
-constexpr char kPrompt[] = "The quick brown fox jumps over the lazy dog.";
-
-using testing::Child;
-using testing::Children;
-using testing::Describe;
-
-WorkerBackendOptions Options(const std::string& model, int workers) {
-  WorkerBackendOptions o;
-  o.pool.command.executable = kWorker;
-  o.pool.command.args = {"--model", model, "--threads", "1", "--max-context", "512"};
-  o.pool.workers = workers;
-  o.pool.label = "bitparity worker";
-  o.pool.backoff_initial = milliseconds(50);
-  o.pool.backoff_max = milliseconds(400);
-  o.pool.hello_timeout = std::chrono::seconds(60);
-  o.model_path = model;
-  o.start_timeout = std::chrono::seconds(60);
-  return o;
-}
-
-using HealthStatus = grpc::health::v1::HealthCheckResponse;
-
-// A bitparity-worker-server child process (tests/common/child_process.h) listening on
-// a free loopback port that it writes to a file.
-class ServerProcess {
- public:
-  explicit ServerProcess(const std::vector<std::string>& extra_args)
-      : port_file_(::testing::TempDir() + "/worker_server_port_" + std::to_string(getpid()) + "_" +
-                   std::to_string(next_id_++)),
-        child_(kServer, WithListen(extra_args, port_file_)) {}
-
-  bool spawned() const { return child_.spawned(); }
-  void Signal(int sig) { child_.Signal(sig); }
-  // The bound port once the port file is there; 0 after 20 s or if the server ended.
-  int WaitPort() { return child_.WaitPort(port_file_, std::chrono::seconds(20)); }
-  std::optional<int> WaitExit(milliseconds timeout) { return child_.WaitExit(timeout); }
-  std::string WaitLogLine(const std::string& needle) { return child_.WaitLogLine(needle); }
-  std::string Log() const { return child_.Log(); }
-
- private:
-  static std::vector<std::string> WithListen(std::vector<std::string> args, const std::string& port_file) {
-    args.insert(args.begin(), {"--listen", "127.0.0.1:0", "--port-file", port_file});
-    return args;
-  }
-  static inline int next_id_ = 0;
-  std::string port_file_;
-  testing::ChildProcess child_;
-};
-
-HealthStatus::ServingStatus CheckHealth(const std::shared_ptr<grpc::Channel>& channel) {
-  auto health = grpc::health::v1::Health::NewStub(channel);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  grpc::health::v1::HealthCheckRequest req;
-  req.set_service("bitnet.v1.Engine");
-  grpc::health::v1::HealthCheckResponse resp;
-  grpc::Status st = health->Check(&ctx, req, &resp);
-  return st.ok() ? resp.status() : HealthStatus::UNKNOWN;
-}
-
-class SupervisorTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (access(kModel.c_str(), R_OK) != 0) GTEST_SKIP() << "fixture missing: " << kModel;
-    ASSERT_EQ(access(kWorker.c_str(), X_OK), 0) << kWorker << " is not built";
-    ASSERT_TRUE(Children().empty()) << "children before the test: " << Describe(Children());
-  }
-
-  void StartServer(int workers, const std::function<void(WorkerBackendOptions&)>& tweak = nullptr) {
-    WorkerBackendOptions o = Options(kModel, workers);
-    if (tweak) tweak(o);
-    auto b = WorkerBackend::Start(o);
-    ASSERT_TRUE(b.ok()) << b.status();
-    backend_ = std::shared_ptr<WorkerBackend>(std::move(*b));
-    ServerOptions so;
-    so.limits.max_concurrent = workers;
-    server_ = testing::LoopbackServer::Start(so, backend_);
-    ASSERT_NE(server_, nullptr);
-    stub_ = server_->Stub();
-  }
-
-  void StopServer() {
-    stub_.reset();
-    server_.reset();
-    backend_.reset();  // the pool closes the workers' stdin, kills leftovers, reaps
-  }
-
-  void TearDown() override {
-    StopServer();
-    EXPECT_TRUE(Children().empty()) << "leaked worker processes: " << Describe(Children());
-  }
-
-  // Waits until the pool has `n` ready workers.
-  void WaitReady(int n) {
-    for (int i = 0; i < 2000 && backend_->pool().ready() < n; ++i) {
-      std::this_thread::sleep_for(milliseconds(5));
-    }
-    ASSERT_EQ(backend_->pool().ready(), n);
-  }
-
-  // A 1-worker pool whose worker `before` was replaced, once: the new one is
-  // our only child, alive, and the dead one was reaped.
-  void ExpectReplacedOnce(const std::vector<int>& before) {
-    const std::vector<int> after = backend_->pool().Pids();
-    ASSERT_EQ(after.size(), 1u);
-    EXPECT_NE(after[0], before[0]);
-    EXPECT_EQ(backend_->pool().restarts(), 1);
-    const std::vector<Child> children = Children();
-    ASSERT_EQ(children.size(), 1u) << Describe(children);
-    EXPECT_EQ(children[0].pid, after[0]);
-    EXPECT_NE(children[0].state, 'Z');
-  }
-
-  // Polls the server's health until it is `want` (true) or `timeout` passed.
-  bool WaitHealth(HealthStatus::ServingStatus want, milliseconds timeout) {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    while (server_->Health("bitnet.v1.Engine") != want) {
-      if (std::chrono::steady_clock::now() > until) return false;
-      std::this_thread::sleep_for(milliseconds(10));
-    }
-    return true;
-  }
-
-  grpc::Status ModelInfo(v1::GetModelInfoResponse* info) {
-    grpc::ClientContext ctx;
-    return stub_->GetModelInfo(&ctx, v1::GetModelInfoRequest(), info);
-  }
-
-  static v1::EvalLogitsRequest FullLogits(const std::vector<int32_t>& ids, v1::EvalMode mode) {
-    v1::EvalLogitsRequest req;
-    req.mutable_input()->mutable_ids()->mutable_ids()->Add(ids.begin(), ids.end());
-    req.set_mode(mode);
-    req.mutable_positions()->set_kind(v1::Positions::ALL);
-    req.mutable_output()->set_kind(v1::LogitsOutput::FULL);
-    req.mutable_output()->set_format(v1::FLOAT_FORMAT_F32);
-    return req;
-  }
-
-  static v1::GenerateRequest LongGeneration(int max_new_tokens) {
-    v1::GenerateRequest req;
-    req.mutable_input()->set_text("Once");
-    req.set_max_new_tokens(max_new_tokens);
-    req.set_ignore_eos(true);
-    return req;
-  }
-
-  grpc::Status EvalOnce(v1::EvalLogitsResponse* resp) {
-    grpc::ClientContext ctx;
-    v1::EvalLogitsRequest req;
-    req.mutable_input()->set_text(kPrompt);
-    return stub_->EvalLogits(&ctx, req, resp);
-  }
-
-  std::shared_ptr<WorkerBackend> backend_;
-  std::unique_ptr<testing::LoopbackServer> server_;
-  std::unique_ptr<v1::Engine::Stub> stub_;
-};
+using namespace testing_fixture;  // NOLINT: the fixture and its helpers
 
 TEST_F(SupervisorTest, EvalLogitsEqualsInProcessEngineBitForBit) {
   StartServer(1);
@@ -227,7 +47,7 @@ TEST_F(SupervisorTest, EvalLogitsEqualsInProcessEngineBitForBit) {
                                    expected.push_back(FloatsToBytes(l));
                                    return absl::OkStatus();
                                  },
-                                 [] { return false; })
+                                 [] { return false; }, nullptr)
                     .ok());
     grpc::ClientContext ctx;
     v1::EvalLogitsResponse resp;
@@ -254,7 +74,7 @@ TEST_F(SupervisorTest, GenerateEqualsInProcessEngine) {
   GenerationSpec spec;
   spec.max_new_tokens = 24;
   spec.ignore_eos = true;
-  auto expected = (*native)->Generate(*ids, spec, nullptr, [] { return false; });
+  auto expected = (*native)->Generate(*ids, spec, nullptr, [] { return false; }, nullptr);
   ASSERT_TRUE(expected.ok()) << expected.status();
 
   grpc::ClientContext ctx;
@@ -275,7 +95,7 @@ TEST_F(SupervisorTest, WorkerErrorKeepsTheWorker) {
   // Past the service's validation, straight to the worker: its engine says no.
   absl::Status st = backend_->EvalLogits(
       std::vector<int32_t>{1, 99999999}, BackendEvalMode::kBatch, {0},
-      [](int, absl::Span<const float>) { return absl::OkStatus(); }, nullptr);
+      [](int, absl::Span<const float>) { return absl::OkStatus(); }, nullptr, nullptr);
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
   EXPECT_EQ(backend_->pool().Pids(), before);
   EXPECT_EQ(backend_->pool().restarts(), 0);
@@ -305,38 +125,6 @@ TEST_F(SupervisorTest, WorkerKilledMidRequestAnswersUnavailableAndNextRequestsSu
     EXPECT_TRUE(ok.ok()) << "request " << i << " after the kill: " << ok.error_message();
   }
   ExpectReplacedOnce(before);
-}
-
-// A worker killed while it writes a frame (a full logits row is 201 KB, more
-// than the pipe holds): the server reads a truncated frame, then end of file.
-// That is a death (UNAVAILABLE), not a protocol error (was INTERNAL "sent a bad
-// frame", found by cpp_ref_adapter_pool_race_test).
-TEST_F(SupervisorTest, WorkerKilledMidFrameAnswersUnavailable) {
-  StartServer(1);
-  const std::vector<int> before = backend_->pool().Pids();
-  ASSERT_EQ(before.size(), 1u);
-  auto ids = backend_->Tokenize(kPrompt, true, false);
-  ASSERT_TRUE(ids.ok());
-  std::vector<int> rows(ids->size());
-  for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<int>(i);
-  int seen = 0;
-  absl::Status st = backend_->EvalLogits(
-      *ids, BackendEvalMode::kBatch, rows,
-      [&](int, absl::Span<const float>) {
-        if (++seen == 1) {
-          // Let the worker block half-way through writing the next row, then kill it.
-          std::this_thread::sleep_for(milliseconds(200));
-          ::kill(before[0], SIGKILL);
-        }
-        return absl::OkStatus();
-      },
-      nullptr);
-  EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
-  EXPECT_NE(st.message().find("died"), std::string::npos) << st;
-  EXPECT_NE(st.message().find("SIGKILL"), std::string::npos) << st;
-  v1::EvalLogitsResponse resp;
-  grpc::Status ok = EvalOnce(&resp);
-  EXPECT_TRUE(ok.ok()) << ok.error_message();
 }
 
 TEST_F(SupervisorTest, DeadlineOverrunAnswersDeadlineExceededAndReplacesTheWorker) {

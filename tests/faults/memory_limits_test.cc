@@ -180,18 +180,18 @@ class CountingBackend final : public EngineBackend {
   }
   absl::Status EvalLogits(absl::Span<const int32_t> ids, BackendEvalMode mode,
                           const std::vector<int>& rows, const LogitsRowFn& on_row,
-                          const CancelledFn& cancelled) override {
-    return inner_->EvalLogits(ids, mode, rows, on_row, cancelled);
+                          const CancelledFn& cancelled, CallNotes* notes) override {
+    return inner_->EvalLogits(ids, mode, rows, on_row, cancelled, notes);
   }
   absl::Status EvalTrace(absl::Span<const int32_t> ids, BackendEvalMode mode,
                          const std::vector<int>& rows, const ResidualFn& on_residual,
-                         const CancelledFn& cancelled) override {
-    return inner_->EvalTrace(ids, mode, rows, on_residual, cancelled);
+                         const CancelledFn& cancelled, CallNotes* notes) override {
+    return inner_->EvalTrace(ids, mode, rows, on_residual, cancelled, notes);
   }
   absl::StatusOr<GenerationResult> Generate(absl::Span<const int32_t> prompt,
                                             const GenerationSpec& spec, const TokenFn& on_token,
-                                            const CancelledFn& cancelled) override {
-    return inner_->Generate(prompt, spec, on_token, cancelled);
+                                            const CancelledFn& cancelled, CallNotes* notes) override {
+    return inner_->Generate(prompt, spec, on_token, cancelled, notes);
   }
   int tokenize_calls() const { return tokenize_calls_.load(); }
 

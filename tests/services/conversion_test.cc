@@ -191,7 +191,8 @@ TEST(FillModelInfo, ReportsTheServerAndTheSumOverWorkers) {
   BackendInfo info;
   ServiceLimits limits;
   v1::GetModelInfoResponse in_process;
-  FillModelInfo(info, limits, {100, 200}, 5, {}, &in_process);
+  FillModelInfo(info, limits, {100, 200}, 5, {}, std::nullopt, &in_process);
+  EXPECT_FALSE(in_process.has_worker_pool());
   EXPECT_EQ(in_process.memory().resident_bytes(), 100);
   EXPECT_EQ(in_process.memory().peak_resident_bytes(), 200);
   EXPECT_EQ(in_process.memory().session_bytes(), 5);
@@ -200,7 +201,17 @@ TEST(FillModelInfo, ReportsTheServerAndTheSumOverWorkers) {
 
   const std::vector<ChildMemory> workers = {{11, {1000, 3000}}, {12, {2000, 2500}}};
   v1::GetModelInfoResponse pooled;
-  FillModelInfo(info, limits, {100, 200}, 5, workers, &pooled);
+  WorkerPoolStats stats;
+  stats.workers = 2;
+  stats.ready = 1;
+  stats.restarts = 7;
+  stats.retried_calls = 3;
+  FillModelInfo(info, limits, {100, 200}, 5, workers, stats, &pooled);
+  ASSERT_TRUE(pooled.has_worker_pool());
+  EXPECT_EQ(pooled.worker_pool().workers(), 2);
+  EXPECT_EQ(pooled.worker_pool().ready(), 1);
+  EXPECT_EQ(pooled.worker_pool().restarts(), 7);
+  EXPECT_EQ(pooled.worker_pool().retried_after_worker_crash(), 3);
   EXPECT_EQ(pooled.memory().resident_bytes(), 100);
   EXPECT_EQ(pooled.memory().worker_resident_bytes(), 3000);
   EXPECT_EQ(pooled.memory().worker_peak_resident_bytes(), 5500);

@@ -78,7 +78,7 @@ class FakeBackend final : public EngineBackend {
 
   absl::Status EvalLogits(absl::Span<const int32_t> ids, BackendEvalMode mode,
                           const std::vector<int>& rows, const LogitsRowFn& on_row,
-                          const CancelledFn& cancelled) override {
+                          const CancelledFn& cancelled, CallNotes* /*notes*/) override {
     Enter();
     std::vector<float> row(kVocab);
     size_t next = 0;
@@ -96,7 +96,7 @@ class FakeBackend final : public EngineBackend {
 
   absl::Status EvalTrace(absl::Span<const int32_t> ids, BackendEvalMode mode,
                          const std::vector<int>& rows, const ResidualFn& on_residual,
-                         const CancelledFn& cancelled) override {
+                         const CancelledFn& cancelled, CallNotes* /*notes*/) override {
     Enter();
     for (int layer = 0; layer <= info_.n_layer; ++layer) {
       if (!Step(cancelled)) return Leave(absl::CancelledError("fake: cancelled"));
@@ -111,7 +111,7 @@ class FakeBackend final : public EngineBackend {
 
   absl::StatusOr<GenerationResult> Generate(absl::Span<const int32_t> prompt,
                                             const GenerationSpec& spec, const TokenFn& on_token,
-                                            const CancelledFn& cancelled) override {
+                                            const CancelledFn& cancelled, CallNotes* /*notes*/) override {
     Enter();
     GenerationResult r;
     {
