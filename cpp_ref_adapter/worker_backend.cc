@@ -51,27 +51,37 @@ std::optional<WorkerPoolStats> WorkerBackend::PoolStats() const {
 }
 
 absl::Status WorkerBackend::Call(const char* what, wpb::Request& request, const StopFn& stop,
-                                 const PartialFn& on_partial, Replay replay, CallNotes* notes,
+                                 const PartialFn& on_partial, const RetryPlan& plan, CallNotes* notes,
                                  wpb::Response* final_frame) const {
-  // Each partial frame handed to `on_partial`, as a hash: a retry skips them
-  // (the caller has them) and checks that the fresh worker sent the same.
+  // Each partial frame handed to `on_partial`, as a hash: a retry skips the
+  // ones the caller has and checks that the fresh worker sent the same.
   std::vector<size_t> delivered;
+  size_t repeats = 0;  // leading frames of the next attempt that the caller has
+  int fruitless = 0;   // retries in a row that delivered no new frame
   for (int attempt = 0;; ++attempt) {
     bool worker_died = false;
-    absl::Status st = CallOnce(what, request, stop, on_partial, &delivered, &worker_died, final_frame);
+    const size_t before = delivered.size();
+    absl::Status st =
+        CallOnce(what, request, stop, on_partial, repeats, &delivered, &worker_died, final_frame);
     if (!worker_died) return st;
-    // The worker died before a final frame. Run the call again from the start
-    // on a fresh worker when nothing is lost by it: nothing reached the caller
-    // yet, or what did can be replayed (the frames are deterministic and the
-    // retry's copies are skipped). Bounded: a request that kills every worker
-    // it meets stops here.
-    const bool replayable = delivered.empty() || replay == Replay::kSkipDelivered;
-    if (!replayable || attempt >= options_.max_worker_retries) {
+    // The worker died before a final frame. Run the call again on a fresh
+    // worker when nothing is lost by it: nothing reached the caller yet, or
+    // what did can be sent again (the frames are deterministic; the copies are
+    // checked and skipped). Bounded: retries that bring no new frame count, so
+    // that a request that kills every worker it meets stops after
+    // max_worker_retries of them; one that makes progress goes on.
+    if (attempt > 0) fruitless = delivered.size() > before ? 0 : fruitless + 1;
+    const bool replayable = delivered.empty() || plan.replay != Replay::kNever;
+    if (!replayable || fruitless >= options_.max_worker_retries || attempt >= kMaxAttempts - 1) {
       if (attempt == 0) return st;
       return absl::Status(st.code(), absl::StrCat(st.message(), " (after ", attempt,
                                                   attempt == 1 ? " retry" : " retries",
                                                   " on a fresh worker)"));
     }
+    // A resumable call asks the fresh worker only for the frames from the last
+    // one delivered on (sent again, as a check); the others start over.
+    repeats = delivered.size();
+    if (plan.resume && !delivered.empty()) repeats = plan.resume(delivered.size(), &request);
     retried_calls_.fetch_add(1);
     if (notes != nullptr) {
       ++notes->worker_retries;
@@ -84,6 +94,7 @@ absl::Status WorkerBackend::Call(const char* what, wpb::Request& request, const 
       j["call"] = what;
       j["attempt"] = attempt + 2;
       j["frames_already_delivered"] = delivered.size();
+      j["frames_sent_again"] = repeats;
       j["reason"] = st.message();
       const std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
       std::fwrite(line.data(), 1, line.size(), stderr);
@@ -92,8 +103,9 @@ absl::Status WorkerBackend::Call(const char* what, wpb::Request& request, const 
 }
 
 absl::Status WorkerBackend::CallOnce(const char* what, wpb::Request& request, const StopFn& stop,
-                                     const PartialFn& on_partial, std::vector<size_t>* delivered,
-                                     bool* worker_died, wpb::Response* final_frame) const {
+                                     const PartialFn& on_partial, size_t repeats,
+                                     std::vector<size_t>* delivered, bool* worker_died,
+                                     wpb::Response* final_frame) const {
   absl::StatusOr<WorkerPool::Lease> leased = pool_->Acquire(stop);
   if (!leased.ok()) return leased.status();
   WorkerPool::Lease lease = std::move(*leased);
@@ -175,10 +187,10 @@ absl::Status WorkerBackend::CallOnce(const char* what, wpb::Request& request, co
         if (!on_partial) return broken(std::move(lease), "sent an unexpected partial frame");
         resp.set_id(0);  // attempts differ only in the id
         const size_t hash = std::hash<std::string>()(resp.SerializeAsString());
-        if (partials < delivered->size()) {
-          // A retry's replay of a frame the caller already has: skipped, but
-          // it must be the same frame, or the two attempts disagree.
-          if ((*delivered)[partials++] != hash) {
+        if (partials < repeats) {
+          // A retry's copy of a frame the caller already has: skipped, but it
+          // must be the same frame, or the two attempts disagree.
+          if ((*delivered)[delivered->size() - repeats + partials++] != hash) {
             return broken(std::move(lease),
                           absl::StrCat("sent a different frame ", partials - 1,
                                        " than the worker that died (the retry is not "
@@ -222,7 +234,7 @@ absl::Status WorkerBackend::QuickCall(const char* what, wpb::Request& request,
   bool timed_out = false;
   absl::Status st = Call(what, request,
                          [&] { return timed_out = WorkerPool::Clock::now() > deadline; }, nullptr,
-                         Replay::kSkipDelivered, nullptr, final_frame);
+                         RetryPlan{Replay::kAll, nullptr}, nullptr, final_frame);
   if (timed_out && absl::IsCancelled(st)) {
     return absl::DeadlineExceededError(absl::StrCat(what, " took longer than ",
                                                     options_.quick_timeout.count(), " ms: ",
@@ -271,6 +283,13 @@ absl::Status WorkerBackend::EvalLogits(absl::Span<const int32_t> ids, BackendEva
   r->mutable_rows()->Add(rows.begin(), rows.end());
   std::vector<float> logits;
   wpb::Response done;
+  // After a death, the fresh worker evaluates the same rows (so that every
+  // row rounds as before) but sends only those from the last delivered one on,
+  // that one as a check.
+  const ResumeFn resume = [](size_t delivered, wpb::Request* again) -> size_t {
+    again->mutable_eval_logits()->set_skip_rows(static_cast<int32_t>(delivered - 1));
+    return 1;
+  };
   absl::Status st = Call(
       "EvalLogits", req, cancelled,
       [&](const wpb::Response& part) -> absl::Status {
@@ -281,7 +300,7 @@ absl::Status WorkerBackend::EvalLogits(absl::Span<const int32_t> ids, BackendEva
         }
         return on_row(part.logits_row().row(), logits);
       },
-      Replay::kSkipDelivered, notes, &done);
+      RetryPlan{Replay::kAll, resume}, notes, &done);
   if (!st.ok()) return st;
   if (!done.has_eval_done()) return absl::InternalError("worker answered EvalLogits with another kind");
   return absl::OkStatus();
@@ -306,7 +325,7 @@ absl::Status WorkerBackend::EvalTrace(absl::Span<const int32_t> ids, BackendEval
         on_residual(rr.layer(), rr.row(), hidden);
         return absl::OkStatus();
       },
-      Replay::kSkipDelivered, notes, &done);
+      RetryPlan{Replay::kAll, nullptr}, notes, &done);
   if (!st.ok()) return st;
   if (!done.has_eval_done()) return absl::InternalError("worker answered EvalTrace with another kind");
   return absl::OkStatus();
@@ -333,7 +352,7 @@ absl::StatusOr<GenerationResult> WorkerBackend::Generate(absl::Span<const int32_
       },
       // Streamed tokens cannot be taken back; collected ones are replayed (the
       // same seed on a fresh worker gives the same tokens, which is checked).
-      on_token ? Replay::kNever : Replay::kSkipDelivered, notes, &done);
+      RetryPlan{on_token ? Replay::kNever : Replay::kAll, nullptr}, notes, &done);
   if (absl::IsCancelled(st)) {
     // What was generated before the request was abandoned stays the caller's.
     result.finish = GenerationFinish::kCancelled;

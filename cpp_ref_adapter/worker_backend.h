@@ -15,14 +15,18 @@
 // A request is only dispatched to a live worker: one that exited while idle
 // (its pidfd or stdout says so) is passed over and restarted. A worker can still
 // die between being leased and reading the frame (killed a moment before), or
-// in the middle of the call. Then the call is run again from the start on a
-// fresh worker, at most max_worker_retries times, when nothing is lost by it:
+// in the middle of the call. Then the call is run again on a fresh worker when
+// nothing is lost by it (max_worker_retries bounds the retries in a row that
+// bring no new frame):
 //   - nothing reached the caller yet (no partial frame: every call kind), or
 //   - what did can be replayed: EvalLogits and EvalTrace rows, and the tokens
 //     of a Generate whose tokens are collected rather than streamed (the
 //     service's unary Generate). The retry skips the frames the caller has,
 //     after checking that they are the same bytes (the calls are
-//     deterministic; a retry that disagrees is Internal).
+//     deterministic; a retry that disagrees is Internal). EvalLogits resumes
+//     instead: the fresh worker evaluates the same rows but sends only those
+//     from the last delivered one on (which is checked), so a long evaluation
+//     makes progress even when its workers keep dying.
 // A streaming Generate that has sent tokens cannot take them back: Unavailable.
 // Every retry is counted (CallNotes, PoolStats) and logged as a JSON line
 // ("event":"request_retried").
@@ -120,9 +124,19 @@ class WorkerBackend final : public EngineBackend {
 
  private:
   using PartialFn = std::function<absl::Status(const bitnet::worker::v1::Response& part)>;
-  // Whether partial frames the caller already has may be sent again by a retry
-  // (which skips them): kNever once they left the server (streamed tokens).
-  enum class Replay { kNever, kSkipDelivered };
+  // Whether a retry may send again partial frames the caller already has
+  // (they are checked and skipped): kNever once they left the server
+  // (streamed tokens).
+  enum class Replay { kNever, kAll };
+  // Rewrites a request after a death so that the fresh worker sends only the
+  // frames from index `delivered - n` on; returns n (the frames sent again).
+  using ResumeFn = std::function<size_t(size_t delivered, bitnet::worker::v1::Request* request)>;
+  struct RetryPlan {
+    Replay replay = Replay::kNever;
+    ResumeFn resume;  // null: a retry starts over
+  };
+  // A bound on attempts even for a call that makes progress each time.
+  static constexpr int kMaxAttempts = 64;
 
   WorkerBackend() = default;
   // One request: partial frames to `on_partial` (may be null), the final frame
@@ -130,14 +144,16 @@ class WorkerBackend final : public EngineBackend {
   // `replay` allows it (see the top of the file), counted in `notes` (may be
   // null). `what` names the call in messages.
   absl::Status Call(const char* what, bitnet::worker::v1::Request& request, const StopFn& stop,
-                    const PartialFn& on_partial, Replay replay, CallNotes* notes,
+                    const PartialFn& on_partial, const RetryPlan& plan, CallNotes* notes,
                     bitnet::worker::v1::Response* final_frame) const;
   // One attempt on one leased worker. `delivered` holds a hash per partial
-  // frame already handed on (an attempt skips that many and checks them);
-  // `*worker_died` is set when the worker died before the final frame.
+  // frame already handed on; the attempt's first `repeats` frames are copies of
+  // its last `repeats` (checked, skipped), later ones are handed on and
+  // appended. `*worker_died` is set when the worker died before the final frame.
   absl::Status CallOnce(const char* what, bitnet::worker::v1::Request& request, const StopFn& stop,
-                        const PartialFn& on_partial, std::vector<size_t>* delivered,
-                        bool* worker_died, bitnet::worker::v1::Response* final_frame) const;
+                        const PartialFn& on_partial, size_t repeats,
+                        std::vector<size_t>* delivered, bool* worker_died,
+                        bitnet::worker::v1::Response* final_frame) const;
   absl::Status QuickCall(const char* what, bitnet::worker::v1::Request& request,
                          bitnet::worker::v1::Response* final_frame) const;
 

@@ -72,9 +72,11 @@ wpb::Response Answer(EngineBackend& backend, const wpb::Request& req,
     case wpb::Request::kEvalLogits: {
       const wpb::EvalLogitsRequest& r = req.eval_logits();
       const auto t0 = Clock::now();
+      int index = 0;  // of the row in r.rows()
       st = backend.EvalLogits(
           absl::MakeConstSpan(r.ids().data(), r.ids().size()), FromProto(r.mode()), Rows(r.rows()),
           [&](int row, absl::Span<const float> logits) {
+            if (index++ < r.skip_rows()) return absl::OkStatus();  // the supervisor has it
             wpb::Response part;
             part.set_id(req.id());
             part.mutable_logits_row()->set_row(row);

@@ -403,7 +403,7 @@ absl::StatusOr<WorkerPool::Lease> WorkerPool::Acquire(const StopFn& stop) {
     bool any_alive = false, all_failing = true;
     for (size_t i = 0; i < slots_.size(); ++i) {
       Slot& s = slots_[i];
-      if (s.start_failures == 0) all_failing = false;
+      if (s.start_failures < options_.start_failures_before_unavailable) all_failing = false;
       // A worker that exited since the monitor last looked is passed over (the
       // monitor, woken, reaps and restarts it): never dispatch to the dead.
       if (s.state == State::kIdle && s.process->Exited()) {
@@ -451,6 +451,9 @@ WorkerPool::Death WorkerPool::Discard(Lease lease, bool crashed) {
   d.slot = lease.slot_;
   d.pid = w->pid();
   lease.pool_ = nullptr;
+  // Killed from outside (the OOM killer, an operator, a node drain): SIGKILL
+  // before we sent ours. That is not a crash of the worker's own making.
+  const bool killed_from_outside = w->Exited() && w->ExitSignal() == SIGKILL;
   w->Kill();  // it may be alive: hung, or abandoned mid-request
   d.exit = w->WaitExit(std::chrono::seconds(5));
   d.stderr_tail = w->StderrSummary();
@@ -463,8 +466,16 @@ WorkerPool::Death WorkerPool::Discard(Lease lease, bool crashed) {
     const std::string why = absl::StrCat(options_.label, " ", d.slot, " (pid ", d.pid, ") ",
                                          crashed ? "died" : "was killed", ": ", d.exit,
                                          "; last stderr lines: ", d.stderr_tail);
-    if (crashed) {
+    if (crashed && !killed_from_outside) {
       Failed(s, why, /*at_start=*/false);
+    } else if (crashed) {
+      // Restarted at once: backing off would make every later request wait
+      // for a worker that did nothing wrong. (A start that keeps failing, or a
+      // request that kills every worker, is still bounded elsewhere.)
+      s.state = State::kWaitingRestart;
+      s.restart_at = Clock::now();
+      last_failure_ = why;
+      Log("worker_killed_from_outside", d.slot, d.pid, why);
     } else {
       s.state = State::kWaitingRestart;
       s.restart_at = Clock::now();

@@ -18,12 +18,15 @@
 //        +----- start failed / no Hello in time ---+---- died / killed ------+
 // A worker that completes a request resets its slot's failure count; a start
 // failure or a crash doubles the wait before the next start (backoff_initial,
-// 2x, ... up to backoff_max). A worker killed because its request was abandoned
-// (deadline, cancel) restarts at once: that is not its fault. The monitor also
-// watches idle workers: one that dies between requests (its stdout closes) is
-// reaped and restarted at once, not when the next request finds it dead; one
-// that stays stopped (SIGSTOP) for stopped_timeout is killed and restarted.
-// Acquire passes over stopped idle workers.
+// 2x, ... up to backoff_max). A worker that was not at fault restarts at once:
+// one killed because its request was abandoned (deadline, cancel), and one
+// SIGKILLed from outside after its Hello (the OOM killer, an operator, a node
+// drain: a crash loop shows as SIGSEGV, SIGABRT or an exit code instead). The
+// monitor also watches idle workers through their pidfd and stdout: one that
+// dies between requests is reaped and restarted as soon as the kernel says so,
+// not when the next request finds it dead; one that stays stopped (SIGSTOP) for
+// stopped_timeout is killed and restarted. Acquire passes over exited and
+// stopped idle workers.
 //
 // Readiness: the pool is ready while at least one worker is idle or busy; a
 // readiness observer hears every change (a server's health follows it).
@@ -60,6 +63,10 @@ struct WorkerPoolOptions {
   int workers = 1;
   // A started worker must say Hello (load its model) within this.
   std::chrono::milliseconds hello_timeout{std::chrono::seconds(120)};
+  // Acquire fails at once (Unavailable, with the last failure) when no worker
+  // is alive and every slot's last this many starts failed: the workers cannot
+  // start. Fewer failures (a worker killed while it loaded) are waited out.
+  int start_failures_before_unavailable = 3;
   std::chrono::milliseconds backoff_initial{200};
   std::chrono::milliseconds backoff_max{std::chrono::seconds(10)};
   // A worker found stopped (SIGSTOP, a debugger) this long is treated as hung:
@@ -113,12 +120,12 @@ class WorkerPool {
     WorkerProcess* process_ = nullptr;
   };
 
-  // An idle ready worker that is not stopped; waits while all are busy,
-  // starting or stopped, polling `stop`
-  // (may be null) about every 10 ms: Cancelled when it says stop. Unavailable at
-  // once when no worker is ready and every slot's last start failed (the message
-  // has the last failure), and while the pool shuts down. A worker restarting
-  // after a crash is waited for: its next start is expected to work.
+  // An idle ready worker that is alive and not stopped; waits while all are
+  // busy, starting or stopped, polling `stop` (may be null) about every 10 ms:
+  // Cancelled when it says stop. Unavailable at once when no worker is ready and
+  // every slot's last start_failures_before_unavailable starts failed (the
+  // message has the last failure), and while the pool shuts down. A worker
+  // restarting after a crash is waited for: its next start is expected to work.
   absl::StatusOr<Lease> Acquire(const StopFn& stop);
 
   // Gives a healthy worker back; `session_bytes` is what it last reported

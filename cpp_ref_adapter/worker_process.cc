@@ -198,7 +198,16 @@ bool WorkerProcess::Running() {
   reaped_ = true;
   exit_description_ = ec ? absl::StrCat("unknown (", ec.message(), ")")
                          : DescribeStatus(child_->native_exit_code());
+  if (!ec && WIFSIGNALED(child_->native_exit_code())) {
+    exit_signal_ = WTERMSIG(child_->native_exit_code());
+  }
   return false;
+}
+
+int WorkerProcess::ExitSignal() {
+  Running();  // reaps it when it has ended
+  std::lock_guard<std::mutex> lock(child_mu_);
+  return exit_signal_;
 }
 
 std::string WorkerProcess::WaitExit(std::chrono::milliseconds timeout) {

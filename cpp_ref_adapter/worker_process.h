@@ -80,6 +80,9 @@ class WorkerProcess {
   // code N", "signal N (NAME)", or "still running" after the timeout.
   std::string WaitExit(std::chrono::milliseconds timeout);
   bool Running();
+  // The signal that ended the worker (SIGKILL, SIGSEGV, ...); 0 while it runs
+  // or when it exited by itself.
+  int ExitSignal();
   // True while the worker is stopped (SIGSTOP, SIGTSTP, a debugger's stop):
   // state T or t in /proc/<pid>/stat. It then answers nothing until resumed.
   bool Stopped();
@@ -108,6 +111,7 @@ class WorkerProcess {
   std::mutex child_mu_;  // boost's child is not thread-safe
   std::string exit_description_ ABSL_GUARDED_BY(child_mu_);
   bool reaped_ ABSL_GUARDED_BY(child_mu_) = false;
+  int exit_signal_ ABSL_GUARDED_BY(child_mu_) = 0;
 
   std::thread stderr_reader_;
   std::mutex tail_mu_;

@@ -399,15 +399,46 @@ absl::Status SetPromptIds(EngineClient& a, EngineClient& b, int max_prompt, Prom
   return absl::OkStatus();
 }
 
-// Tokenization, drift and generation of one prompt, then its verdicts. A failed RPC
-// is recorded in the result: the other prompts go on.
-void MeasurePrompt(EngineClient& a, EngineClient& b, const Prompt& prompt, const CompareOptions& o, int max_prompt,
-                   PromptResult* p, std::atomic<bool>* connection_lost) {
-  const auto t0 = std::chrono::steady_clock::now();
-  p->prompt = prompt;
+// Prompt retries per side, counted across the measuring threads.
+struct RetryCounters {
+  std::atomic<int> a{0}, b{0};
+};
+
+// A failure that a later attempt may not meet: the server was restarting, a
+// worker died where the server could not re-run the call, a deadline passed.
+bool Retryable(const absl::Status& st) {
+  return st.code() == absl::StatusCode::kUnavailable || st.code() == absl::StatusCode::kDeadlineExceeded;
+}
+
+// Tokenization, drift and generation of one prompt: one attempt.
+absl::Status MeasurePromptOnce(EngineClient& a, EngineClient& b, const CompareOptions& o, int max_prompt,
+                               PromptResult* p) {
   absl::Status st = SetPromptIds(a, b, max_prompt, p);
   if (st.ok()) st = MeasureDrift(a, b, p->ids, o, &p->drift);
   if (st.ok() && o.max_new_tokens > 0) st = MeasureGeneration(a, b, p->ids, o, &p->generation);
+  return st;
+}
+
+// One prompt, measured again from the start (up to o.retries times, with a
+// doubling backoff) while it fails in a way a later attempt may not; then its
+// verdicts. A prompt that still fails is recorded as an error in its result:
+// the other prompts go on.
+void MeasurePrompt(EngineClient& a, EngineClient& b, const Prompt& prompt, const CompareOptions& o, int max_prompt,
+                   PromptResult* p, RetryCounters* retries, std::atomic<bool>* connection_lost) {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::string> reasons;
+  absl::Status st;
+  for (int attempt = 0;; ++attempt) {
+    *p = PromptResult();
+    p->prompt = prompt;
+    st = MeasurePromptOnce(a, b, o, max_prompt, p);
+    if (st.ok() || !Retryable(st) || attempt >= o.retries) break;
+    reasons.push_back(std::string(st.message()));
+    (FailedSide(st) == b.endpoint().label ? retries->b : retries->a)++;
+    std::this_thread::sleep_for(std::chrono::duration<double>(o.retry_backoff_s * (1 << std::min(attempt, 6))));
+  }
+  p->attempts = static_cast<int>(reasons.size()) + 1;
+  p->retry_reasons = std::move(reasons);
   if (!st.ok()) RecordError(st, p, connection_lost);
   JudgePrompt(o.thresholds, p);
   p->wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -419,10 +450,11 @@ void MeasurePrompts(EngineClient& a, EngineClient& b, const PromptSet& set, cons
   run->prompts.resize(set.prompts.size());
   std::atomic<size_t> next{0};
   std::atomic<bool> lost{false};
+  RetryCounters retries;
   progress->Begin("prompts (tokenize, drift, generate)", static_cast<int>(set.prompts.size()));
   auto worker = [&] {
     for (size_t i = next++; i < set.prompts.size(); i = next++) {
-      MeasurePrompt(a, b, set.prompts[i], o, max_prompt, &run->prompts[i], &lost);
+      MeasurePrompt(a, b, set.prompts[i], o, max_prompt, &run->prompts[i], &retries, &lost);
       progress->Advance();
     }
   };
@@ -431,6 +463,8 @@ void MeasurePrompts(EngineClient& a, EngineClient& b, const PromptSet& set, cons
   for (auto& t : pool) t.join();
   progress->End();
   run->connection_lost = lost;
+  run->resilience_a.prompt_retries = retries.a;
+  run->resilience_b.prompt_retries = retries.b;
 }
 
 // The prompts whose drift fails, the worst first, at most `max_prompts`.
@@ -504,6 +538,17 @@ void MeasureRunSpeed(EngineClient& a, EngineClient& b, const CompareOptions& o, 
   const absl::Status& failed = sa.ok() ? sb.status() : sa.status();
   run->speed_error = std::string(failed.message());
   if (failed.code() == absl::StatusCode::kUnavailable) run->connection_lost = true;
+}
+
+// What a side's server recovered from during the run: calls it re-ran (the
+// client summed their trailers) and workers it restarted (GetModelInfo now
+// against `before`, read at the start).
+void CountServerRecoveries(EngineClient& c, const v1::GetModelInfoResponse& before, SideResilience* r) {
+  r->server_retries = c.server_retries();
+  absl::StatusOr<v1::GetModelInfoResponse> after = c.GetModelInfo();
+  if (after.ok() && after->has_worker_pool() && before.has_worker_pool()) {
+    r->worker_restarts = after->worker_pool().restarts() - before.worker_pool().restarts();
+  }
 }
 
 // Both sides' endpoints and model info, and the prompt set's provenance.
@@ -593,6 +638,8 @@ absl::StatusOr<CompareRun> RunCompare(EngineClient& a, EngineClient& b, const Pr
   // Once a server is gone, the later phases would only add errors.
   if (o.localize && !run.connection_lost) LocalizeWorst(a, b, o, progress, &run);
   if (o.speed && !run.connection_lost) MeasureRunSpeed(a, b, o, max_ctx, progress, &run);
+  CountServerRecoveries(a, run.info_a, &run.resilience_a);
+  CountServerRecoveries(b, run.info_b, &run.resilience_b);
   run.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return run;
 }

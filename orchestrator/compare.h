@@ -44,6 +44,11 @@ struct CompareOptions {
   bool speed = true;
   SpeedOptions speed_options;
   bool allow_model_mismatch = false;  // go on when dimensions/vocab differ
+  // A prompt whose call fails UNAVAILABLE or DEADLINE_EXCEEDED (a server
+  // restarting, a worker that died) is measured again from the start, up to
+  // this many times, after retry_backoff_s, doubling each time.
+  int retries = 2;
+  double retry_backoff_s = 0.5;
   Thresholds thresholds;
 };
 
@@ -131,6 +136,17 @@ struct PromptResult {
   CheckResult tokenization_check, drift_check, generation_check;
   double drift_noise_ratio = NAN;  // mean|Δ| / noise mean|Δ| (the headline ratio; NaN: not measured)
   double wall_ms = 0;
+  int attempts = 1;                        // measurements of this prompt (1 + retries)
+  std::vector<std::string> retry_reasons;  // why each earlier attempt failed
+};
+
+// What one side's servers went through during a run, and how it was survived.
+struct SideResilience {
+  int prompt_retries = 0;   // prompts bitparity measured again after this side failed
+  int64_t server_retries = 0;  // calls the server ran again on a fresh worker (trailers)
+  // GetModelInfo.worker_pool.restarts at the end minus at the start; nullopt
+  // when the server runs no worker pool (or did not say).
+  std::optional<int64_t> worker_restarts;
 };
 
 struct ModelCheck {
@@ -149,7 +165,8 @@ struct CompareRun {
   std::string speed_error;
   std::string started_utc;
   double wall_s = 0;
-  bool connection_lost = false;  // an UNAVAILABLE during the run
+  SideResilience resilience_a, resilience_b;
+  bool connection_lost = false;  // a prompt still UNAVAILABLE after its retries
   std::vector<std::string> warnings;
 };
 

@@ -6,6 +6,8 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/cord.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace bitparity {
@@ -35,6 +37,34 @@ absl::Status FromGrpc(const grpc::Status& s, const std::string& prefix) {
   return absl::Status(static_cast<absl::StatusCode>(code), absl::StrCat(prefix, ": ", name, ": ", s.error_message()));
 }
 
+namespace {
+constexpr char kSidePayload[] = "bitparity.dev/failed-side";
+}  // namespace
+
+std::string FailedSide(const absl::Status& s) {
+  const auto side = s.GetPayload(kSidePayload);  // absl::optional<absl::Cord>
+  return side.has_value() ? std::string(*side) : "";
+}
+
+absl::Status EngineClient::Tagged(absl::Status s) const {
+  if (!s.ok()) s.SetPayload(kSidePayload, absl::Cord(endpoint_.label));
+  return s;
+}
+
+absl::Status EngineClient::Failure(const grpc::Status& s, const char* rpc) const {
+  return Tagged(FromGrpc(s, Prefix(rpc)));
+}
+
+void EngineClient::NoteTrailers(const grpc::ClientContext& ctx) const {
+  const auto& trailers = ctx.GetServerTrailingMetadata();
+  auto it = trailers.find("retried_after_worker_crash");
+  if (it == trailers.end()) return;
+  int64_t n = 0;
+  if (absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &n) && n > 0) {
+    server_retries_.fetch_add(n);
+  }
+}
+
 std::string EngineClient::Describe() const {
   return absl::StrCat("side ", endpoint_.label, " (", endpoint_.address, ")");
 }
@@ -52,6 +82,7 @@ grpc::Status EngineClient::WithRetry(const std::function<grpc::Status(grpc::Clie
     grpc::ClientContext ctx;
     SetDeadline(&ctx, options_.call_timeout_s);
     s = call(&ctx);
+    NoteTrailers(ctx);
     if (s.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED || attempt >= options_.max_retries) return s;
     std::this_thread::sleep_for(std::chrono::milliseconds(std::min(1000, 25 << std::min(attempt, 6))));
   }
@@ -133,7 +164,7 @@ absl::StatusOr<std::unique_ptr<EngineClient>> EngineClient::Connect(const Endpoi
     return absl::Status(st.code(), absl::StrCat(st.message(), " (is the server running? TLS settings right?)"));
   }
   if (!info.has_model() || info.model().n_vocab() <= 0 || info.model().n_layer() <= 0) {
-    return absl::DataLossError(absl::StrCat(c->Prefix("GetModelInfo"), ": incomplete reply (no model facts)"));
+    return c->Tagged(absl::DataLossError(absl::StrCat(c->Prefix("GetModelInfo"), ": incomplete reply (no model facts)")));
   }
   c->info_ = info;
   return c;
@@ -144,7 +175,7 @@ absl::StatusOr<v1::GetModelInfoResponse> EngineClient::GetModelInfo() {
   grpc::Status s = WithRetry([&](grpc::ClientContext* ctx) {
     return stub_->GetModelInfo(ctx, v1::GetModelInfoRequest(), &info);
   });
-  if (!s.ok()) return FromGrpc(s, Prefix("GetModelInfo"));
+  if (!s.ok()) return Failure(s, "GetModelInfo");
   return info;
 }
 
@@ -153,12 +184,12 @@ absl::StatusOr<std::vector<int32_t>> EngineClient::Tokenize(const std::string& t
   req.set_text(text);
   v1::TokenizeResponse resp;
   grpc::Status s = WithRetry([&](grpc::ClientContext* ctx) { return stub_->Tokenize(ctx, req, &resp); });
-  if (!s.ok()) return FromGrpc(s, Prefix("Tokenize"));
+  if (!s.ok()) return Failure(s, "Tokenize");
   std::vector<int32_t> ids(resp.ids().begin(), resp.ids().end());
   const int n_vocab = info_.model().n_vocab();
   for (int32_t id : ids) {
     if (id < 0 || id >= n_vocab) {
-      return absl::DataLossError(absl::StrCat(Prefix("Tokenize"), ": id ", id, " outside the vocabulary"));
+      return Tagged(absl::DataLossError(absl::StrCat(Prefix("Tokenize"), ": id ", id, " outside the vocabulary")));
     }
   }
   return ids;
@@ -169,12 +200,13 @@ absl::StatusOr<std::string> EngineClient::Detokenize(const std::vector<int32_t>&
   for (int32_t id : ids) req.add_ids(id);
   v1::DetokenizeResponse resp;
   grpc::Status s = WithRetry([&](grpc::ClientContext* ctx) { return stub_->Detokenize(ctx, req, &resp); });
-  if (!s.ok()) return FromGrpc(s, Prefix("Detokenize"));
+  if (!s.ok()) return Failure(s, "Detokenize");
   return resp.text();
 }
 
 absl::StatusOr<std::unique_ptr<LogitsStream>> EngineClient::OpenLogitsStream(const v1::EvalLogitsRequest& req) {
   auto st = std::make_unique<LogitsStream>();
+  st->client_ = this;
   st->prefix_ = Prefix("EvalLogitsStream");
   st->ctx_ = std::make_unique<grpc::ClientContext>();
   SetDeadline(st->ctx_.get(), options_.call_timeout_s);
@@ -195,17 +227,21 @@ bool LogitsStream::Next(v1::PositionLogits* out) {
   return true;
 }
 
-absl::Status LogitsStream::Finish() { return FromGrpc(reader_->Finish(), prefix_); }
+absl::Status LogitsStream::Finish() {
+  grpc::Status s = reader_->Finish();
+  client_->NoteTrailers(*ctx_);
+  return client_->Tagged(FromGrpc(s, prefix_));
+}
 
 absl::StatusOr<v1::EvalTraceResponse> EngineClient::EvalTrace(const v1::EvalTraceRequest& req) {
   v1::EvalTraceResponse resp;
   grpc::Status s = WithRetry([&](grpc::ClientContext* ctx) { return stub_->EvalTrace(ctx, req, &resp); });
-  if (!s.ok()) return FromGrpc(s, Prefix("EvalTrace"));
+  if (!s.ok()) return Failure(s, "EvalTrace");
   const size_t bytes = static_cast<size_t>(resp.n_embd()) * (req.format() == v1::FLOAT_FORMAT_F16 ? 2 : 4);
   for (const auto& r : resp.residuals()) {
     if (r.hidden().size() != bytes) {
-      return absl::DataLossError(absl::StrCat(Prefix("EvalTrace"), ": residual of layer ", r.layer(), " position ",
-                                              r.position(), " has ", r.hidden().size(), " bytes, expected ", bytes));
+      return Tagged(absl::DataLossError(absl::StrCat(Prefix("EvalTrace"), ": residual of layer ", r.layer(), " position ",
+                                              r.position(), " has ", r.hidden().size(), " bytes, expected ", bytes)));
     }
   }
   return resp;
@@ -214,13 +250,13 @@ absl::StatusOr<v1::EvalTraceResponse> EngineClient::EvalTrace(const v1::EvalTrac
 absl::StatusOr<v1::GenerateResponse> EngineClient::Generate(const v1::GenerateRequest& req) {
   v1::GenerateResponse resp;
   grpc::Status s = WithRetry([&](grpc::ClientContext* ctx) { return stub_->Generate(ctx, req, &resp); });
-  if (!s.ok()) return FromGrpc(s, Prefix("Generate"));
+  if (!s.ok()) return Failure(s, "Generate");
   if (resp.ids_size() == 0 || resp.finish_reason() == v1::FINISH_REASON_UNSPECIFIED) {
-    return absl::DataLossError(absl::StrCat(Prefix("Generate"), ": incomplete reply (no ids or no finish reason)"));
+    return Tagged(absl::DataLossError(absl::StrCat(Prefix("Generate"), ": incomplete reply (no ids or no finish reason)")));
   }
   if (req.logprobs() && resp.tokens_size() != resp.ids_size()) {
-    return absl::DataLossError(absl::StrCat(Prefix("Generate"), ": ", resp.tokens_size(), " token records for ",
-                                            resp.ids_size(), " ids"));
+    return Tagged(absl::DataLossError(absl::StrCat(Prefix("Generate"), ": ", resp.tokens_size(), " token records for ",
+                                            resp.ids_size(), " ids")));
   }
   return resp;
 }
@@ -245,15 +281,16 @@ absl::StatusOr<v1::GenerateResponse> EngineClient::GenerateStream(const v1::Gene
       }
     }
     grpc::Status s = reader->Finish();
+    NoteTrailers(ctx);
     if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED && tokens.empty() && attempt < options_.max_retries) {
       std::this_thread::sleep_for(std::chrono::milliseconds(std::min(1000, 25 << std::min(attempt, 6))));
       continue;
     }
-    if (!s.ok()) return FromGrpc(s, Prefix("GenerateStream"));
+    if (!s.ok()) return Failure(s, "GenerateStream");
     if (!have_summary || summary.ids_size() != static_cast<int>(tokens.size())) {
-      return absl::DataLossError(absl::StrCat(Prefix("GenerateStream"), ": incomplete stream (",
+      return Tagged(absl::DataLossError(absl::StrCat(Prefix("GenerateStream"), ": incomplete stream (",
                                               tokens.size(), " tokens, summary ", have_summary ? "present" : "missing",
-                                              ")"));
+                                              ")")));
     }
     for (auto& t : tokens) *summary.add_tokens() = std::move(t);
     return summary;

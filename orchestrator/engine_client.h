@@ -10,6 +10,7 @@
 // stubs are thread-safe); a LogitsStream belongs to one thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -42,6 +43,10 @@ struct ClientOptions {
 // absl::Status from a grpc::Status, with a prefix.
 absl::Status FromGrpc(const grpc::Status& s, const std::string& prefix);
 
+// The label ("A", "B") of the side whose call failed with `s`, from the payload
+// an EngineClient attaches to its failures; "" when none (not a client's error).
+std::string FailedSide(const absl::Status& s);
+
 // One server-streaming EvalLogits call, read position by position.
 class LogitsStream {
  public:
@@ -55,6 +60,7 @@ class LogitsStream {
 
  private:
   friend class EngineClient;
+  const class EngineClient* client_ = nullptr;
   std::string prefix_;
   std::unique_ptr<grpc::ClientContext> ctx_;
   std::unique_ptr<grpc::ClientReader<bitnet::v1::EvalLogitsStreamResponse>> reader_;
@@ -89,18 +95,31 @@ class EngineClient {
   absl::StatusOr<bitnet::v1::GenerateResponse> GenerateStream(const bitnet::v1::GenerateRequest& req,
                                                               const TokenCallback& on_token);
 
+  // Calls the server answered only after running them again on a fresh worker
+  // process (the `retried_after_worker_crash` trailer), summed over this
+  // client's finished calls.
+  int64_t server_retries() const { return server_retries_.load(); }
+
  private:
+  friend class LogitsStream;
   EngineClient() = default;
   void SetDeadline(grpc::ClientContext* ctx, double seconds) const;
   std::string Prefix(const char* rpc) const;
   // Runs `call` until it is not RESOURCE_EXHAUSTED (bounded).
   grpc::Status WithRetry(const std::function<grpc::Status(grpc::ClientContext*)>& call) const;
+  // A failed call as an absl::Status naming this side and the RPC, tagged with
+  // the side (FailedSide).
+  absl::Status Failure(const grpc::Status& s, const char* rpc) const;
+  absl::Status Tagged(absl::Status s) const;
+  // Adds a finished call's `retried_after_worker_crash` trailer to server_retries().
+  void NoteTrailers(const grpc::ClientContext& ctx) const;
 
   Endpoint endpoint_;
   ClientOptions options_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<bitnet::v1::Engine::Stub> stub_;
   bitnet::v1::GetModelInfoResponse info_;
+  mutable std::atomic<int64_t> server_retries_{0};
 };
 
 }  // namespace bitparity

@@ -111,6 +111,14 @@ struct CompareFlags {
     cmd->add_option("--set", sets, "set a threshold: NAME=VALUE (repeatable; known: " +
                                        absl::StrJoin(Thresholds::Names(), ", ") + ")");
     cmd->add_flag("--allow-model-mismatch", o->allow_model_mismatch, "compare even when the models differ in shape");
+    cmd->add_option("--retries", o->retries,
+                    "measure a prompt again (with a doubling backoff) when a call fails UNAVAILABLE or "
+                    "DEADLINE_EXCEEDED; a prompt still failing makes the verdict ERROR (exit 2)")
+        ->check(CLI::Range(0, 100))
+        ->capture_default_str();
+    cmd->add_option("--retry-backoff", o->retry_backoff_s, "seconds before the first retry of a prompt")
+        ->check(CLI::Range(0.0, 600.0))
+        ->capture_default_str();
   }
   bool Apply(CompareOptions* o) {
     o->mode = mode == "sequential" ? bitnet::v1::EVAL_MODE_SEQUENTIAL : bitnet::v1::EVAL_MODE_BATCH;

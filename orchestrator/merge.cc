@@ -14,6 +14,24 @@ using nlohmann::json;
 
 namespace {
 
+// Adds one shard's resilience counts to the merged ones: counts sum, a worker
+// restart count stays null only while no shard reported one, failed prompts
+// are listed from every shard.
+void AddResilience(const json& shard, json* merged) {
+  if (!shard.is_object()) return;
+  for (const char* side : {"a", "b"}) {
+    const json& from = shard[side];
+    json& to = (*merged)[side];
+    to["prompt_retries"] = to["prompt_retries"].get<int64_t>() + from.value("prompt_retries", int64_t{0});
+    to["server_retries"] = to["server_retries"].get<int64_t>() + from.value("server_retries", int64_t{0});
+    if (from["worker_restarts"].is_number_integer()) {
+      const int64_t before = to["worker_restarts"].is_null() ? 0 : to["worker_restarts"].get<int64_t>();
+      to["worker_restarts"] = before + from["worker_restarts"].get<int64_t>();
+    }
+  }
+  for (const json& f : shard["failed_prompts"]) (*merged)["failed_prompts"].push_back(f);
+}
+
 // The shards' model checks combine to the worst: fail over warn over pass.
 int StatusRank(std::optional<CheckStatus> s) { return s == CheckStatus::kFail ? 2 : (s == CheckStatus::kWarn ? 1 : 0); }
 
@@ -118,6 +136,9 @@ absl::StatusOr<json> MergeShardReports(const std::vector<json>& reports, const s
   CheckStatus mc_status = CheckStatus::kPass;
   json mc_messages = json::array();
   std::set<std::string> seen_messages;
+  json resilience = {{"a", {{"prompt_retries", 0}, {"server_retries", 0}, {"worker_restarts", nullptr}}},
+                     {"b", {{"prompt_retries", 0}, {"server_retries", 0}, {"worker_restarts", nullptr}}},
+                     {"failed_prompts", json::array()}};
   for (const auto& [idx, i] : by_index) {
     const json& r = reports[i];
     shards.push_back({{"index", idx},
@@ -130,6 +151,7 @@ absl::StatusOr<json> MergeShardReports(const std::vector<json>& reports, const s
                       {"command", r["command"]},
                       {"has_speed", r["speed"].is_object()}});
     for (const json& w : r["warnings"]) warnings.push_back(w);
+    AddResilience(r["resilience"], &resilience);
     lost = lost || r.value("connection_lost", false);
     wall = std::max(wall, r["wall_s"].get<double>());
     created = std::min(created, r["created_utc"].get<std::string>());
@@ -144,6 +166,7 @@ absl::StatusOr<json> MergeShardReports(const std::vector<json>& reports, const s
   }
   m["shards"] = shards;
   m["warnings"] = warnings;
+  m["resilience"] = resilience;
   m["connection_lost"] = lost;
   m["wall_s"] = wall;
   m["created_utc"] = created;

@@ -261,8 +261,10 @@ std::string VerdictSection(const json& r) {
   const json& v = r["verdict"];
   const bool agree = v["agree"].get<bool>();
   std::string h = "<h1>bitparity: do two engines agree?</h1>\n";
+  const bool error = v["exit_code"].get<int>() == 2;
   h += fmt::format("<div class=\"verdict {}\"><b>{}</b> (exit {}) — {}</div>\n", agree ? "pass" : "fail",
-                   agree ? "AGREE" : "DISAGREE", Fig(v["exit_code"]), Esc(v["summary"].get<std::string>()));
+                   agree ? "AGREE" : (error ? "ERROR" : "DISAGREE"), Fig(v["exit_code"]),
+                   Esc(v["summary"].get<std::string>()));
   return h;
 }
 
@@ -288,6 +290,7 @@ std::string RunFacts(const json& r) {
   h += "</ul>\n";
   for (const auto& m : r["model_check"]["messages"]) h += "<p class=\"warn\">⚠ " + Esc(m.get<std::string>()) + "</p>\n";
   for (const auto& w : r["warnings"]) h += "<p class=\"warn\">⚠ " + Esc(w.get<std::string>()) + "</p>\n";
+  if (const std::string res = ResilienceLine(r); !res.empty()) h += "<p class=\"warn\">⚠ " + Esc(res) + "</p>\n";
   return h;
 }
 

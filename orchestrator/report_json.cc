@@ -86,6 +86,8 @@ json PromptJson(const PromptResult& p) {
   j["n_tokens"] = p.ids.size();
   j["truncated_from"] = p.truncated_from >= 0 ? json(p.truncated_from) : json(nullptr);
   j["error"] = p.error_code.empty() ? json(nullptr) : json({{"code", p.error_code}, {"message", p.error_message}});
+  j["attempts"] = p.attempts;
+  j["retry_reasons"] = p.retry_reasons;
   const TokenizationResult& t = p.tokenization;
   j["tokenization"] = {{"checked", t.checked}, {"agree", t.agree}, {"n_a", t.n_a}, {"n_b", t.n_b},
                        {"first_diff", t.first_diff}, {"id_a", t.id_a}, {"id_b", t.id_b}};
@@ -366,10 +368,13 @@ json SummarizeChecks(const json& r, const Thresholds& t) {
       "generation", CountedStatus(n.gen_fail, n.gen_n),
       n.gen_fail == 0 ? absl::StrCat(n.gen_n, " greedy generation(s) agree (", n.near, " diverge at a near tie)")
                       : absl::StrCat(n.gen_fail, " of ", n.gen_n, " generation(s) diverge; first: ", n.first_gen)));
+  // A prompt missing from the comparison (still failing after its retries)
+  // leaves the run incomplete: an error, never a pass or a disagreement.
   checks.push_back(CheckSummary(
-      "errors", n.errors > 0 ? CheckStatus::kFail : CheckStatus::kPass,
+      "errors", n.errors > 0 ? CheckStatus::kError : CheckStatus::kPass,
       n.errors == 0 ? absl::StrCat("all ", r["prompts"].size(), " prompts completed on both sides")
-                    : absl::StrCat(n.errors, " prompt(s) failed; first: ", n.first_err)));
+                    : absl::StrCat(n.errors, " of ", r["prompts"].size(),
+                                   " prompt(s) missing after retries; first: ", n.first_err)));
   const auto& loc = r["overall"]["localization"];
   if (loc["traced_prompts"].get<int>() > 0) {
     checks.push_back(CheckSummary("localization", CheckStatus::kInfo,
@@ -391,6 +396,28 @@ json SummarizeChecks(const json& r, const Thresholds& t) {
   }
   return checks;
 }
+
+namespace {
+
+json SideResilienceJson(const SideResilience& s) {
+  return {{"prompt_retries", s.prompt_retries},
+          {"server_retries", s.server_retries},
+          {"worker_restarts", s.worker_restarts.has_value() ? json(*s.worker_restarts) : json(nullptr)}};
+}
+
+json ResilienceJson(const CompareRun& run) {
+  json failed = json::array();
+  for (const PromptResult& p : run.prompts) {
+    if (p.error_code.empty()) continue;
+    failed.push_back({{"id", p.prompt.id}, {"code", p.error_code}, {"message", p.error_message},
+                      {"attempts", p.attempts}});
+  }
+  return {{"a", SideResilienceJson(run.resilience_a)},
+          {"b", SideResilienceJson(run.resilience_b)},
+          {"failed_prompts", failed}};
+}
+
+}  // namespace
 
 json BuildReport(const CompareRun& run, const std::string& command_line) {
   json r;
@@ -444,6 +471,7 @@ json BuildReport(const CompareRun& run, const std::string& command_line) {
     r["speed"] = nullptr;
   }
   r["speed_error"] = run.speed_error.empty() ? json(nullptr) : json(run.speed_error);
+  r["resilience"] = ResilienceJson(run);
   r["warnings"] = run.warnings;
   r["connection_lost"] = run.connection_lost;
   r["wall_s"] = run.wall_s;

@@ -24,7 +24,7 @@ std::string RenderMarkdown(const json& r) {
   const json& v = r["verdict"];
   line(fmt::format("# bitparity: {}", v["agree"].get<bool>() ? "engines agree" : "engines disagree"));
   line("");
-  line(fmt::format("**Verdict:** {} (exit {}) — {}", v["agree"].get<bool>() ? "PASS" : "FAIL", Fig(v["exit_code"]),
+  line(fmt::format("**Verdict:** {} (exit {}) — {}", VerdictWord(v), Fig(v["exit_code"]),
                    Cell(v["summary"].get<std::string>())));
   line("");
   line("- " + Cell(SideLine(r, "a")));
@@ -35,6 +35,7 @@ std::string RenderMarkdown(const json& r) {
                    r["settings"]["noise_mode"].get<std::string>(), r["settings"]["mode"].get<std::string>()));
   line(fmt::format("- created {} on {} ({})", r["created_utc"].get<std::string>(),
                    r["host"].value("hostname", "?"), r["host"].value("cpu", "?")));
+  if (const std::string res = ResilienceLine(r); !res.empty()) line("- " + Cell(res));
   line("");
   line("## Checks");
   line("");

@@ -17,6 +17,34 @@ std::string Fig(const json& v, int precision) {
   return fmt::format("{:.{}g}", x, precision);
 }
 
+std::string VerdictWord(const json& v) {
+  const int code = v["exit_code"].get<int>();
+  return code == 0 ? "PASS" : (code == 1 ? "FAIL" : "ERROR");
+}
+
+std::string ResilienceLine(const json& r) {
+  const json& res = r["resilience"];
+  if (!res.is_object()) return "";
+  std::string out;
+  bool any = false;
+  for (const char* side : {"a", "b"}) {
+    const json& s = res[side];
+    const int64_t restarts = s["worker_restarts"].is_number_integer() ? s["worker_restarts"].get<int64_t>() : 0;
+    any = any || s.value("prompt_retries", 0) > 0 || s.value("server_retries", 0) > 0 || restarts > 0;
+    out += fmt::format("{}{}: {} prompt retries, {} server retries, {} worker restarts", out.empty() ? "" : "; ",
+                       side[0] == 'a' ? "A" : "B", Fig(s["prompt_retries"]), Fig(s["server_retries"]),
+                       Fig(s["worker_restarts"]));
+  }
+  const json& failed = res["failed_prompts"];
+  if (!failed.empty()) {
+    any = true;
+    std::string ids;
+    for (const json& f : failed) ids += (ids.empty() ? "" : ", ") + f["id"].get<std::string>();
+    out += fmt::format("; {} prompt(s) missing after retries ({})", failed.size(), ids);
+  }
+  return any ? "survived: " + out : "";
+}
+
 std::string SideLine(const json& r, const char* side) {
   const json& s = r["sides"][side];
   const json& info = s["info"];
@@ -65,6 +93,7 @@ std::string RenderText(const json& r, bool color) {
                    r["settings"]["mode"].get<std::string>()));
   for (const auto& m : r["model_check"]["messages"]) line("  ! " + m.get<std::string>());
   for (const auto& w : r["warnings"]) line("  ! " + w.get<std::string>());
+  if (const std::string res = ResilienceLine(r); !res.empty()) line("  ! " + res);
   line("");
 
   const json& o = r["overall"];
@@ -161,9 +190,11 @@ std::string RenderText(const json& r, bool color) {
   }
   line("");
   const json& v = r["verdict"];
-  line(fmt::format("VERDICT: {} (exit {}) — {}", v["agree"].get<bool>() ? Status("pass", color) + " agree"
-                                                                         : Status("fail", color) + " disagree",
-                   Fig(v["exit_code"]), v["summary"].get<std::string>()));
+  const std::string word = VerdictWord(v);
+  const std::string status = word == "PASS"   ? Status("pass", color) + " agree"
+                             : word == "FAIL" ? Status("fail", color) + " disagree"
+                                              : Status("error", color) + " incomplete";
+  line(fmt::format("VERDICT: {} (exit {}) — {}", status, Fig(v["exit_code"]), v["summary"].get<std::string>()));
   return out;
 }
 

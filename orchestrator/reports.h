@@ -24,5 +24,12 @@ std::string RenderHtml(const nlohmann::json& report);
 std::string Fig(const nlohmann::json& v, int precision = 4);
 // "side A: bitparity-native 0.1.0 (avx512) at 127.0.0.1:5000"
 std::string SideLine(const nlohmann::json& report, const char* side);
+// What the servers went through and how the run survived it ("" when nothing
+// happened): "survived: A 0 prompt retries, 3 server retries, 4 worker
+// restarts; B ...; 1 prompt missing (p7)".
+std::string ResilienceLine(const nlohmann::json& report);
+// The verdict in one word, from its exit code: "PASS" (0), "FAIL" (1: the
+// engines disagree) or "ERROR" (2: incomplete results).
+std::string VerdictWord(const nlohmann::json& verdict);
 
 }  // namespace bitparity

@@ -115,22 +115,26 @@ void JudgePrompt(const Thresholds& t, PromptResult* p) {
 void FinalizeVerdict(nlohmann::json* report) {
   nlohmann::json& r = *report;
   std::vector<std::string> failed;
+  bool missing_prompts = false;  // the errors check: prompts still failing after retries
   for (const auto& c : r["checks"]) {
     const std::optional<CheckStatus> s = ReadCheckStatus(c["status"]);
     if (s == CheckStatus::kFail || s == CheckStatus::kError) failed.push_back(c["name"].get<std::string>());
+    if (s == CheckStatus::kError && c["name"] == "errors") missing_prompts = true;
   }
   const bool lost = r.value("connection_lost", false);
   nlohmann::json v;
   v["agree"] = failed.empty() && !lost;
-  v["exit_code"] = lost ? 2 : (failed.empty() ? 0 : 1);
+  // Incomplete results are an ERROR (2), never a pass (0) nor a disagreement (1).
+  v["exit_code"] = lost || missing_prompts ? 2 : (failed.empty() ? 0 : 1);
   v["failed_checks"] = failed;
   std::string summary;
   if (lost) {
     summary = "connection lost during the run: results are incomplete";
+  } else if (missing_prompts) {
+    summary = "ERROR: some prompts could not be compared even after retries (see the errors check): results "
+              "are incomplete";
   } else if (failed.empty()) {
     summary = "the engines agree within the thresholds";
-  } else if (failed.size() == 1 && failed.front() == "errors") {
-    summary = "some prompts could not be compared (failed RPCs, see the errors check)";
   } else {
     summary = "the engines disagree: " + failed.front();
     for (size_t i = 1; i < failed.size(); ++i) summary += ", " + failed[i];

@@ -219,7 +219,9 @@ class EngineBackend {
                                  const std::vector<int>& rows, const ResidualFn& on_residual,
                                  const CancelledFn& cancelled, CallNotes* notes) = 0;
 
-  // Prefills `prompt`, then generates token by token, calling on_token for each.
+  // Prefills `prompt`, then generates token by token, calling on_token for each
+  // (on_token may be null: the tokens are then only collected in the result,
+  // as for the unary Generate RPC, which lets a worker backend replay them).
   virtual absl::StatusOr<GenerationResult> Generate(absl::Span<const int32_t> prompt,
                                                     const GenerationSpec& spec,
                                                     const TokenFn& on_token,

@@ -47,12 +47,12 @@ struct Child {
   char state;  // 'Z' zombie, 'T' stopped, ...
 };
 
-// Every child process of this test process, from /proc.
-inline std::vector<Child> Children() {
+// Every child process of `parent`, from /proc.
+inline std::vector<Child> ChildrenOf(int parent) {
   std::vector<Child> out;
   DIR* d = opendir("/proc");
   if (d == nullptr) return out;
-  const int self = getpid();
+  const int self = parent;
   while (dirent* e = readdir(d)) {
     const int pid = std::atoi(e->d_name);
     if (pid <= 0) continue;
@@ -65,6 +65,9 @@ inline std::vector<Child> Children() {
   closedir(d);
   return out;
 }
+
+// Every child process of this test process.
+inline std::vector<Child> Children() { return ChildrenOf(getpid()); }
 
 inline std::string Describe(const std::vector<Child>& children) {
   std::string s;

@@ -142,7 +142,7 @@ class FakeBackend final : public EngineBackend {
       r.ids.push_back(best);
       r.text += t.text;
       r.tokens.push_back(t);
-      absl::Status st = on_token(t);
+      absl::Status st = on_token ? on_token(t) : absl::OkStatus();
       if (!st.ok()) return Leave(st);
       last = best;
       ++pos;
@@ -186,6 +186,15 @@ class FakeBackend final : public EngineBackend {
   // Tokenize calls so far (the service's own and the Tokenize RPC's).
   int tokenize_calls() const { return tokenize_calls_.load(); }
   int running() const { return running_.load(); }
+  // Waits until `n` evaluation steps (generated tokens) were taken, over all calls.
+  bool WaitSteps(int n, int timeout_ms = 5000) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (steps_.load() < n) {
+      if (std::chrono::steady_clock::now() > end) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return true;
+  }
   int max_running_seen() const { return max_running_.load(); }
   // Waits until `n` calls are inside the backend.
   bool WaitRunning(int n, int timeout_ms = 5000) {
