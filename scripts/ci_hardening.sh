@@ -177,7 +177,8 @@ run_binaries() {
 
 server_tests=(services_unit_test services_fake_test native_server_test native_process_test
               cpp_ref_adapter_protocol_test cpp_ref_adapter_supervisor_test
-              cpp_ref_adapter_pool_race_test thread_pool_test faults_test security_test)
+              cpp_ref_adapter_pool_race_test cpp_ref_adapter_retry_test thread_pool_test faults_test
+              security_test)
 server_bins=(bitnet-native-server bitparity-worker-server bitparity-native-worker bitnet-synth
              bitnet-run bitparity-load)
 
@@ -203,9 +204,10 @@ asan_services() {
 }
 
 # TSan covers the admission gate, the thread pool and the worker supervisor (pool,
-# processes, backend) without gRPC, and the gRPC-facing tests too: the services on
-# a fake backend, the native server (and its process: drain on SIGTERM), the worker
-# server, the fault and security suites. Their server and worker processes are
+# processes, backend, retries after a worker death) without gRPC, and the
+# gRPC-facing tests too: the services on a fake backend, the native server (and
+# its process: drain on SIGTERM), the worker server, the fault and security
+# suites, and the chaos test (bitparity compare while workers are SIGKILLed). Their server and worker processes are
 # built with TSan as well and inherit TSAN_OPTIONS. Debian's gRPC, protobuf and
 # abseil are not instrumented, so gRPC's own inline header code shows races with
 # itself; tests/sanitizers/tsan_grpc.supp suppresses exactly those (top frame in
@@ -215,14 +217,15 @@ asan_services() {
 # CI runs the first list (~1.5 min); `tsan` adds the native server (golden logits)
 # and the fault suite (~2.5 min more, too long for the 30-minute CI budget).
 tsan_ci_tests=(services_unit_test thread_pool_test cpp_ref_adapter_pool_race_test
-               services_fake_test native_process_test security_test cpp_ref_adapter_supervisor_test)
+               services_fake_test native_process_test security_test cpp_ref_adapter_supervisor_test
+               cpp_ref_adapter_retry_test orchestrator_chaos_test)
 tsan_tests=("${tsan_ci_tests[@]}" native_server_test faults_test)
 
 tsan() {
   [[ ${1:-all} == ci ]] && tsan_tests=("${tsan_ci_tests[@]}")
   configure_sanitizer_build "$tsan_dir" -DBITPARITY_TSAN=ON
   "${lock[@]}" cmake --build "$tsan_dir" -j"$jobs" --target "${tsan_tests[@]}" \
-    bitparity-native-worker bitparity-worker-server bitnet-native-server bitnet-synth bitnet-run
+    bitparity-native-worker bitparity-worker-server bitnet-native-server bitnet-synth bitnet-run bitparity
   local reports="$tsan_dir/tsan-reports" failed=0
   rm -rf "$reports" && mkdir -p "$reports"
   TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:ignore_noninstrumented_modules=1:suppressions=$root/tests/sanitizers/tsan_grpc.supp:log_path=$reports/report" \
