@@ -82,6 +82,9 @@ class EngineClient {
 
   const Endpoint& endpoint() const { return endpoint_; }
   const bitnet::v1::GetModelInfoResponse& info() const { return info_; }
+  // The channel (TLS and message limits as configured), for callers that must
+  // see raw gRPC codes (the conformance suite).
+  std::shared_ptr<grpc::Channel> channel() const { return channel_; }
   std::string Describe() const;  // "side A (host:port)"
 
   absl::StatusOr<bitnet::v1::GetModelInfoResponse> GetModelInfo();

@@ -68,7 +68,82 @@ const char* StatusName(int s) {
   }
 }
 
+std::string BytesOf(grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  std::string bytes;
+  if (buffer.Dump(&slices).ok()) {
+    for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  return bytes;
+}
+
+void SetTimeout(grpc::ClientContext* ctx, double timeout_s) {
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
+}
+
+absl::Status ToStatus(const grpc::Status& s, const char* what) {
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), std::string(what) + ": " + s.error_message());
+}
+
 }  // namespace
+
+absl::StatusOr<int> CheckHealthStatus(const std::shared_ptr<grpc::Channel>& channel, const std::string& service,
+                                      double timeout_s) {
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext ctx;
+  SetTimeout(&ctx, timeout_s);
+  const std::string req_bytes = EncodeRequest(service);
+  grpc::Slice slice(req_bytes);
+  grpc::ByteBuffer request(&slice, 1), response;
+  grpc::CompletionQueue cq;
+  auto call = stub.PrepareUnaryCall(&ctx, "/grpc.health.v1.Health/Check", request, &cq);
+  call->StartCall();
+  grpc::Status status;
+  call->Finish(&response, &status, reinterpret_cast<void*>(1));
+  void* tag = nullptr;
+  bool ok = false;
+  cq.Next(&tag, &ok);
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  if (!status.ok()) return ToStatus(status, "grpc.health.v1.Health/Check");
+  return DecodeStatus(BytesOf(response));
+}
+
+absl::StatusOr<std::string> ReflectionListServices(const std::shared_ptr<grpc::Channel>& channel, double timeout_s) {
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext ctx;
+  SetTimeout(&ctx, timeout_s);
+  grpc::CompletionQueue cq;
+  // ServerReflectionRequest { string list_services = 7; } with an empty value.
+  const std::string req_bytes("\x3a\x00", 2);
+  grpc::Slice slice(req_bytes);
+  grpc::ByteBuffer request(&slice, 1), response;
+  grpc::Status status;
+  // One bidi call driven step by step: start, write, half-close, read, finish.
+  auto call = stub.PrepareCall(&ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  void* tag = nullptr;
+  bool ok = false;
+  bool read_ok = false;
+  call->StartCall(reinterpret_cast<void*>(1));
+  if (cq.Next(&tag, &ok) && ok) {
+    call->Write(request, reinterpret_cast<void*>(2));
+    if (cq.Next(&tag, &ok) && ok) {
+      call->WritesDone(reinterpret_cast<void*>(3));
+      cq.Next(&tag, &ok);
+      call->Read(&response, reinterpret_cast<void*>(4));
+      read_ok = cq.Next(&tag, &ok) && ok;
+    }
+  }
+  call->Finish(&status, reinterpret_cast<void*>(5));
+  cq.Next(&tag, &ok);
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  if (!status.ok()) return ToStatus(status, "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo");
+  if (!read_ok) return absl::DataLossError("server reflection: no reply to list_services");
+  return BytesOf(response);
+}
 
 int RunHealthProbe(const std::string& address, const std::string& service, double timeout_s, bool quiet) {
   auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());

@@ -7,9 +7,22 @@
 // answers another status, 2 when it cannot be reached in time.
 #pragma once
 
+#include <memory>
 #include <string>
 
+#include "absl/status/statusor.h"
+#include "grpcpp/channel.h"
+
 namespace bitparity {
+
+// One Health/Check of `service` over `channel`: the ServingStatus number (1 =
+// SERVING), or the gRPC error as a Status.
+absl::StatusOr<int> CheckHealthStatus(const std::shared_ptr<grpc::Channel>& channel, const std::string& service,
+                                      double timeout_s);
+
+// Server reflection (grpc.reflection.v1alpha, list_services): the raw reply bytes,
+// in which each service name appears as a length-delimited string.
+absl::StatusOr<std::string> ReflectionListServices(const std::shared_ptr<grpc::Channel>& channel, double timeout_s);
 
 int RunHealthProbe(const std::string& address, const std::string& service, double timeout_s, bool quiet);
 

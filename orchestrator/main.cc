@@ -4,6 +4,7 @@
 //   bitparity bench --a HOST:PORT [--b HOST:PORT] --concurrency 1,2,4
 //   bitparity demo
 //   bitparity health HOST:PORT   (0 SERVING, 1 another status, 2 unreachable)
+//   bitparity conformance --a HOST:PORT [--json R.json --junit R.xml --html R.html]
 //   bitparity compare ... --shard I/N --json S_I.json;  bitparity merge S_0.json ... --json R.json
 // Exit codes: 0 the engines agree, 1 they disagree, 2 usage or connection error.
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include "orchestrator/baseline.h"
 #include "orchestrator/bench.h"
 #include "orchestrator/compare_command.h"
+#include "orchestrator/conformance_report.h"
 #include "orchestrator/demo.h"
 #include "orchestrator/health.h"
 #include "orchestrator/merge.h"
@@ -178,6 +180,7 @@ struct CompareCommand {
   OutputOptions out;
   bool quiet = false;
   std::string shard_spec;
+  bool no_conformance = false;
 
   void Setup(CLI::App* app) {
     cmd = app->add_subcommand("compare", "compare two servers (B is the reference)");
@@ -194,6 +197,8 @@ struct CompareCommand {
     cmd->add_option("--shard", shard_spec,
                     "run shard I of N (0-based, e.g. 0/4): the prompts whose id hashes to I; "
                     "join the shards' --json reports with `bitparity merge`");
+    cmd->add_flag("--no-conformance", no_conformance,
+                  "skip the required conformance checks run on both sides first (bitparity conformance)");
   }
 
   int Run(const std::string& command_line) {
@@ -207,6 +212,12 @@ struct CompareCommand {
     if (!ca.ok()) return Fail("bitparity", ca.status());
     auto cb = EngineClient::Connect(b.e, run.Client());
     if (!cb.ok()) return Fail("bitparity", cb.status());
+    // A side that does not keep the contract, or whose answers contradict each
+    // other, is refused before it is compared.
+    for (EngineClient* side : {ca->get(), cb->get()}) {
+      if (no_conformance) break;
+      if (absl::Status s = RequireConformance(*side, {}); !s.ok()) return Fail("bitparity", s);
+    }
     out.color = run.ColorOn();
     out.summary = !quiet;
     Progress progress(run.ProgressOn());
@@ -375,6 +386,45 @@ struct BenchCommand {
   }
 };
 
+struct ConformanceCommand {
+  CLI::App* cmd = nullptr;
+  SideFlags a;
+  double connect_timeout_s = 10;
+  std::string json_path, junit_path, html_path;
+  bool quiet = false;
+
+  void Setup(CLI::App* app) {
+    cmd = app->add_subcommand("conformance", "check that one bitnet.v1 server keeps the contract and is consistent "
+                                             "(exit 0 when every required check passes, 1 when one fails)");
+    a.Add(cmd, "a", true);
+    cmd->add_option("--connect-timeout", connect_timeout_s, "seconds to wait for the server")->capture_default_str();
+    cmd->add_option("--json", json_path, "write the JSON report (schema bitparity.conformance v1)");
+    cmd->add_option("--junit", junit_path, "write JUnit XML (one case per check)");
+    cmd->add_option("--html", html_path, "write the self-contained HTML report");
+    cmd->add_flag("--quiet,-q", quiet, "no report on stdout");
+  }
+
+  int Run() {
+    ClientOptions c;
+    c.connect_timeout_s = connect_timeout_s;
+    a.e.label = "";
+    auto client = EngineClient::Connect(a.e, c);
+    if (!client.ok()) return Fail("bitparity conformance", client.status());
+    const nlohmann::json r = ConformanceJson(RunConformance(**client, {}));
+    int rc = r["conforms"].get<bool>() ? 0 : 1;
+    const std::pair<const std::string&, std::string (*)(const nlohmann::json&)> files[] = {
+        {json_path, [](const nlohmann::json& j) { return j.dump(1) + "\n"; }},
+        {junit_path, &RenderConformanceJUnit},
+        {html_path, &RenderConformanceHtml}};
+    for (const auto& [path, render] : files) {
+      if (path.empty()) continue;
+      if (absl::Status s = WriteTextFile(path, render(r)); !s.ok()) rc = Fail("bitparity conformance", s);
+    }
+    if (!quiet) std::fputs(RenderConformanceText(r).c_str(), stdout);
+    return rc;
+  }
+};
+
 struct DemoCommand {
   CLI::App* cmd = nullptr;
   DemoOptions options;
@@ -414,7 +464,9 @@ int main(int argc, char** argv) {
   ReportCommand report;
   BenchCommand bench;
   DemoCommand demo;
+  ConformanceCommand conformance;
   compare.Setup(&app);  // in this order in --help
+  conformance.Setup(&app);
   health.Setup(&app);
   merge.Setup(&app);
   report.Setup(&app);
@@ -429,6 +481,7 @@ int main(int argc, char** argv) {
   const std::string command_line = CommandLine(argc, argv);
   if (*compare.cmd) return compare.Run(command_line);
   if (*report.cmd) return report.Run();
+  if (*conformance.cmd) return conformance.Run();
   if (*health.cmd) return health.Run();
   if (*merge.cmd) return merge.Run(command_line);
   if (*bench.cmd) return bench.Run(command_line);
