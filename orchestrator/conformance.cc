@@ -198,6 +198,15 @@ class Probe {
   GreedyData& Greedy();
   SpeedData& Speed();
 
+  // Drops the shared answers, so that the next check asks the server again.
+  void Forget() {
+    full_all_req_.reset();
+    full_all_status_.reset();
+    full_all_ = v1::EvalLogitsResponse();
+    greedy_.reset();
+    speed_.reset();
+  }
+
  private:
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Engine::Stub> stub_;
@@ -1230,8 +1239,21 @@ ConformanceResult RunConformance(EngineClient& client, const ConformanceOptions&
     r.catches = catches;
     r.required = required;
     const auto c0 = Clock::now();
-    Outcome out(&r);
-    run(out);
+    // A check that failed because the server could not answer at all
+    // (UNAVAILABLE: a worker that died, a restart) says nothing about the
+    // contract: it runs again, with fresh shared answers, up to
+    // options.unavailable_retries times; the last run stands.
+    for (int attempt = 0;; ++attempt) {
+      r.status = ConformanceStatus::kPass;
+      r.request = r.expected = r.observed = r.note = "";
+      Outcome out(&r);
+      run(out);
+      const bool unavailable = r.status == ConformanceStatus::kFail &&
+                               absl::StrContains(r.observed, CodeName(grpc::StatusCode::UNAVAILABLE));
+      if (!unavailable || attempt >= options.unavailable_retries) break;
+      probe.Forget();
+      std::this_thread::sleep_for(std::chrono::milliseconds(200 << std::min(attempt, 4)));
+    }
     r.ms = MsSince(c0);
     result.checks.push_back(std::move(r));
   };

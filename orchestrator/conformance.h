@@ -62,6 +62,9 @@ struct ConformanceOptions {
   // honest server on a loaded 2-core machine passes and a 10x lie does not.
   double wall_clock_factor = 3.0;
   double wall_clock_slack_ms = 30.0;
+  // A check that fails only because the server answered UNAVAILABLE (a worker
+  // died, a restart) runs again this many times (compare passes --retries).
+  int unavailable_retries = 2;
 };
 
 struct ConformanceResult {

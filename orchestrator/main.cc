@@ -214,9 +214,11 @@ struct CompareCommand {
     if (!cb.ok()) return Fail("bitparity", cb.status());
     // A side that does not keep the contract, or whose answers contradict each
     // other, is refused before it is compared.
+    ConformanceOptions conformance;
+    conformance.unavailable_retries = options.retries;
     for (EngineClient* side : {ca->get(), cb->get()}) {
       if (no_conformance) break;
-      if (absl::Status s = RequireConformance(*side, {}); !s.ok()) return Fail("bitparity", s);
+      if (absl::Status s = RequireConformance(*side, conformance); !s.ok()) return Fail("bitparity", s);
     }
     out.color = run.ColorOn();
     out.summary = !quiet;

@@ -128,11 +128,11 @@ void FinalizeVerdict(nlohmann::json* report) {
   v["exit_code"] = lost || missing_prompts ? 2 : (failed.empty() ? 0 : 1);
   v["failed_checks"] = failed;
   std::string summary;
-  if (lost) {
-    summary = "connection lost during the run: results are incomplete";
-  } else if (missing_prompts) {
-    summary = "ERROR: some prompts could not be compared even after retries (see the errors check): results "
-              "are incomplete";
+  if (missing_prompts) {
+    summary = std::string("ERROR: some prompts could not be compared even after retries (see the errors check") +
+              (lost ? "; a server stopped answering" : "") + "): results are incomplete";
+  } else if (lost) {
+    summary = "ERROR: connection lost during the run: results are incomplete";
   } else if (failed.empty()) {
     summary = "the engines agree within the thresholds";
   } else {

@@ -13,8 +13,12 @@
 //   kSloppyErrors     INVALID_ARGUMENT and OUT_OF_RANGE answered as UNKNOWN "error"
 //   kEmptyModel       GetModelInfo describes a 0-byte model (sha256 of nothing)
 // Deadlines and cancellation reach the real server (ClientContext::FromServerContext).
+// Besides the defects, FailGenerates(n) makes the next n Generate calls answer
+// UNAVAILABLE, as a server whose worker died mid-stream does (bitparity's
+// retries are tested with it).
 #pragma once
 
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -99,8 +103,13 @@ class FakeEngine final : public bitnet::v1::Engine::Service {
     return s;
   }
 
+  void FailGenerates(int n) { unavailable_generates_.store(n); }
+
   grpc::Status Generate(grpc::ServerContext* ctx, const bitnet::v1::GenerateRequest* req,
                         bitnet::v1::GenerateResponse* resp) override {
+    if (unavailable_generates_.fetch_sub(1) > 0) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "fake: worker 0 (pid 1) died during Generate");
+    }
     grpc::Status s = stub_->Generate(Up(ctx).get(), *req, resp);
     if (s.ok()) Plant(resp);
     return Out(s);
@@ -191,6 +200,7 @@ class FakeEngine final : public bitnet::v1::Engine::Service {
 
   std::unique_ptr<bitnet::v1::Engine::Stub> stub_;
   Defect defect_;
+  std::atomic<int> unavailable_generates_{0};
 };
 
 // A FakeEngine served on 127.0.0.1:0, with health and reflection as a real server has.
@@ -214,6 +224,7 @@ class FakeEngineServer {
   }
   ~FakeEngineServer() { server_->Shutdown(std::chrono::system_clock::now()); }
   std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
+  FakeEngine& engine() { return *service_; }
 
  private:
   std::unique_ptr<FakeEngine> service_;

@@ -124,6 +124,39 @@ TEST(Report, ConnectionLossIsExitTwo) {
   EXPECT_EQ(Finished(run)["verdict"]["exit_code"], 2);
 }
 
+TEST(Report, MissingPromptIsAnErrorWithExitTwoAndIsListed) {
+  CompareRun run = MakeRun(0);
+  PromptResult& p = run.prompts[1];
+  p = PromptResult();
+  p.prompt.id = "p1";
+  p.prompt.text = "hello";
+  p.error_code = "UNAVAILABLE";
+  p.error_message = "side B (127.0.0.1:2) Generate: UNAVAILABLE: worker died";
+  p.attempts = 3;
+  p.retry_reasons = {"first", "second"};
+  JudgePrompt(run.options.thresholds, &p);
+  run.resilience_b.prompt_retries = 2;
+  run.resilience_b.server_retries = 5;
+  run.resilience_b.worker_restarts = 4;
+  const json r = Finished(run);
+  const auto errors = testing::ValidateJson(r, LoadSchema());
+  EXPECT_TRUE(errors.empty()) << errors.front();
+  EXPECT_EQ(r["verdict"]["exit_code"], 2);
+  EXPECT_THAT(r["verdict"]["summary"].get<std::string>(), HasSubstr("ERROR"));
+  json errors_check;
+  for (const json& c : r["checks"]) {
+    if (c["name"] == "errors") errors_check = c;
+  }
+  EXPECT_EQ(errors_check["status"], "error");
+  EXPECT_THAT(errors_check["summary"].get<std::string>(), HasSubstr("1 of 2 prompt(s) missing after retries"));
+  ASSERT_EQ(r["resilience"]["failed_prompts"].size(), 1u);
+  EXPECT_EQ(r["resilience"]["failed_prompts"][0]["attempts"], 3);
+  EXPECT_EQ(r["resilience"]["b"]["worker_restarts"], 4);
+  EXPECT_EQ(r["resilience"]["a"]["worker_restarts"], nullptr);
+  EXPECT_THAT(RenderText(r, false), HasSubstr("B: 2 prompt retries, 5 server retries, 4 worker restarts"));
+  EXPECT_THAT(RenderHtml(r), HasSubstr("ERROR"));
+}
+
 TEST(Report, SchemaRejectsBrokenReports) {
   const json schema = LoadSchema();
   json r = Finished(MakeRun(0));
