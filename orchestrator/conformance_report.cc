@@ -1,30 +1,15 @@
 #include "orchestrator/conformance_report.h"
 
 #include "fmt/format.h"
+#include "orchestrator/reports.h"
 
 namespace bitparity {
 using nlohmann::json;
 
 namespace {
 
-// Escapes for XML and HTML text and attributes (the same five characters).
-std::string Esc(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default:
-        // XML 1.0 forbids most control characters.
-        if (c < 0x20 && c != '\n' && c != '\t' && c != '\r') out += ' ';
-        else out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
+// XML and HTML text and attributes escape the same five characters.
+std::string Esc(const std::string& s) { return XmlEscape(s); }
 
 std::string Str(const json& c, const char* key) { return c.value(key, std::string()); }
 

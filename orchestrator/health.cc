@@ -85,27 +85,36 @@ absl::Status ToStatus(const grpc::Status& s, const char* what) {
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), std::string(what) + ": " + s.error_message());
 }
 
-}  // namespace
-
-absl::StatusOr<int> CheckHealthStatus(const std::shared_ptr<grpc::Channel>& channel, const std::string& service,
-                                      double timeout_s) {
+// One generic unary grpc.health.v1.Health/Check call with `ctx` (deadline and
+// wait-for-ready already set); the reply's bytes into *response.
+grpc::Status CallHealthCheck(const std::shared_ptr<grpc::Channel>& channel, grpc::ClientContext* ctx,
+                             const std::string& service, grpc::ByteBuffer* response) {
   grpc::GenericStub stub(channel);
-  grpc::ClientContext ctx;
-  SetTimeout(&ctx, timeout_s);
   const std::string req_bytes = EncodeRequest(service);
   grpc::Slice slice(req_bytes);
-  grpc::ByteBuffer request(&slice, 1), response;
+  grpc::ByteBuffer request(&slice, 1);
   grpc::CompletionQueue cq;
-  auto call = stub.PrepareUnaryCall(&ctx, "/grpc.health.v1.Health/Check", request, &cq);
+  auto call = stub.PrepareUnaryCall(ctx, "/grpc.health.v1.Health/Check", request, &cq);
   call->StartCall();
   grpc::Status status;
-  call->Finish(&response, &status, reinterpret_cast<void*>(1));
+  call->Finish(response, &status, reinterpret_cast<void*>(1));
   void* tag = nullptr;
   bool ok = false;
   cq.Next(&tag, &ok);
   cq.Shutdown();
   while (cq.Next(&tag, &ok)) {
   }
+  return status;
+}
+
+}  // namespace
+
+absl::StatusOr<int> CheckHealthStatus(const std::shared_ptr<grpc::Channel>& channel, const std::string& service,
+                                      double timeout_s) {
+  grpc::ClientContext ctx;
+  SetTimeout(&ctx, timeout_s);
+  grpc::ByteBuffer response;
+  const grpc::Status status = CallHealthCheck(channel, &ctx, service, &response);
   if (!status.ok()) return ToStatus(status, "grpc.health.v1.Health/Check");
   return DecodeStatus(BytesOf(response));
 }
@@ -147,24 +156,11 @@ absl::StatusOr<std::string> ReflectionListServices(const std::shared_ptr<grpc::C
 
 int RunHealthProbe(const std::string& address, const std::string& service, double timeout_s, bool quiet) {
   auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
-  grpc::GenericStub stub(channel);
   grpc::ClientContext ctx;
   ctx.set_wait_for_ready(true);  // a server still binding is not an error until the deadline
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
-  const std::string req_bytes = EncodeRequest(service);
-  grpc::Slice slice(req_bytes);
-  grpc::ByteBuffer request(&slice, 1), response;
-  grpc::CompletionQueue cq;
-  auto call = stub.PrepareUnaryCall(&ctx, "/grpc.health.v1.Health/Check", request, &cq);
-  call->StartCall();
-  grpc::Status status;
-  call->Finish(&response, &status, reinterpret_cast<void*>(1));
-  void* tag = nullptr;
-  bool ok = false;
-  cq.Next(&tag, &ok);
-  cq.Shutdown();
-  while (cq.Next(&tag, &ok)) {
-  }
+  SetTimeout(&ctx, timeout_s);
+  grpc::ByteBuffer response;
+  const grpc::Status status = CallHealthCheck(channel, &ctx, service, &response);
   if (!status.ok()) {
     if (!quiet) {
       std::fprintf(stderr, "bitparity health: %s: %s: %s\n", address.c_str(),

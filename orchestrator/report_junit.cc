@@ -6,9 +6,7 @@
 namespace bitparity {
 using nlohmann::json;
 
-namespace {
-
-std::string Xml(const std::string& s) {
+std::string XmlEscape(const std::string& s) {
   std::string out;
   for (unsigned char c : s) {
     switch (c) {
@@ -25,6 +23,8 @@ std::string Xml(const std::string& s) {
   }
   return out;
 }
+
+namespace {
 
 struct Case {
   std::string name, status, message, detail;
@@ -44,17 +44,17 @@ std::string Suite(const std::string& name, const std::vector<Case>& cases, int* 
   *errors += e;
   *skipped += s;
   std::string out = fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\">\n",
-                                Xml(name), cases.size(), f, e, s);
+                                XmlEscape(name), cases.size(), f, e, s);
   for (const auto& c : cases) {
-    out += fmt::format("    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3f}\"", Xml(name), Xml(c.name), c.seconds);
+    out += fmt::format("    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3f}\"", XmlEscape(name), XmlEscape(c.name), c.seconds);
     if (c.status == "pass" || c.status == "info" || c.status == "warn") {
-      out += c.message.empty() ? "/>\n" : fmt::format(">\n      <system-out>{}</system-out>\n    </testcase>\n", Xml(c.message));
+      out += c.message.empty() ? "/>\n" : fmt::format(">\n      <system-out>{}</system-out>\n    </testcase>\n", XmlEscape(c.message));
     } else if (c.status == "skip") {
-      out += fmt::format(">\n      <skipped message=\"{}\"/>\n    </testcase>\n", Xml(c.message));
+      out += fmt::format(">\n      <skipped message=\"{}\"/>\n    </testcase>\n", XmlEscape(c.message));
     } else {
       const char* tag = c.status == "fail" ? "failure" : "error";
-      out += fmt::format(">\n      <{} message=\"{}\" type=\"{}\">{}</{}>\n    </testcase>\n", tag, Xml(c.message),
-                         c.status, Xml(c.detail), tag);
+      out += fmt::format(">\n      <{} message=\"{}\" type=\"{}\">{}</{}>\n    </testcase>\n", tag, XmlEscape(c.message),
+                         c.status, XmlEscape(c.detail), tag);
     }
   }
   out += "  </testsuite>\n";

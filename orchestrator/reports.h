@@ -20,6 +20,9 @@ std::string RenderMarkdown(const nlohmann::json& report);
 std::string RenderJUnit(const nlohmann::json& report);
 std::string RenderHtml(const nlohmann::json& report);
 
+// Text for XML and HTML (text and attribute values): & < > " ' escaped, the
+// control characters XML 1.0 forbids replaced by spaces.
+std::string XmlEscape(const std::string& s);
 // Shared by the renderers: a figure as text ("0.0123", "1.2e-07", "n/a" for null).
 std::string Fig(const nlohmann::json& v, int precision = 4);
 // "side A: bitparity-native 0.1.0 (avx512) at 127.0.0.1:5000"
