@@ -26,8 +26,13 @@
 //   ConformanceResult r = RunConformance(**client, {});
 //   if (const ConformanceCheck* f = r.FirstRequiredFailure()) ... f->name ...
 //
-// Adding a check: a function in conformance.cc that fills one ConformanceCheck, and a
-// line in RunConformance's table (name, group, what it catches, required?).
+// Where things are: conformance_probe.h (the server as the checks see it, and
+// the answers they share), conformance_contract.cc / _consistency.cc / _speed.cc
+// (one function per check, declared in conformance_checks.h), conformance.cc
+// (the table of checks and the runner), conformance_report.cc (JSON, JUnit, HTML).
+// Adding a check: a function in the file of its group, declared in
+// conformance_checks.h, and a line in conformance.cc's table (name, group, what
+// it catches, required?).
 #pragma once
 
 #include <string>

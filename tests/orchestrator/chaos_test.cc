@@ -3,7 +3,7 @@
 // against a worker server (B: bitparity-worker-server, and bitnet-cpp-server
 // where BITNET_CPP_DIR is set, skipped by name otherwise), first undisturbed,
 // then while a thread SIGKILLs one of B's workers, chosen at random, every
-// 300-700 ms. What must hold:
+// 300-700 ms (stretched in sanitizer builds, see kSlowdown). What must hold:
 //   - the disturbed report is complete: every prompt present, none missing;
 //   - its verdict and each prompt's drift and generation verdicts equal the
 //     undisturbed run's (worker deaths change no number);
@@ -38,6 +38,21 @@ using nlohmann::json;
 using testing::ChildrenOf;
 
 const std::string kBin = BITPARITY_BIN_DIR;
+
+// The kill interval is 300-700 ms of a normal build's work. A sanitizer build
+// runs everything (servers and workers included) several times slower, so the
+// interval stretches with it: the same deaths per unit of work, not a storm
+// that no call outlives.
+#if !defined(__has_feature)
+#define __has_feature(x) 0
+#endif
+#if defined(__SANITIZE_THREAD__) || __has_feature(thread_sanitizer)
+constexpr int kSlowdown = 8;
+#elif defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+constexpr int kSlowdown = 3;
+#else
+constexpr int kSlowdown = 1;
+#endif
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -142,7 +157,8 @@ TEST_P(ChaosTest, ComparisonSurvivesWorkersKilledAtRandom) {
   std::thread chaos([&] {
     std::mt19937 rng(17);
     while (!done.load()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(300, 700)(rng)));
+      std::this_thread::sleep_for(
+          std::chrono::milliseconds(kSlowdown * std::uniform_int_distribution<int>(300, 700)(rng)));
       if (done.load()) break;
       const std::vector<int> workers = Workers();
       if (workers.empty()) continue;  // all restarting
