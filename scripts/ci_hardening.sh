@@ -21,6 +21,10 @@
 #   FUZZ_BUILD_DIR      default build-fuzz;  ASAN_BUILD_DIR default build-asan;
 #   TSAN_BUILD_DIR      default build-tsan
 #   ASAN_TESTS          ctest -R regex for the asan mode (default: every test)
+#   ASAN_EXCLUDE        ctest -E regex for the asan mode (default: ^deploy_, the
+#                       deploy tests: manifests and the nightly script, whose binaries
+#                       the e2e, chaos and load tests already run instrumented;
+#                       "" runs them too)
 #   JOBS                build parallelism (default 2)
 #
 # Fuzzers: gguf_fuzzer (engine/gguf GgufFile::FromBytes), tokenizer_fuzzer (text -> ids
@@ -50,6 +54,7 @@ mode=${1:-fuzz}
 jobs=${JOBS:-2}
 fuzz_dir=${FUZZ_BUILD_DIR:-$root/build-fuzz}
 asan_dir=${ASAN_BUILD_DIR:-$root/build-asan}
+asan_exclude=${ASAN_EXCLUDE-^deploy_}
 tsan_dir=${TSAN_BUILD_DIR:-$root/build-tsan}
 seconds=${FUZZ_SECONDS:-20}
 runs=${FUZZ_RUNS:-2000000}
@@ -143,15 +148,17 @@ configure_sanitizer_build() {
     -DCMAKE_UNITY_BUILD=ON -DCMAKE_UNITY_BUILD_BATCH_SIZE=16 -DBITPARITY_BUILD_BENCHMARKS=OFF "$@" >/dev/null
 }
 
-# The whole GoogleTest suite (every ctest test, servers and workers included: they
-# are built instrumented too) under ASan+UBSan; any report fails the test that made it.
+# The whole GoogleTest suite (every ctest test but the deploy ones, servers and
+# workers included: they are built instrumented too) under ASan+UBSan; any report
+# fails the test that made it.
 asan() {
   configure_sanitizer_build "$asan_dir" -DBITPARITY_SANITIZE=ON
   "${lock[@]}" cmake --build "$asan_dir" -j"$jobs"
   local t0=$SECONDS
   (cd "$asan_dir" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
      UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-SkylakeX}" \
-     ctest --output-on-failure -j"$jobs" --timeout 900 ${ASAN_TESTS:+-R "$ASAN_TESTS"})
+     ctest --output-on-failure -j"$jobs" --timeout 900 ${ASAN_TESTS:+-R "$ASAN_TESTS"} \
+       ${asan_exclude:+-E "$asan_exclude"})
   echo "ci_hardening: asan: the whole suite passed under ASan+UBSan ($((SECONDS - t0)) s)"
 }
 

@@ -91,9 +91,11 @@ class EndToEnd : public ::testing::Test {
     std::unique_ptr<ServerProcess> a(StartServer("A", {}));  // only for the run below
     ASSERT_NE(a, nullptr);
     // The run most tests look at: two identical engines, every output, a small speed run.
+    // Without the conformance checks: they have their own tests (conformance_test.cc, and
+    // compare's refusal there), and every test process repeats this run.
     base_ = dir_ + "/same";
     same_ = Exec(kBin + "/bitparity",
-                 {"compare", "--a", a->address(), "--b", b_->address(), "--prompts", prompts_, "-n", "8",
+                 {"compare", "--no-conformance", "--a", a->address(), "--b", b_->address(), "--prompts", prompts_, "-n", "8",
                   "--speed-runs", "2", "--speed-warmup", "1", "--speed-tokens", "8", "--concurrency", "1,2",
                   "--requests", "4", "--json", base_ + ".json", "--junit", base_ + ".junit.xml", "--html",
                   base_ + ".html", "--markdown", base_ + ".md"},
@@ -199,8 +201,9 @@ TEST_P(FaultTest, FailsAndNamesTheLayer) {
   std::unique_ptr<ServerProcess> a(StartServer("fault", {"--inject-fault", GetParam().spec}));
   ASSERT_NE(a, nullptr);
   const std::string out = dir_ + "/fault.json";
-  ProcResult r = Exec(kBin + "/bitparity", {"compare", "--a", a->address(), "--b", b_->address(), "--prompts", prompts_,
-                                     "-n", "8", "--no-speed", "--json", out, "--baseline", base_ + ".json"},
+  ProcResult r = Exec(kBin + "/bitparity", {"compare", "--no-conformance", "--a", a->address(), "--b", b_->address(),
+                                     "--prompts", prompts_, "-n", "8", "--no-speed", "--json", out, "--baseline",
+                                     base_ + ".json"},
                dir_);
   EXPECT_EQ(r.code, 1) << r.out << r.err;
   const json j = json::parse(ReadAll(out));
