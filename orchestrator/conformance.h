@@ -4,7 +4,7 @@
 // server keeps the contract (proto/bitnet/v1/engine.proto) and that its answers
 // are consistent with each other, in the spirit of gRPC's interop tests and
 // llama.cpp's test-backend-ops. It exists because a cross-validation once
-// returned dummy tokens (100 + i), counted fake benchmark tokens and loaded a
+// returned made-up tokens (100 + i), counted fake benchmark tokens and loaded a
 // 0-byte model, and nothing noticed: a server that passes here computes what it
 // reports, so comparing it with another engine means something.
 //
