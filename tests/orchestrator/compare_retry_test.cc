@@ -16,6 +16,7 @@
 #include "services/native/native_backend.h"
 #include "tests/common/fixtures.h"
 #include "tests/orchestrator/fake_engine.h"
+#include "tests/orchestrator/native_loopback.h"
 #include "tests/services/test_server.h"
 
 namespace bitparity {
@@ -31,12 +32,7 @@ class CompareRetryTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     if (!::bitparity::testing::HaveFixtures()) return;
-    NativeBackendOptions o;
-    o.model_path = FixturePath("models/tiny-b158.gguf");
-    o.threads = 1;
-    auto backend = NativeBackend::Load(o);
-    ASSERT_TRUE(backend.ok()) << backend.status();
-    server_ = LoopbackServer::Start({}, std::shared_ptr<EngineBackend>(std::move(*backend))).release();
+    server_ = ::bitparity::testing::StartNativeLoopback().release();
   }
   static void TearDownTestSuite() {
     delete server_;

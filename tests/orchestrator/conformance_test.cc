@@ -21,6 +21,7 @@
 #include "services/native/native_backend.h"
 #include "tests/common/fixtures.h"
 #include "tests/orchestrator/fake_engine.h"
+#include "tests/orchestrator/native_loopback.h"
 #include "tests/services/test_server.h"
 
 namespace bitparity {
@@ -69,12 +70,7 @@ class ConformanceTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     if (!::bitparity::testing::HaveFixtures()) return;
-    NativeBackendOptions o;
-    o.model_path = FixturePath(kModel);
-    o.threads = 1;
-    auto backend = NativeBackend::Load(o);
-    ASSERT_TRUE(backend.ok()) << backend.status();
-    server_ = LoopbackServer::Start({}, std::shared_ptr<EngineBackend>(std::move(*backend))).release();
+    server_ = ::bitparity::testing::StartNativeLoopback().release();
   }
   static void TearDownTestSuite() {
     delete server_;
@@ -117,7 +113,9 @@ TEST_F(ConformanceTest, NativeServerPassesEveryCheck) {
   // The native server implements every RPC: nothing is skipped but what the
   // model cannot exercise (a check's note says why).
   for (const ConformanceCheck& c : r.checks) {
-    if (c.status == ConformanceStatus::kSkip) EXPECT_FALSE(c.note.empty()) << c.name;
+    if (c.status == ConformanceStatus::kSkip) {
+      EXPECT_FALSE(c.note.empty()) << c.name;
+    }
   }
   EXPECT_GT(r.checks.size(), 40u);
   std::printf("conformance of the native server: %zu checks in %.2f s\n", r.checks.size(), r.wall_s);
