@@ -257,7 +257,7 @@ TEST_P(BitnetCppGoldenTest, GreedyMatchesGolden24Tokens) {
 
 INSTANTIATE_TEST_SUITE_P(Golden, BitnetCppGoldenTest,
                          ::testing::Values("tiny-b158", "tiny-b158-l3", "tiny-bitnet",
-                                           "tiny-b158-tq2", "tiny-b158-tq1", "stories260K"),
+                                           "tiny-b158-tq2", "tiny-b158-tq1", "stories260K", "tiny-llama-i2s"),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            return absl::StrReplaceAll(info.param, {{"-", "_"}, {".", "_"}});
                          });

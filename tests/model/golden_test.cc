@@ -176,7 +176,7 @@ TEST_P(GoldenTest, GreedyContinuationMatchesUpToFirstNearTie) {
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, GoldenTest,
                          ::testing::Values("tiny-b158", "tiny-b158-l3", "tiny-bitnet", "tiny-b158-tq2",
-                                           "tiny-b158-tq1", "stories260K"),
+                                           "tiny-b158-tq1", "stories260K", "tiny-llama-i2s"),
                          [](const ::testing::TestParamInfo<std::string>& i) {
                            std::string s = i.param;
                            for (char& c : s) if (c == '-') c = '_';
