@@ -88,7 +88,7 @@ class Tokenizer {
   // token, BPE token text that is not UTF-8, add_bos/add_eos without a valid id).
   // Special ids outside [0, n_vocab) are ignored, as llama.cpp does (it warns).
   struct LoadOptions {
-    // Use this tokenizer.ggml.pre value instead of the file's (as llama.cpp's
+    // Use this tokenizer.ggml.pre value instead of the file's ("" = "default", as llama.cpp's
     // --override-kv tokenizer.ggml.pre=str:NAME does): every rule that follows from the
     // name follows from this one. Ignored for SentencePiece vocabularies.
     std::optional<std::string> pre_tokenizer;

@@ -135,6 +135,7 @@ absl::Status ApplyModelType(const GgufFile& file, const Tokenizer::LoadOptions& 
     ASSIGN_OR_RETURN(const std::optional<std::string> pre,
                      OptionalString(file, "tokenizer.ggml.pre"));
     v.pre = options.pre_tokenizer.value_or(pre.value_or("default"));
+    if (v.pre.empty()) v.pre = "default";  // llama.cpp: an empty name is "default" too
     absl::StatusOr<PreTokenizerRules> rules = LookupPreTokenizer(v.pre);
     if (!rules.ok()) {
       return absl::Status(rules.status().code(),

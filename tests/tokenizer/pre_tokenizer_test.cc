@@ -159,6 +159,14 @@ TEST_F(PreTypesTest, OverrideReplacesTheFilesName) {
   EXPECT_THAT(st.message(), HasSubstr("'no-such-pre'"));
 }
 
+TEST_F(PreTypesTest, EmptyNameIsDefaultAsInLlamaCpp) {
+  Tokenizer::LoadOptions options;
+  options.pre_tokenizer = "";
+  auto tok = Tokenizer::FromGguf(*vocab_, options);
+  ASSERT_TRUE(tok.ok()) << tok.status();
+  EXPECT_EQ((*tok)->pre(), "default");
+}
+
 TEST_F(PreTypesTest, OverrideIsIgnoredForSentencePiece) {
   auto file = GgufFile::Open(FixturePath("tokenizers/ggml-vocab-llama-spm.gguf"));
   ASSERT_TRUE(file.ok()) << file.status();
@@ -268,6 +276,11 @@ TEST(PreTokenizerNamesTest, PerNameRulesFollowLlamaCpp) {
     EXPECT_EQ(rules.add_bos, llama3 || name == "tekken" || name == "chameleon") << name;
     EXPECT_EQ(rules.clear_bos_id, name == "chatglm-bpe") << name;
     EXPECT_EQ(rules.mask_lstrip, name.rfind("jina-v2-", 0) == 0) << name;
+    const bool keeps_spaces = name == "deepseek-llm" || name == "deepseek-coder" ||
+                              name == "command-r" || name == "qwen2" || name == "poro-chat" ||
+                              name == "viking" || name == "tekken" || name == "smollm" ||
+                              name == "chameleon";
+    EXPECT_EQ(rules.clean_spaces, !keeps_spaces) << name;
   }
   EXPECT_EQ(LookupPreTokenizer("dbrx")->type, PreTokenizerType::kDbrx);
   EXPECT_EQ(LookupPreTokenizer("phi-2")->type, PreTokenizerType::kGpt2);
