@@ -163,12 +163,22 @@ bool IsAscii(absl::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<uint8_t>(c) < 0x80; });
 }
 
-// Code point whose byte offset (in a view with `offsets`) is `byte`, searched in [lo, hi].
-size_t CodePointAt(const std::vector<uint32_t>* offsets, size_t byte, size_t lo, size_t hi) {
-  if (offsets == nullptr) return byte;
-  return std::lower_bound(offsets->begin() + lo, offsets->begin() + hi + 1, byte) -
-         offsets->begin();
-}
+// Maps byte offsets of one view to code points. Queries must not decrease (they walk
+// a piece left to right), so the scan is linear over the piece.
+class CodePointCursor {
+ public:
+  CodePointCursor(const std::vector<uint32_t>* offsets, size_t first_cp)
+      : offsets_(offsets), cp_(first_cp) {}
+  size_t At(size_t byte) {
+    if (offsets_ == nullptr) return byte;
+    while ((*offsets_)[cp_] < byte) ++cp_;
+    return cp_;
+  }
+
+ private:
+  const std::vector<uint32_t>* offsets_;
+  size_t cp_;
+};
 
 // The JIT runs on a 32 KiB machine-stack block by default; if a pattern ever needs
 // more, the match is retried on a heap stack of up to this size.
@@ -206,8 +216,9 @@ struct MatchScratch {
 
 RegexSubjects::RegexSubjects(absl::string_view text, bool need_collapsed, bool need_wide)
     : text_(text) {
-  if (IsAscii(text)) {
-    // Every form is the text itself, one byte per code point.
+  if (!(need_collapsed || need_wide) || IsAscii(text)) {
+    // Only the text itself is read (custom splitters), or every form is the text, one
+    // byte per code point: positions can be bytes, and no index is needed.
     n_cp_ = text.size();
     return;
   }
@@ -326,8 +337,10 @@ absl::StatusOr<std::vector<uint32_t>> LlamaRegex::Split(const RegexSubjects& sub
     const size_t base = RegexSubjects::Byte(view.offsets, a);
     const size_t n = RegexSubjects::Byte(view.offsets, b) - base;
     const auto* subject = reinterpret_cast<PCRE2_SPTR>(view.bytes.data() + base);
-    const auto cp_of = [&](size_t rel) { return CodePointAt(view.offsets, base + rel, a, b); };
+    CodePointCursor cursor(view.offsets, a);
+    const auto cp_of = [&](size_t rel) { return cursor.At(base + rel); };
     size_t done = 0;   // end of the last word handed on (bytes into the piece)
+    size_t done_cp = a;  // the same, as a position
     size_t start = 0;  // where the next match attempt begins
     while (start < n) {
       int rc;
@@ -359,11 +372,14 @@ absl::StatusOr<std::vector<uint32_t>> LlamaRegex::Split(const RegexSubjects& sub
         continue;
       }
       // Text between matches is a word of its own, as in llama.cpp's regex split.
-      if (begin > done) out.push_back(static_cast<uint32_t>(cp_of(begin) - cp_of(done)));
-      out.push_back(static_cast<uint32_t>(cp_of(end) - cp_of(begin)));
+      const size_t begin_cp = cp_of(begin);
+      if (begin > done) out.push_back(static_cast<uint32_t>(begin_cp - done_cp));
+      const size_t end_cp = cp_of(end);
+      out.push_back(static_cast<uint32_t>(end_cp - begin_cp));
       done = start = end;
+      done_cp = end_cp;
     }
-    if (done < n) out.push_back(static_cast<uint32_t>(b - cp_of(done)));
+    if (done < n) out.push_back(static_cast<uint32_t>(b - done_cp));
   }
   return out;
 }

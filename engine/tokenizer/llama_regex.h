@@ -39,7 +39,10 @@ namespace bitparity::tokenizer_internal {
 
 enum class RegexMode { kCustom, kCollapsed, kWide };
 
-// The text of one Split call in the three forms the modes read, indexed by code point.
+// The text of one Split call in the three forms the modes read. Positions (called code
+// points below) are code points when a collapsed or wide form is needed, since those
+// forms change byte lengths; otherwise they are bytes of the text, which is all the
+// custom splitters read.
 class RegexSubjects {
  public:
   // REQUIRES: text is well-formed UTF-8 and shorter than 4 GiB; outlives this object.
@@ -83,7 +86,7 @@ class LlamaRegex {
 
   RegexMode mode() const { return mode_; }
 
-  // Splits each word of `words` (lengths in code points, summing to the text) into its
+  // Splits each word of `words` (lengths in positions, summing to the text) into its
   // matches and the runs between them; returns the new lengths.
   // ResourceExhausted if PCRE2 runs out of memory. Thread-safe.
   absl::StatusOr<std::vector<uint32_t>> Split(const RegexSubjects& subjects,
