@@ -3,7 +3,8 @@
 //      (Tokenizer::LoadOptions::pre_tokenizer), from two files of bitnet.cpp output:
 //      ../shared/fixtures/tokenizers/pre-types.jsonl (the 46 llama-bpe .inp texts) and
 //      testdata/pre-types-extra.jsonl (edge cases: whitespace runs, Unicode spaces,
-//      digits, CJK, emoji, combining marks, sentinels; see testdata/README.md).
+//      digits, CJK, emoji, combining marks, sentinels; see testdata/README.md) and
+//      testdata/pre-types-random.jsonl (random texts, random code points included).
 //   2. jina-v2-*: the <mask> token (LSTRIP) on a vocabulary that has one, known answers
 //      in testdata/pre-types-mask.jsonl; and the load error without one.
 //   3. The name table: all 37 names, per-name rules, unknown names.
@@ -139,6 +140,31 @@ TEST_F(PreTypesTest, MatchesBitnetCppOnEdgeCaseTexts) {
   const std::vector<Row> rows = ReadRows(TestdataPath("pre-types-extra.jsonl"));
   ASSERT_FALSE(rows.empty()) << "missing " << TestdataPath("pre-types-extra.jsonl");
   ExpectRowsMatch(rows, "pre-types-extra.jsonl");
+}
+
+TEST_F(PreTypesTest, MatchesBitnetCppOnRandomTexts) {
+  const std::vector<Row> rows = ReadRows(TestdataPath("pre-types-random.jsonl"));
+  ASSERT_FALSE(rows.empty()) << "missing " << TestdataPath("pre-types-random.jsonl");
+  ExpectRowsMatch(rows, "pre-types-random.jsonl");
+}
+
+// Long texts: llama.cpp's std::regex fallback recurses per character and can overflow
+// its stack here; ours must simply work, for every way a regex is run.
+TEST_F(PreTypesTest, LongMixedTextsRoundTripForEveryName) {
+  std::string text;
+  const char* parts[] = {"Hello, world! ", "\xE4\xBD\xA0\xE5\xA5\xBD\xE3\x80\x80", "12345 ",
+                         "    \n\n", "caf\x65\xCC\x81 ", "\xF0\x9F\xA6\x99", "<sentinel:7>"};
+  for (size_t i = 0; text.size() < (size_t{256} << 10); ++i) text += parts[i % 7];
+  Tokenizer::EncodeOptions no_bos;
+  no_bos.add_bos = false;
+  for (const std::string& name : AllNames()) {
+    if (name.rfind("jina-v2-", 0) == 0) continue;  // needs <mask>
+    auto ids = For(name).Encode(text, no_bos);
+    ASSERT_TRUE(ids.ok()) << name << ": " << ids.status();
+    auto back = For(name).Decode(*ids);
+    ASSERT_TRUE(back.ok()) << name;
+    EXPECT_EQ(*back, text) << name;
+  }
 }
 
 TEST_F(PreTypesTest, OverrideReplacesTheFilesName) {
