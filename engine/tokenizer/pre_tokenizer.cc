@@ -1,155 +1,177 @@
 #include "engine/tokenizer/pre_tokenizer.h"
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-
 #include <cstdint>
+#include <limits>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
-#include "base/utf8.h"
+#include "engine/tokenizer/llama_regex.h"
 
 namespace bitparity::tokenizer_internal {
 namespace {
 
-// Unicode White_Space, the \s of Python's and Rust's regex engines (see header).
-#define BP_WS "\\p{White_Space}"
-#define BP_NWS "\\P{White_Space}"
+using T = PreTokenizerType;
 
-constexpr const char* kGpt2Pattern =
-    "'s|'t|'re|'ve|'m|'ll|'d"
-    "| ?\\p{L}+"
-    "| ?\\p{N}+"
-    "| ?[^" BP_WS "\\p{L}\\p{N}]+"
-    "|" BP_WS "+(?!" BP_NWS ")"
-    "|" BP_WS "+";
+// Every tokenizer.ggml.pre name of llm_load_vocab, in its order, with the flags it sets.
+// Fields: type, ignore_merges, add_bos, clean_spaces, clear_bos_id, mask_lstrip.
+struct NamedRules {
+  absl::string_view name;
+  PreTokenizerRules rules;
+};
+constexpr NamedRules kPreTokenizers[] = {
+    {"default", {T::kDefault, false, false, true, false, false}},          // DEFAULT
+    {"llama3", {T::kLlama3, true, true, true, false, false}},              // LLAMA3
+    {"llama-v3", {T::kLlama3, true, true, true, false, false}},            // LLAMA3
+    {"llama-bpe", {T::kLlama3, true, true, true, false, false}},           // LLAMA3
+    {"deepseek-llm", {T::kDeepseekLlm, false, false, false, false, false}},     // DEEPSEEK_LLM
+    {"deepseek-coder", {T::kDeepseekCoder, false, false, false, false, false}}, // DEEPSEEK_CODER
+    {"falcon", {T::kFalcon, false, false, true, false, false}},            // FALCON
+    {"falcon3", {T::kFalcon3, false, false, true, false, false}},          // FALCON_3
+    {"falcon_e", {T::kFalconE, false, false, true, false, false}},         // FALCON_E
+    {"mpt", {T::kMpt, false, false, true, false, false}},                  // MPT
+    {"starcoder", {T::kStarcoder, false, false, true, false, false}},      // STARCODER
+    {"gpt-2", {T::kGpt2, false, false, true, false, false}},               // GPT2
+    {"phi-2", {T::kGpt2, false, false, true, false, false}},               // GPT2
+    {"jina-es", {T::kGpt2, false, false, true, false, false}},             // GPT2
+    {"jina-de", {T::kGpt2, false, false, true, false, false}},             // GPT2
+    {"jina-v1-en", {T::kGpt2, false, false, true, false, false}},          // GPT2
+    {"jina-v2-es", {T::kGpt2, false, false, true, false, true}},           // GPT2 + <mask> LSTRIP
+    {"jina-v2-de", {T::kGpt2, false, false, true, false, true}},           // GPT2 + <mask> LSTRIP
+    {"jina-v2-code", {T::kGpt2, false, false, true, false, true}},         // GPT2 + <mask> LSTRIP
+    {"refact", {T::kRefact, false, false, true, false, false}},            // REFACT
+    {"command-r", {T::kCommandR, false, false, false, false, false}},      // COMMAND_R
+    {"qwen2", {T::kQwen2, false, false, false, false, false}},             // QWEN2
+    {"stablelm2", {T::kStablelm2, false, false, true, false, false}},      // STABLELM2
+    {"olmo", {T::kOlmo, false, false, true, false, false}},                // OLMO
+    {"dbrx", {T::kDbrx, false, false, true, false, false}},                // DBRX
+    {"smaug-bpe", {T::kSmaug, false, false, true, false, false}},          // SMAUG
+    {"poro-chat", {T::kPoro, false, false, false, false, false}},          // PORO
+    {"chatglm-bpe", {T::kChatglm4, false, false, true, true, false}},      // CHATGLM4
+    {"viking", {T::kViking, false, false, false, false, false}},           // VIKING
+    {"jais", {T::kJais, false, false, true, false, false}},                // JAIS
+    {"tekken", {T::kTekken, true, true, false, false, false}},             // TEKKEN
+    {"smollm", {T::kSmollm, false, false, false, false, false}},           // SMOLLM
+    {"codeshell", {T::kCodeshell, false, false, true, false, false}},      // CODESHELL
+    {"bloom", {T::kBloom, false, false, true, false, false}},              // BLOOM
+    {"gpt3-finnish", {T::kGpt3Finnish, false, false, true, false, false}}, // GPT3_FINNISH
+    {"exaone", {T::kExaone, false, false, true, false, false}},            // EXAONE
+    {"chameleon", {T::kChameleon, false, true, false, false, false}},      // CHAMELEON
+};
 
-// LLaMA-3's (?i:'s|'t|...) spelled out with ASCII classes, as llama.cpp does:
-// PCRE2's caseless matching would also accept U+017F (long s) for 's'.
-constexpr const char* kLlama3Pattern =
-    "'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD]"
-    "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+"
-    "|\\p{N}{1,3}"
-    "| ?[^" BP_WS "\\p{L}\\p{N}]+[\\r\\n]*"
-    "|" BP_WS "*[\\r\\n]+"
-    "|" BP_WS "+(?!" BP_NWS ")"
-    "|" BP_WS "+";
+// llama.cpp's regex_exprs by type, copied verbatim from llm_tokenizer_bpe (llama-vocab.cpp).
+constexpr const char* kGpt2Expr =
+    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)";
+constexpr const char* kLlama3Expr =
+    "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+constexpr const char* kQwen2Expr =
+    "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+constexpr const char* kPoroExpr = " ?[^(\\s|.,!?…。，、।۔،)]+";
 
-// llama.cpp's fallback list for tokenizer.ggml.pre = "default".
-constexpr const char* kDefaultPunctPattern = "[\\p{P}$+<=>^~|]+";
-constexpr const char* kDefaultDigitsPattern = "\\p{N}+";
-constexpr const char* kDefaultThreeDigitsPattern = "[0-9]{3}";
-
-#undef BP_WS
-#undef BP_NWS
-
-// The JIT runs on a 32 KiB machine-stack block by default; if a pattern ever needs
-// more, the match is retried on a heap stack of up to this size.
-constexpr size_t kMaxJitStackBytes = size_t{64} << 20;
-
-std::string Pcre2ErrorText(int code) {
-  PCRE2_UCHAR buf[256];
-  if (pcre2_get_error_message(code, buf, sizeof(buf)) < 0) return absl::StrCat("error ", code);
-  return reinterpret_cast<const char*>(buf);
+std::vector<const char*> RegexExprs(PreTokenizerType type) {
+  using T = PreTokenizerType;
+  switch (type) {
+    case T::kLlama3:
+      return {kLlama3Expr};
+    case T::kDbrx:
+      return {kLlama3Expr};
+    case T::kSmaug:
+      return {kLlama3Expr};
+    case T::kDeepseekLlm:
+      return {
+        "[\r\n]",
+        "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-ώᾀ-ᾴᾶ-ᾼιῂ-ῄῆ-ῌῐ-ΐῖ-Ίῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤΩℨK-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+",
+        "\\s?[!-/:-~！-／：-～‘-‟　-。]+",
+        "\\s+$",
+        "[一-龥ࠀ-一가-퟿]+",
+        "\\p{N}+",
+    };
+    case T::kDeepseekCoder:
+      return {
+        "[\r\n]",
+        "\\s?\\p{L}+",
+        "\\s?\\p{P}+",
+        "[一-龥ࠀ-一가-퟿]+",
+        "\\p{N}",
+    };
+    case T::kFalcon:
+      return {"[\\p{P}\\$\\+<=>\\^~\\|`]+", kGpt2Expr, "[0-9][0-9][0-9]"};
+    case T::kFalcon3:
+      return {"[\\p{P}\\$\\+<=>\\^~\\|`]+", kGpt2Expr, "[0-9]"};
+    case T::kFalconE:
+      return {"[\\p{P}\\$\\+<=>\\^~\\|`]+", kGpt2Expr, "[0-9]"};
+    case T::kStarcoder:
+      return {"\\p{N}", kGpt2Expr};
+    case T::kRefact:
+      return {"\\p{N}", kGpt2Expr};
+    case T::kCommandR:
+      return {"\\p{N}", kGpt2Expr};
+    case T::kSmollm:
+      return {"\\p{N}", kGpt2Expr};
+    case T::kCodeshell:
+      return {"\\p{N}", kGpt2Expr};
+    case T::kExaone:
+      return {"\\p{N}", kGpt2Expr};
+    case T::kGpt2:
+      return {kGpt2Expr};
+    case T::kMpt:
+      return {kGpt2Expr};
+    case T::kOlmo:
+      return {kGpt2Expr};
+    case T::kJais:
+      return {kGpt2Expr};
+    case T::kStablelm2:
+      return {kQwen2Expr};
+    case T::kQwen2:
+      return {kQwen2Expr};
+    case T::kPoro:
+      return {kPoroExpr};
+    case T::kBloom:
+      return {kPoroExpr};
+    case T::kGpt3Finnish:
+      return {kPoroExpr};
+    case T::kChatglm4:
+      return {kLlama3Expr};
+    case T::kViking:
+      return {kPoroExpr, "\\p{N}"};
+    case T::kTekken:
+      return {"[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))*((?=[\\p{L}])([^A-Z]))+|[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))+((?=[\\p{L}])([^A-Z]))*|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"};
+    case T::kChameleon:
+      return {
+        "<sentinel:[0-9]+>",
+        "(IMGIMG)((A|B|C|D|E|F|G|H|I){1,4})Z",
+        "([\\t\\n]|    |  )",
+        "\\p{N}",
+        "[\\p{P}!-/:-@\\[-`{-~]",
+        kGpt2Expr,
+    };
+    case T::kDefault:
+      return {"[\\p{P}\\$\\+<=>\\^~\\|]+", kGpt2Expr, "\\p{N}+", "[0-9][0-9][0-9]"};
+  }
+  return {};
 }
 
 }  // namespace
 
-class PreTokenizer::Regex {
- public:
-  static absl::StatusOr<std::unique_ptr<Regex>> Compile(const char* pattern) {
-    int error = 0;
-    PCRE2_SIZE offset = 0;
-    pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern), PCRE2_ZERO_TERMINATED,
-                                     PCRE2_UTF | PCRE2_UCP, &error, &offset, nullptr);
-    if (code == nullptr) {
-      return absl::InternalError(absl::StrCat("PCRE2 cannot compile pre-tokenizer regex '", pattern,
-                                              "' at ", offset, ": ", Pcre2ErrorText(error)));
-    }
-    auto re = std::unique_ptr<Regex>(new Regex(code));
-    // Without JIT support (some architectures) the interpreter gives the same results.
-    re->jit_ = pcre2_jit_compile(code, PCRE2_JIT_COMPLETE) == 0;
-    return re;
+absl::StatusOr<PreTokenizerRules> LookupPreTokenizer(absl::string_view name) {
+  for (const NamedRules& entry : kPreTokenizers) {
+    if (entry.name == name) return entry.rules;
   }
-  ~Regex() { pcre2_code_free(code_); }
-
-  const pcre2_code* code() const { return code_; }
-  bool jit() const { return jit_; }
-
- private:
-  explicit Regex(pcre2_code* code) : code_(code) {}
-  pcre2_code* code_;
-  bool jit_ = false;
-};
-
-// One match-data block per stage (stages nest) and, only if needed, a big JIT stack.
-struct PreTokenizer::Scratch {
-  std::vector<pcre2_match_data*> match_data;
-  pcre2_match_context* context = nullptr;
-  pcre2_jit_stack* jit_stack = nullptr;
-
-  explicit Scratch(size_t stages) {
-    for (size_t i = 0; i < stages; ++i) match_data.push_back(pcre2_match_data_create(1, nullptr));
-    // Our patterns do linear work per match, but a match may be as long as the
-    // text (10 MB of spaces), and \s*[\r\n]+ backtracks over all of it first:
-    // PCRE2's default budget (1e7 steps) would refuse that.
-    context = pcre2_match_context_create(nullptr);
-    if (context != nullptr) pcre2_set_match_limit(context, UINT32_MAX);
-  }
-  ~Scratch() {
-    for (pcre2_match_data* md : match_data) pcre2_match_data_free(md);
-    pcre2_jit_stack_free(jit_stack);
-    pcre2_match_context_free(context);
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-
-  bool GrowJitStack() {
-    if (jit_stack != nullptr || context == nullptr) return false;
-    jit_stack = pcre2_jit_stack_create(size_t{1} << 20, kMaxJitStackBytes, nullptr);
-    if (jit_stack == nullptr) return false;
-    pcre2_jit_stack_assign(context, nullptr, jit_stack);
-    return true;
-  }
-};
+  return absl::UnimplementedError(
+      absl::StrCat("unknown BPE pre-tokenizer tokenizer.ggml.pre = '", name,
+                   "' (bitnet.cpp's llama.cpp does not know it either)"));
+}
 
 PreTokenizer::PreTokenizer() = default;
 PreTokenizer::~PreTokenizer() = default;
 
-absl::StatusOr<PreTokenizerType> ParsePreTokenizerName(absl::string_view name) {
-  if (name == "default") return PreTokenizerType::kDefault;
-  if (name == "gpt-2" || name == "phi-2" || name == "jina-es" || name == "jina-de" ||
-      name == "jina-v1-en" || name == "jina-v2-es" || name == "jina-v2-de" ||
-      name == "jina-v2-code") {
-    return PreTokenizerType::kGpt2;
-  }
-  if (name == "llama3" || name == "llama-v3" || name == "llama-bpe" || name == "dbrx" ||
-      name == "smaug-bpe") {
-    return PreTokenizerType::kLlama3;
-  }
-  return absl::UnimplementedError(
-      absl::StrCat("unsupported BPE pre-tokenizer tokenizer.ggml.pre = '", name,
-                   "' (supported: default, gpt-2, llama-bpe and their aliases)"));
-}
-
 absl::StatusOr<std::unique_ptr<PreTokenizer>> PreTokenizer::Create(PreTokenizerType type) {
-  std::vector<const char*> patterns;
-  switch (type) {
-    case PreTokenizerType::kDefault:
-      patterns = {kDefaultPunctPattern, kGpt2Pattern, kDefaultDigitsPattern,
-                  kDefaultThreeDigitsPattern};
-      break;
-    case PreTokenizerType::kGpt2:
-      patterns = {kGpt2Pattern};
-      break;
-    case PreTokenizerType::kLlama3:
-      patterns = {kLlama3Pattern};
-      break;
-  }
   auto pre = std::unique_ptr<PreTokenizer>(new PreTokenizer());
-  for (const char* p : patterns) {
-    ASSIGN_OR_RETURN(std::unique_ptr<Regex> re, Regex::Compile(p));
+  for (const char* expr : RegexExprs(type)) {
+    ASSIGN_OR_RETURN(std::unique_ptr<LlamaRegex> re, LlamaRegex::Compile(expr));
+    pre->need_collapsed_ |= re->mode() == RegexMode::kCollapsed;
+    pre->need_wide_ |= re->mode() == RegexMode::kWide;
     pre->stages_.push_back(std::move(re));
   }
   return pre;
@@ -158,55 +180,22 @@ absl::StatusOr<std::unique_ptr<PreTokenizer>> PreTokenizer::Create(PreTokenizerT
 absl::Status PreTokenizer::Split(absl::string_view text,
                                  absl::FunctionRef<void(absl::string_view)> emit) const {
   if (text.empty()) return absl::OkStatus();
-  Scratch scratch(stages_.size());
-  return SplitStage(0, text, scratch, emit);
-}
-
-absl::Status PreTokenizer::SplitStage(size_t stage, absl::string_view piece, Scratch& scratch,
-                                      absl::FunctionRef<void(absl::string_view)> emit) const {
-  if (stage == stages_.size()) {
-    emit(piece);
-    return absl::OkStatus();
+  if (text.size() >= std::numeric_limits<uint32_t>::max()) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("pre-tokenizer: text of ", text.size(), " bytes is over 4 GiB"));
   }
-  const Regex& re = *stages_[stage];
-  pcre2_match_data* md = scratch.match_data[stage];
-  const auto* subject = reinterpret_cast<PCRE2_SPTR>(piece.data());
-  size_t done = 0;   // end of the last piece handed on
-  size_t start = 0;  // where the next match attempt begins
-  while (start < piece.size()) {
-    int rc;
-    if (re.jit()) {
-      // pcre2_jit_match skips the UTF check, which the caller has done once.
-      rc = pcre2_jit_match(re.code(), subject, piece.size(), start, 0, md, scratch.context);
-      if (rc == PCRE2_ERROR_JIT_STACKLIMIT && scratch.GrowJitStack()) continue;
-    } else {
-      rc = pcre2_match(re.code(), subject, piece.size(), start, PCRE2_NO_UTF_CHECK, md,
-                       scratch.context);
-    }
-    if (rc == PCRE2_ERROR_NOMATCH) break;
-    if (rc < 0) {
-      const std::string msg = absl::StrCat("pre-tokenizer regex failed at byte ", start, " of a ",
-                                           piece.size(), "-byte piece: ", Pcre2ErrorText(rc));
-      if (rc == PCRE2_ERROR_JIT_STACKLIMIT || rc == PCRE2_ERROR_MATCHLIMIT ||
-          rc == PCRE2_ERROR_HEAPLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
-          rc == PCRE2_ERROR_NOMEMORY) {
-        return absl::ResourceExhaustedError(msg);
-      }
-      return absl::InternalError(msg);
-    }
-    const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
-    const size_t begin = ov[0], end = ov[1];
-    if (end == begin) {
-      // None of our patterns matches empty; step one code point so this stays finite.
-      start = begin + Utf8LeadLength(static_cast<uint8_t>(piece[begin]));
-      continue;
-    }
-    // Text between matches is a word of its own, as in llama.cpp's regex split.
-    if (begin > done) RETURN_IF_ERROR(SplitStage(stage + 1, piece.substr(done, begin - done), scratch, emit));
-    RETURN_IF_ERROR(SplitStage(stage + 1, piece.substr(begin, end - begin), scratch, emit));
-    done = start = end;
+  const RegexSubjects subjects(text, need_collapsed_, need_wide_);
+  // Word lengths in code points, as llama.cpp's bpe_offsets.
+  std::vector<uint32_t> words = {static_cast<uint32_t>(subjects.code_points())};
+  for (const auto& stage : stages_) {
+    ASSIGN_OR_RETURN(words, stage->Split(subjects, words));
   }
-  if (done < piece.size()) RETURN_IF_ERROR(SplitStage(stage + 1, piece.substr(done), scratch, emit));
+  size_t cp = 0;
+  for (const uint32_t len : words) {
+    const size_t begin = subjects.OriginalByte(cp);
+    cp += len;
+    emit(text.substr(begin, subjects.OriginalByte(cp) - begin));
+  }
   return absl::OkStatus();
 }
 

@@ -1,18 +1,11 @@
 // File: engine/tokenizer/pre_tokenizer.h
 //
-// Byte-level BPE pre-tokenizers: split text into words with the regexes that
-// llama.cpp (llm_tokenizer_bpe) picks by tokenizer.ggml.pre, run on PCRE2 in UTF +
-// UCP mode with JIT. A pre-tokenizer is a list of stages; each stage splits every
-// piece of the previous one into its matches and the text between them.
-//
-//   "gpt-2"      's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-//   "llama-bpe"  '[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD]|[^\r\n\p{L}\p{N}]?\p{L}+
-//                |\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
-//   "default"    [\p{P}$+<=>^~|]+, then gpt-2, then \p{N}+, then [0-9]{3}
-//
-// \s is Unicode White_Space here (PCRE2's own \s adds U+180E), which is the set
-// llama.cpp's hand-written splitters (unicode.cpp) use; their results equal these
-// regexes', so the regexes are the specification.
+// Byte-level BPE pre-tokenizers: every tokenizer.ggml.pre name that the llama.cpp copy
+// inside bitnet.cpp accepts (llm_load_vocab), the flags it derives from the name, and
+// its list of regexes (llm_tokenizer_bpe's regex_exprs, verbatim). Each regex splits
+// every piece of the previous one into its matches and the text between them; how a
+// regex is run (hand-written splitter, "collapsed" categories, or std::wregex) follows
+// llama.cpp's unicode_regex_split and is described in llama_regex.h.
 #pragma once
 
 #include <memory>
@@ -25,10 +18,58 @@
 
 namespace bitparity::tokenizer_internal {
 
-enum class PreTokenizerType { kDefault, kGpt2, kLlama3 };
+class LlamaRegex;
 
-// Maps tokenizer.ggml.pre to a type; Unimplemented for names we do not support.
-absl::StatusOr<PreTokenizerType> ParsePreTokenizerName(absl::string_view name);
+// llama.cpp's LLAMA_VOCAB_PRE_TYPE_* (one per regex list).
+enum class PreTokenizerType {
+  kDefault,
+  kLlama3,
+  kDeepseekLlm,
+  kDeepseekCoder,
+  kFalcon,
+  kMpt,
+  kStarcoder,
+  kGpt2,
+  kRefact,
+  kCommandR,
+  kStablelm2,
+  kQwen2,
+  kOlmo,
+  kDbrx,
+  kSmaug,
+  kPoro,
+  kChatglm4,
+  kViking,
+  kJais,
+  kTekken,
+  kSmollm,
+  kCodeshell,
+  kBloom,
+  kGpt3Finnish,
+  kExaone,
+  kChameleon,
+  kFalcon3,
+  kFalconE,
+};
+
+// What llm_load_vocab sets from tokenizer.ggml.pre besides the regexes.
+struct PreTokenizerRules {
+  PreTokenizerType type = PreTokenizerType::kDefault;
+  // A pre-token that is itself a token is emitted whole, merges or not.
+  bool ignore_merges = false;
+  // Default add_bos (tokenizer.ggml.add_bos_token still overrides it).
+  bool add_bos = false;
+  // llama_detokenize's space clean-up. Token pieces (our Decode) do not use it.
+  bool clean_spaces = true;
+  // chatglm-bpe: the BOS id is cleared before the tokenizer.ggml.*_token_id keys are read.
+  bool clear_bos_id = false;
+  // jina-v2-*: the token "<mask>" gets the LSTRIP attribute; llama.cpp fails to load
+  // the vocabulary when it has no such token.
+  bool mask_lstrip = false;
+};
+
+// Unimplemented, naming `name`, for a name llama.cpp does not know either.
+absl::StatusOr<PreTokenizerRules> LookupPreTokenizer(absl::string_view name);
 
 class PreTokenizer {
  public:
@@ -39,18 +80,16 @@ class PreTokenizer {
 
   // Calls emit() with consecutive non-empty words that together spell `text`.
   // REQUIRES: text is well-formed UTF-8 (it is not checked again here).
-  // ResourceExhausted if PCRE2 runs out of its match budget. Thread-safe.
+  // ResourceExhausted if PCRE2 runs out of memory, or for text of 4 GiB or more.
+  // Thread-safe.
   absl::Status Split(absl::string_view text,
                      absl::FunctionRef<void(absl::string_view)> emit) const;
 
  private:
-  class Regex;
-  struct Scratch;  // per-call PCRE2 match state
   PreTokenizer();
-  absl::Status SplitStage(size_t stage, absl::string_view piece, Scratch& scratch,
-                          absl::FunctionRef<void(absl::string_view)> emit) const;
-
-  std::vector<std::unique_ptr<Regex>> stages_;
+  std::vector<std::unique_ptr<LlamaRegex>> stages_;
+  bool need_collapsed_ = false;
+  bool need_wide_ = false;
 };
 
 }  // namespace bitparity::tokenizer_internal

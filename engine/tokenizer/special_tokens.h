@@ -4,7 +4,8 @@
 // llama.cpp's tokenizer_st_partition does: for each special token in Vocab order
 // (longest text first), every occurrence inside the remaining text fragments becomes
 // that token's id. CONTROL and UNKNOWN tokens take part only with parse_special;
-// USER_DEFINED tokens always do.
+// USER_DEFINED tokens always do. A token with the LSTRIP (RSTRIP) attribute also
+// drops the ASCII whitespace just before (after) each occurrence.
 #pragma once
 
 #include <cstddef>

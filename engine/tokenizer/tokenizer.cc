@@ -85,15 +85,14 @@ int32_t MaxTokenBytes(const tokenizer_internal::Vocab& v, const tokenizer_intern
 Tokenizer::Tokenizer() = default;
 Tokenizer::~Tokenizer() = default;
 
-absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(const GgufFile& file) {
+absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(const GgufFile& file,
+                                                                const LoadOptions& options) {
   auto tok = std::unique_ptr<Tokenizer>(new Tokenizer());
   ASSIGN_OR_RETURN(std::unique_ptr<tokenizer_internal::Vocab> vocab,
-                   tokenizer_internal::LoadVocab(file));
+                   tokenizer_internal::LoadVocab(file, options));
   if (vocab->kind == TokenizerKind::kBytePairEncoding) {
     ASSIGN_OR_RETURN(tok->bpe_, tokenizer_internal::LoadBpeModel(file, *vocab));
-    ASSIGN_OR_RETURN(const tokenizer_internal::PreTokenizerType type,
-                     tokenizer_internal::ParsePreTokenizerName(vocab->pre));
-    ASSIGN_OR_RETURN(tok->pre_tok_, tokenizer_internal::PreTokenizer::Create(type));
+    ASSIGN_OR_RETURN(tok->pre_tok_, tokenizer_internal::PreTokenizer::Create(vocab->pre_type));
   }
   tok->max_token_bytes_ = MaxTokenBytes(*vocab, tok->bpe_.get());
   tok->vocab_ = std::move(vocab);

@@ -16,9 +16,10 @@
 //   ASSIGN_OR_RETURN(std::vector<int32_t> ids, tok->Encode("Hello world"));  // BOS added
 //   ASSIGN_OR_RETURN(std::string text, tok->Decode(ids));  // "Hello world" (BOS hidden)
 //
-// Supported pre-tokenizers (tokenizer.ggml.pre): "default" (also used when the key is
-// missing), "gpt-2" (and its aliases phi-2, jina-*), "llama-bpe" (aliases llama3,
-// llama-v3, dbrx, smaug-bpe). Any other value is Unimplemented.
+// Pre-tokenizers (tokenizer.ggml.pre): all 37 names that bitnet.cpp's llama.cpp knows
+// ("default" also when the key is missing), with its regexes and its per-name rules
+// (whole-word tokens skipping merges, default add_bos, chatglm-bpe's cleared BOS id,
+// jina-v2-*'s <mask> LSTRIP); see pre_tokenizer.h. Any other value is Unimplemented.
 //
 // Input text (documented behaviour for bad input):
 //   * SentencePiece works on bytes exactly as llama.cpp does: invalid UTF-8 is split
@@ -43,7 +44,7 @@
 // Pieces may end inside a UTF-8 sequence (byte tokens): streamed generation holds
 // such tails back (base/generation_text.h).
 //
-// Unicode tables: the regex classes (\p{L}, \p{N}, White_Space) come from PCRE2
+// Unicode tables: the regex classes (\p{L}, \p{N}, \p{P}, White_Space) come from PCRE2
 // (Unicode 14 in Debian 12); llama.cpp has its own tables. They differ only for code
 // points assigned after Unicode 14.
 //
@@ -86,7 +87,19 @@ class Tokenizer {
   // without a space or naming a string that is not a token, a malformed <0xNN> byte
   // token, BPE token text that is not UTF-8, add_bos/add_eos without a valid id).
   // Special ids outside [0, n_vocab) are ignored, as llama.cpp does (it warns).
-  static absl::StatusOr<std::unique_ptr<Tokenizer>> FromGguf(const GgufFile& file);
+  struct LoadOptions {
+    // Use this tokenizer.ggml.pre value instead of the file's ("" = "default", as llama.cpp's
+    // --override-kv tokenizer.ggml.pre=str:NAME does): every rule that follows from the
+    // name follows from this one. Ignored for SentencePiece vocabularies.
+    std::optional<std::string> pre_tokenizer;
+  };
+  // Also FailedPrecondition when the pre-tokenizer needs a token the vocabulary lacks
+  // (jina-v2-* without "<mask>", which llama.cpp also fails to load).
+  static absl::StatusOr<std::unique_ptr<Tokenizer>> FromGguf(const GgufFile& file,
+                                                             const LoadOptions& options);
+  static absl::StatusOr<std::unique_ptr<Tokenizer>> FromGguf(const GgufFile& file) {
+    return FromGguf(file, LoadOptions());
+  }
 
   ~Tokenizer();
   Tokenizer(const Tokenizer&) = delete;

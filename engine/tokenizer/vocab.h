@@ -15,6 +15,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "engine/tokenizer/pre_tokenizer.h"
 #include "engine/tokenizer/tokenizer.h"
 
 namespace bitparity::tokenizer_internal {
@@ -39,6 +40,8 @@ enum TokenAttr : uint32_t {
   kAttrControl = 1u << 3,
   kAttrUserDefined = 1u << 4,
   kAttrByte = 1u << 5,
+  kAttrLstrip = 1u << 7,  // special-token split eats ASCII whitespace on its left
+  kAttrRstrip = 1u << 8,  // ... and on its right
 };
 
 // Strings stored back to back; string i is [offsets[i], offsets[i+1]).
@@ -65,7 +68,8 @@ class StringTable {
 
 struct Vocab {
   TokenizerKind kind = TokenizerKind::kSentencePiece;
-  std::string pre;  // tokenizer.ggml.pre ("default" if absent); "" for SPM
+  std::string pre;  // tokenizer.ggml.pre ("default" if absent, or the override); "" for SPM
+  PreTokenizerType pre_type = PreTokenizerType::kDefault;  // BPE only
 
   StringTable text;                 // raw vocabulary strings, by id
   std::vector<float> scores;        // 0 when the GGUF has no scores
@@ -103,7 +107,8 @@ struct Vocab {
 };
 
 // Reads every tokenizer.ggml.* key except the merges (see Tokenizer::FromGguf for
-// the errors). Heap-allocated because token_to_id views into `text`.
-absl::StatusOr<std::unique_ptr<Vocab>> LoadVocab(const GgufFile& file);
+// the errors and `options`). Heap-allocated because token_to_id views into `text`.
+absl::StatusOr<std::unique_ptr<Vocab>> LoadVocab(const GgufFile& file,
+                                                 const Tokenizer::LoadOptions& options = {});
 
 }  // namespace bitparity::tokenizer_internal

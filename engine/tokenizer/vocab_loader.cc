@@ -111,8 +111,10 @@ absl::StatusOr<std::optional<bool>> OptionalBool(const GgufFile& file, absl::str
   return Optional<bool>(file, key, [&](absl::string_view k) { return file.GetBool(k); });
 }
 
-// Model type and the flags that follow from it.
-absl::Status ApplyModelType(const GgufFile& file, Vocab& v) {
+// Model type and the flags that follow from it (and, for BPE, from the pre-tokenizer
+// name, as llm_load_vocab sets them before it reads the other keys).
+absl::Status ApplyModelType(const GgufFile& file, const Tokenizer::LoadOptions& options,
+                            Vocab& v) {
   if (!file.HasKey("tokenizer.ggml.model")) {
     return absl::NotFoundError(absl::StrCat(file.path(), ": no tokenizer.ggml.model"));
   }
@@ -132,12 +134,17 @@ absl::Status ApplyModelType(const GgufFile& file, Vocab& v) {
     v.eos_id = 11;
     ASSIGN_OR_RETURN(const std::optional<std::string> pre,
                      OptionalString(file, "tokenizer.ggml.pre"));
-    v.pre = pre.value_or("default");
-    ASSIGN_OR_RETURN(const PreTokenizerType pre_type, ParsePreTokenizerName(v.pre));
-    if (pre_type == PreTokenizerType::kLlama3) {
-      v.ignore_merges = true;
-      v.add_bos = true;
+    v.pre = options.pre_tokenizer.value_or(pre.value_or("default"));
+    if (v.pre.empty()) v.pre = "default";  // llama.cpp: an empty name is "default" too
+    absl::StatusOr<PreTokenizerRules> rules = LookupPreTokenizer(v.pre);
+    if (!rules.ok()) {
+      return absl::Status(rules.status().code(),
+                          absl::StrCat(file.path(), ": ", rules.status().message()));
     }
+    v.pre_type = rules->type;
+    v.ignore_merges = rules->ignore_merges;
+    v.add_bos = rules->add_bos;
+    if (rules->clear_bos_id) v.bos_id = -1;
   } else {
     return absl::UnimplementedError(absl::StrCat(file.path(), ": tokenizer.ggml.model = '", *model,
                                                  "' (supported: llama, gpt2)"));
@@ -351,11 +358,29 @@ bool SpmWordsIndependent(const Vocab& v) {
   return true;
 }
 
+// Per-name token attributes, set after the special-token list is made, as in
+// llm_load_vocab (so they change how a special token splits, not which are special).
+absl::Status ApplyPreTokenizerAttrs(const GgufFile& file, Vocab& v) {
+  if (v.kind != TokenizerKind::kBytePairEncoding) return absl::OkStatus();
+  ASSIGN_OR_RETURN(const PreTokenizerRules rules, LookupPreTokenizer(v.pre));
+  if (!rules.mask_lstrip) return absl::OkStatus();
+  const int32_t mask = v.Find("<mask>");
+  if (mask < 0) {
+    // llama.cpp's token_to_id.at("<mask>") throws, and the load fails.
+    return absl::FailedPreconditionError(
+        absl::StrCat(file.path(), ": tokenizer.ggml.pre = '", v.pre,
+                     "' needs a '<mask>' token, which this vocabulary lacks"));
+  }
+  v.attrs[mask] |= kAttrLstrip;
+  return absl::OkStatus();
+}
+
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Vocab>> LoadVocab(const GgufFile& file) {
+absl::StatusOr<std::unique_ptr<Vocab>> LoadVocab(const GgufFile& file,
+                                                 const Tokenizer::LoadOptions& options) {
   auto v = std::make_unique<Vocab>();
-  RETURN_IF_ERROR(ApplyModelType(file, *v));
+  RETURN_IF_ERROR(ApplyModelType(file, options, *v));
   ASSIGN_OR_RETURN(const TokenArrays arrays, ReadTokenArrays(file));
   RETURN_IF_ERROR(StoreTokens(file, arrays, *v));
   RETURN_IF_ERROR(ApplySpecialIdKeys(file, *v));
@@ -363,6 +388,7 @@ absl::StatusOr<std::unique_ptr<Vocab>> LoadVocab(const GgufFile& file) {
   FindSpecialIdsByText(*v);
   CollectEndOfGeneration(*v);
   OrderSpecialTokens(*v);
+  RETURN_IF_ERROR(ApplyPreTokenizerAttrs(file, *v));
   FindByteFallback(*v);
   if (v->kind == TokenizerKind::kSentencePiece) v->spm_words_independent = SpmWordsIndependent(*v);
   RETURN_IF_ERROR(BuildPieces(file, *v));

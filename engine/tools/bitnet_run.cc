@@ -8,6 +8,11 @@
 //
 // Results are JSON on stdout. Every error is one line on stderr and a non-zero exit
 // (2 for usage errors, 1 for everything else).
+//
+// tokenize and detokenize read only the file's metadata and vocabulary, so they work on
+// any GGUF with a tokenizer, whatever its architecture and whether or not it has tensors
+// (llama.cpp's ggml-vocab-*.gguf files). info on such a vocabulary-only file prints what
+// the metadata holds and "vocab_only": true; logits and generate refuse it.
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -19,7 +24,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/sha256.h"
 #include "base/status_macros.h"
+#include "engine/gguf/gguf_reader.h"
 #include "engine/kernels/cpu_features.h"
 #include "engine/model/generate.h"
 #include "engine/model/model.h"
@@ -70,17 +77,40 @@ absl::StatusOr<std::unique_ptr<Model>> LoadModel(const CommonFlags& f) {
   }
   ASSIGN_OR_RETURN(o.head, ParseHeadMode(f.head));
   ASSIGN_OR_RETURN(o.weight_memory, ParseWeightMemory(f.weight_memory));
-  return Model::Load(f.model, o);
+  absl::StatusOr<std::unique_ptr<Model>> m = Model::Load(f.model, o);
+  if (!m.ok()) {
+    // A vocabulary-only file fails on its first missing tensor; say what it is instead.
+    auto file = GgufFile::Open(f.model);
+    if (file.ok() && (*file)->tensors().empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          f.model, " holds only a vocabulary (no tensors): this command needs a model; "
+                   "tokenize, detokenize and info work on it"));
+    }
+  }
+  return m;
 }
 
-const Tokenizer* RequireTokenizer(const Model& m) { return m.tokenizer(); }
+// What tokenize and detokenize need: the metadata and the tokenizer, nothing else.
+struct Vocabulary {
+  std::unique_ptr<GgufFile> file;
+  std::unique_ptr<Tokenizer> tokenizer;
+};
 
-absl::StatusOr<std::vector<int32_t>> ResolveInput(const Model& m, const InputFlags& in) {
+absl::StatusOr<Vocabulary> LoadVocabulary(const CommonFlags& f) {
+  Vocabulary v;
+  ASSIGN_OR_RETURN(v.file, GgufFile::Open(f.model));
+  if (!v.file->HasKey("tokenizer.ggml.model")) {
+    return absl::FailedPreconditionError(absl::StrCat(f.model, " has no vocabulary (no tokenizer.ggml.model)"));
+  }
+  ASSIGN_OR_RETURN(v.tokenizer, Tokenizer::FromGguf(*v.file));
+  return v;
+}
+
+absl::StatusOr<std::vector<int32_t>> ResolveInput(const Tokenizer* tok, const InputFlags& in) {
   if (in.text.has_value() == !in.ids.empty()) {
     return absl::InvalidArgumentError("give exactly one of --ids and --text");
   }
   if (!in.ids.empty()) return ParseIds(in.ids);
-  const Tokenizer* tok = RequireTokenizer(m);
   if (tok == nullptr) return absl::FailedPreconditionError("this model has no vocabulary; use --ids");
   Tokenizer::EncodeOptions eo;
   if (in.no_bos) eo.add_bos = false;
@@ -95,11 +125,50 @@ void AddInputFlags(CLI::App* cmd, InputFlags& in) {
   cmd->add_flag("--special", in.special, "parse special-token text such as <|begin_of_text|> in --text");
 }
 
+json TokenizerJson(const Tokenizer* tok) {
+  if (tok == nullptr) return nullptr;
+  return {{"model", tok->kind() == TokenizerKind::kSentencePiece ? "llama" : "gpt2"},
+          {"pre", tok->pre()},
+          {"bos", tok->bos_id()},
+          {"eos", tok->eos_id()},
+          {"add_bos", tok->add_bos()}};
+}
+
+// info for a file without tensors: what its metadata and vocabulary say.
+absl::Status RunVocabOnlyInfo(const CommonFlags& f, const GgufFile& file) {
+  json j;
+  j["file"] = f.model;
+  j["vocab_only"] = true;
+  j["note"] = "this file has no tensors: it holds only metadata and a vocabulary";
+  const absl::StatusOr<std::string> arch = file.GetString("general.architecture");
+  j["architecture"] = arch.ok() ? json(*arch) : json(nullptr);
+  const absl::StatusOr<std::string> name = file.GetString("general.name");
+  j["name"] = name.ok() ? json(*name) : json(nullptr);
+  std::unique_ptr<Tokenizer> tok;
+  if (file.HasKey("tokenizer.ggml.model")) {
+    ASSIGN_OR_RETURN(tok, Tokenizer::FromGguf(file));
+  }
+  j["n_vocab"] = tok ? json(tok->n_vocab()) : json(nullptr);
+  j["n_tensors"] = 0;
+  j["file_bytes"] = file.file_size();
+  j["gguf_version"] = file.version();
+  j["n_metadata_keys"] = file.metadata().size();
+  j["tokenizer"] = TokenizerJson(tok.get());
+  j["sha256"] = Sha256Hex(file.bytes());
+  std::cout << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+  return absl::OkStatus();
+}
+
 absl::Status RunInfo(const CommonFlags& f) {
+  {
+    ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> file, GgufFile::Open(f.model));
+    if (file->tensors().empty()) return RunVocabOnlyInfo(f, *file);
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<Model> m, LoadModel(f));
   const ModelConfig& c = m->config();
   json j;
   j["file"] = f.model;
+  j["vocab_only"] = false;
   j["architecture"] = c.arch_name;
   j["name"] = c.name;
   j["n_layer"] = c.n_layer;
@@ -119,15 +188,7 @@ absl::Status RunInfo(const CommonFlags& f) {
   j["n_tensors"] = m->file().tensors().size();
   j["file_bytes"] = m->file().file_size();
   j["gguf_version"] = m->file().version();
-  if (const Tokenizer* tok = m->tokenizer()) {
-    j["tokenizer"] = {{"model", tok->kind() == TokenizerKind::kSentencePiece ? "llama" : "gpt2"},
-                      {"pre", tok->pre()},
-                      {"bos", tok->bos_id()},
-                      {"eos", tok->eos_id()},
-                      {"add_bos", tok->add_bos()}};
-  } else {
-    j["tokenizer"] = nullptr;
-  }
+  j["tokenizer"] = TokenizerJson(m->tokenizer());
   j["kernels"] = m->kernels().name;
   j["output_head"] = HeadModeName(m->head_mode());
   j["weight_memory"] = WeightMemoryName(m->weight_memory());
@@ -137,25 +198,23 @@ absl::Status RunInfo(const CommonFlags& f) {
 }
 
 absl::Status RunTokenize(const CommonFlags& f, const InputFlags& in) {
-  ASSIGN_OR_RETURN(std::unique_ptr<Model> m, LoadModel(f));
   if (!in.text) return absl::InvalidArgumentError("tokenize needs --text");
-  if (m->tokenizer() == nullptr) return absl::FailedPreconditionError("this model has no vocabulary");
-  ASSIGN_OR_RETURN(std::vector<int32_t> ids, ResolveInput(*m, in));
+  ASSIGN_OR_RETURN(const Vocabulary v, LoadVocabulary(f));
+  ASSIGN_OR_RETURN(std::vector<int32_t> ids, ResolveInput(v.tokenizer.get(), in));
   json j;
   j["ids"] = ids;
   j["n_tokens"] = ids.size();
   json pieces = json::array();
-  for (int32_t id : ids) pieces.push_back(std::string(m->tokenizer()->TokenText(id)));
+  for (int32_t id : ids) pieces.push_back(std::string(v.tokenizer->TokenText(id)));
   j["pieces"] = pieces;
   std::cout << j.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
   return absl::OkStatus();
 }
 
 absl::Status RunDetokenize(const CommonFlags& f, const std::string& ids_flag, bool special) {
-  ASSIGN_OR_RETURN(std::unique_ptr<Model> m, LoadModel(f));
-  if (m->tokenizer() == nullptr) return absl::FailedPreconditionError("this model has no vocabulary");
   ASSIGN_OR_RETURN(std::vector<int32_t> ids, ParseIds(ids_flag));
-  ASSIGN_OR_RETURN(std::string text, m->tokenizer()->Decode(ids, special));
+  ASSIGN_OR_RETURN(const Vocabulary v, LoadVocabulary(f));
+  ASSIGN_OR_RETURN(std::string text, v.tokenizer->Decode(ids, special));
   json j;
   j["text"] = text;  // invalid UTF-8 (a split multi-byte token) is shown as U+FFFD
   std::cout << j.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
@@ -172,7 +231,7 @@ absl::Status RunLogits(const CommonFlags& f, const InputFlags& in, const std::st
                        const std::string& out_path) {
   ASSIGN_OR_RETURN(EvalMode mode, ParseMode(mode_flag));
   ASSIGN_OR_RETURN(std::unique_ptr<Model> m, LoadModel(f));
-  ASSIGN_OR_RETURN(std::vector<int32_t> ids, ResolveInput(*m, in));
+  ASSIGN_OR_RETURN(std::vector<int32_t> ids, ResolveInput(m->tokenizer(), in));
   std::ofstream out;
   if (!out_path.empty()) {
     out.open(out_path, std::ios::binary | std::ios::trunc);
@@ -212,7 +271,7 @@ absl::Status RunLogits(const CommonFlags& f, const InputFlags& in, const std::st
 
 absl::Status RunGenerate(const CommonFlags& f, const InputFlags& in, GenerateOptions opts) {
   ASSIGN_OR_RETURN(std::unique_ptr<Model> m, LoadModel(f));
-  ASSIGN_OR_RETURN(std::vector<int32_t> ids, ResolveInput(*m, in));
+  ASSIGN_OR_RETURN(std::vector<int32_t> ids, ResolveInput(m->tokenizer(), in));
   const int ctx = f.context > 0 ? f.context : m->config().n_ctx_train;
   Session session(*m, ctx);
   ASSIGN_OR_RETURN(GenerateResult r, Generate(session, ids, opts));

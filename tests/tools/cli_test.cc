@@ -253,6 +253,119 @@ TEST(BitnetRunTest, GenerateReportsTokensAndThroughput) {
               j["kernels"].get<std::string>().c_str());
 }
 
+// ---- bitnet-run: vocabulary-only files ---------------------------------------------
+// llama.cpp's ggml-vocab-*.gguf files: metadata and a tokenizer, no tensors, and the
+// architecture of the model they came from (llama, gpt2). tokenize/detokenize/info must
+// work on them; the ids are checked against their .inp/.out known answers.
+
+struct VocabFile {
+  const char* stem;          // tokenizers/<stem>.gguf
+  const char* architecture;  // general.architecture
+  int n_vocab;
+  const char* tokenizer_model;
+  const char* pre;
+  bool spm;  // SentencePiece: pieces keep the space the tokenizer adds in front
+};
+constexpr VocabFile kVocabFiles[] = {
+    {"ggml-vocab-llama-spm", "llama", 32000, "llama", "", true},
+    {"ggml-vocab-llama-bpe", "llama", 128256, "gpt2", "llama-bpe", false},
+    {"ggml-vocab-gpt-2", "gpt2", 50257, "gpt2", "gpt-2", false},
+};
+constexpr size_t kVocabCasesChecked = 12;  // each case is a process run
+
+std::string VocabPath(const VocabFile& v) { return FixturePath(absl::StrCat("tokenizers/", v.stem, ".gguf")); }
+
+struct KnownAnswer {
+  std::string text;
+  std::vector<int32_t> ids;
+};
+
+// The first `n` cases of <vocab>.gguf.inp/.out (no BOS, no special parsing).
+std::vector<KnownAnswer> KnownAnswers(const VocabFile& v, size_t n) {
+  const std::string sep = "\n__ggml_vocab_test__\n";
+  const std::string inp = ReadFile(VocabPath(v) + ".inp");
+  std::istringstream out(ReadFile(VocabPath(v) + ".out"));
+  std::vector<KnownAnswer> cases;
+  size_t pos = 0;
+  std::string line;
+  while (cases.size() < n && pos < inp.size() && std::getline(out, line)) {
+    const size_t end = inp.find(sep, pos);
+    if (end == std::string::npos) break;
+    KnownAnswer c{inp.substr(pos, end - pos), {}};
+    std::istringstream ids(line);
+    for (int32_t id; ids >> id;) c.ids.push_back(id);
+    cases.push_back(std::move(c));
+    pos = end + sep.size();
+  }
+  EXPECT_EQ(cases.size(), n) << VocabPath(v);
+  return cases;
+}
+
+TEST(BitnetRunVocabOnlyTest, TokenizeMatchesKnownAnswers) {
+  REQUIRE_FIXTURES();
+  for (const VocabFile& v : kVocabFiles) {
+    for (const KnownAnswer& c : KnownAnswers(v, kVocabCasesChecked)) {
+      SCOPED_TRACE(absl::StrCat(v.stem, " text '", c.text, "'"));
+      const ToolRun r = BitnetRun({"tokenize", "--model", VocabPath(v), "--text", c.text, "--no-bos"});
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      EXPECT_EQ(r.err, "");
+      const json j = ParseOut(r);
+      EXPECT_EQ(j["ids"].get<std::vector<int32_t>>(), c.ids);
+      EXPECT_EQ(j["n_tokens"], c.ids.size());
+    }
+  }
+}
+
+TEST(BitnetRunVocabOnlyTest, DetokenizeInvertsKnownAnswers) {
+  REQUIRE_FIXTURES();
+  for (const VocabFile& v : kVocabFiles) {
+    for (const KnownAnswer& c : KnownAnswers(v, kVocabCasesChecked)) {
+      if (c.ids.empty()) continue;  // --ids "" is a usage error
+      SCOPED_TRACE(absl::StrCat(v.stem, " text '", c.text, "'"));
+      const ToolRun r = BitnetRun({"detokenize", "--model", VocabPath(v), "--ids", Join(c.ids)});
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      EXPECT_EQ(ParseOut(r)["text"], v.spm ? " " + c.text : c.text);
+    }
+  }
+}
+
+TEST(BitnetRunVocabOnlyTest, InfoSaysVocabOnlyAndDescribesTheTokenizer) {
+  REQUIRE_FIXTURES();
+  for (const VocabFile& v : kVocabFiles) {
+    SCOPED_TRACE(v.stem);
+    const ToolRun r = BitnetRun({"info", "--model", VocabPath(v)});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.err, "");
+    const json j = ParseOut(r);
+    EXPECT_EQ(j["vocab_only"], true);
+    EXPECT_THAT(j["note"].get<std::string>(), HasSubstr("no tensors"));
+    EXPECT_EQ(j["n_tensors"], 0);
+    EXPECT_EQ(j["architecture"], v.architecture);
+    EXPECT_EQ(j["n_vocab"], v.n_vocab);
+    EXPECT_EQ(j["tokenizer"]["model"], v.tokenizer_model);
+    EXPECT_EQ(j["tokenizer"]["pre"], v.pre);
+    auto sha = Sha256HexOfFile(VocabPath(v));
+    ASSERT_TRUE(sha.ok()) << sha.status();
+    EXPECT_EQ(j["sha256"], *sha);
+  }
+}
+
+TEST(BitnetRunVocabOnlyTest, ModelCommandsFailWithAClearMessage) {
+  REQUIRE_FIXTURES();
+  for (const VocabFile& v : kVocabFiles) {
+    SCOPED_TRACE(v.stem);
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"generate", "--model", VocabPath(v), "--text", "Hello", "-n", "2"},
+          std::vector<std::string>{"logits", "--model", VocabPath(v), "--ids", "1,2"}}) {
+      const ToolRun r = BitnetRun(args);
+      EXPECT_EQ(r.exit_code, 1);
+      ExpectOneLineError(r, "bitnet-run");
+      EXPECT_THAT(r.err, HasSubstr("FAILED_PRECONDITION"));
+      EXPECT_THAT(r.err, HasSubstr("holds only a vocabulary (no tensors)"));
+    }
+  }
+}
+
 // ---- bitnet-run: errors --------------------------------------------------------------
 
 TEST(BitnetRunTest, MissingModelFlagIsUsageError) {
