@@ -137,13 +137,26 @@ void CheckSpecialIds(const ModelHeader& h, std::vector<LintFinding>* out) {
   }
 }
 
+// llama.cpp's EOT when tokenizer.ggml.eot_token_id is absent: the first token whose
+// text is one of these (src/llama.cpp, llm_load_vocab, "find EOT token").
+constexpr const char* kInferredEot[] = {"<|eot_id|>",    "<|im_end|>", "<|end|>",
+                                        "<end_of_turn>", "<|endoftext|>", "<EOT>",
+                                        "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"};
+
+std::string EotText(const ModelHeader& h) {
+  const int64_t n = static_cast<int64_t>(h.tokens.size());
+  if (h.eot_id.has_value()) return *h.eot_id >= 0 && *h.eot_id < n ? h.tokens[*h.eot_id] : "";
+  for (const std::string& t : h.tokens) {
+    if (std::find(std::begin(kInferredEot), std::end(kInferredEot), t) != std::end(kInferredEot)) return t;
+  }
+  return "";
+}
+
 void CheckChatTemplate(const ModelHeader& h, std::vector<LintFinding>* out) {
   if (!h.chat_template.has_value() || h.chat_template->empty() || h.tokens.empty()) return;
   const int64_t n = static_cast<int64_t>(h.tokens.size());
-  auto text_of = [&](const std::optional<int64_t>& id) -> std::string {
-    return id.has_value() && *id >= 0 && *id < n ? h.tokens[*id] : std::string();
-  };
-  const std::string eos = text_of(h.eos_id), eot = text_of(h.eot_id);
+  const std::string eos = h.eos_id.has_value() && *h.eos_id >= 0 && *h.eos_id < n ? h.tokens[*h.eos_id] : "";
+  const std::string eot = EotText(h);
   const std::string& tpl = *h.chat_template;
   if ((!eos.empty() && absl::StrContains(tpl, eos)) || (!eot.empty() && absl::StrContains(tpl, eot)) ||
       absl::StrContains(tpl, "eos_token")) {

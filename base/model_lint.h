@@ -27,7 +27,10 @@
 //   TL_TYPE_UNSUPPORTED       error    TL1 / TL2 tensors: bitparity's engine refuses them
 //
 // "Cannot produce EOS/EOT", precisely: the template text contains neither the EOS
-// token's text, nor the EOT token's text, nor the variable `eos_token` (which chat
+// token's text, nor the EOT token's text (tokenizer.ggml.eot_token_id, or when that
+// key is absent the token llama.cpp infers: the first of "<|eot_id|>", "<|im_end|>",
+// "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>", DeepSeek's end of sentence,
+// found in the vocabulary), nor the variable `eos_token` (which chat
 // template renderers bind to the EOS text). A template renders only its own literal
 // text, the messages and such variables, so it then never closes a turn with a token
 // the model stops on, and generation runs to max_new_tokens.
