@@ -196,6 +196,16 @@ const char* LintSeverityName(LintSeverity s) {
   return "unknown";
 }
 
+bool ParseLintSeverity(const std::string& name, LintSeverity* s) {
+  for (LintSeverity x : {LintSeverity::kError, LintSeverity::kWarning, LintSeverity::kInfo}) {
+    if (name == LintSeverityName(x)) {
+      *s = x;
+      return true;
+    }
+  }
+  return false;
+}
+
 bool IsKnownPreTokenizer(const std::string& name) {
   return std::find(std::begin(kKnownPre), std::end(kKnownPre), name) != std::end(kKnownPre);
 }

@@ -81,6 +81,8 @@ void ApplyOverridesToHeader(absl::Span<const MetadataOverride> overrides, ModelH
 
 enum class LintSeverity { kError, kWarning, kInfo };
 const char* LintSeverityName(LintSeverity s);  // "error" | "warning" | "info"
+// The inverse of LintSeverityName; false for any other text.
+bool ParseLintSeverity(const std::string& name, LintSeverity* s);
 
 struct LintFinding {
   LintSeverity severity = LintSeverity::kInfo;
