@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -62,8 +63,11 @@ absl::StatusOr<std::shared_ptr<EngineBackend>> Native(const std::string& model,
   return std::shared_ptr<EngineBackend>(std::move(*b));
 }
 
+// `start_s`: how long the pool keeps restarting a worker that does not come up (a
+// refused override never does, so those tests wait less).
 absl::StatusOr<std::shared_ptr<EngineBackend>> Worker(const std::string& exe, const std::string& model,
-                                                      const std::vector<std::string>& specs) {
+                                                      const std::vector<std::string>& specs,
+                                                      int start_s = 60) {
   WorkerBackendOptions o;
   o.pool.command.executable = exe;
   o.pool.command.args = {"--model", model, "--threads", "1", "--max-context", "256"};
@@ -74,7 +78,7 @@ absl::StatusOr<std::shared_ptr<EngineBackend>> Worker(const std::string& exe, co
   o.pool.label = "override test worker";
   o.pool.log_events = false;
   o.model_path = model;
-  o.start_timeout = std::chrono::seconds(60);
+  o.start_timeout = std::chrono::seconds(start_s);
   auto b = WorkerBackend::Start(o);
   if (!b.ok()) return b.status();
   return std::shared_ptr<EngineBackend>(std::move(*b));
@@ -130,7 +134,7 @@ TEST(MetadataOverrideServersTest, NativeWorkerReportsOverridesAndLint) {
 }
 
 TEST(MetadataOverrideServersTest, NativeWorkerRefusesAMistypedOverride) {
-  auto b = Worker(kBin + "/bitparity-native-worker", NoPreModel(), {"tokenizer.ggml.bos_token_id=str:x"});
+  auto b = Worker(kBin + "/bitparity-native-worker", NoPreModel(), {"tokenizer.ggml.bos_token_id=str:x"}, 3);
   ASSERT_FALSE(b.ok());
   EXPECT_THAT(std::string(b.status().message()), HasSubstr("must be int:"));
 }
@@ -163,7 +167,7 @@ TEST_F(BitnetCppOverrideTest, ReportsTheSameOverridesAndLintAsNative) {
 }
 
 TEST_F(BitnetCppOverrideTest, RefusesAMistypedOverride) {
-  auto b = Worker(exe_, NoPreModel(), {"tokenizer.ggml.bos_token_id=str:x"});
+  auto b = Worker(exe_, NoPreModel(), {"tokenizer.ggml.bos_token_id=str:x"}, 3);
   ASSERT_FALSE(b.ok());
   EXPECT_THAT(std::string(b.status().message()), HasSubstr("must be int:"));
 }
@@ -217,6 +221,7 @@ TEST_F(BitnetCppOverrideTest, RopeOverrideMovesLogitsAsNative) {
   const std::vector<int32_t> ids = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
   const float moved = LastRowMaxDiff(**c0, **c, ids);  // what the override does to bitnet.cpp
   const float apart = LastRowMaxDiff(**n, **c, ids);   // native vs bitnet.cpp, both overridden
+  std::printf("rope override: bitnet.cpp moved by %g, native vs bitnet.cpp %g\n", moved, apart);
   EXPECT_GT(moved, 0.0f);
   EXPECT_LT(apart, moved / 4) << "moved " << moved << ", native vs bitnet.cpp " << apart;
 }
