@@ -17,6 +17,9 @@
 //          "int:abc" as 0; here that is an error.
 // An empty key (llama.cpp's list terminator) and the same key twice are errors here;
 // llama.cpp would end its list early or keep the first.
+// bitnet-cpp-server parses the specs before starting workers (malformed: exit at once);
+// a TYPE that differs from the file's is refused by each worker, so that server exits 1
+// after --worker-start-timeout, like a bad model path.
 // Whether TYPE matches the key's type in a file is checked where the file is read
 // (engine/gguf's GgufFile::ApplyOverrides; base/model_lint.h for the header view).
 //

@@ -145,6 +145,9 @@ class GgufFile {
   // returns the override. Errors, none of which changes anything: InvalidArgument for
   // an override whose TYPE differs from the key's, or that names an array key;
   // OutOfRange for an int that does not fit the key's width (CheckOverrideFitsKey).
+  // llama.cpp applies an override only where it reads the key with get_key (hparams,
+  // the vocabulary's scalars); here every reader of a scalar key sees it, which is the
+  // same for every key the engine reads. Arrays cannot be overridden in either.
   // Call before handing the file to readers; not thread-safe against them.
   absl::Status ApplyOverrides(absl::Span<const MetadataOverride> overrides);
   // The overrides applied so far, in order.
