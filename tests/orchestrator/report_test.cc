@@ -238,6 +238,10 @@ TEST(Report, ListsEachSidesModelLintFindings) {
   EXPECT_THAT(RenderHtml(r), HasSubstr("model lint, side B: warning TOKENIZER_PRE_MISSING: BPE vocabulary "
                                        "without tokenizer.ggml.pre &lt;degrades&gt;"));
   EXPECT_EQ(RenderText(r, false).find("model lint, side A"), std::string::npos);
+  // Only B runs with the override: the model check says so.
+  const ModelCheck check = CheckModels(run.info_a, run.info_b);
+  EXPECT_EQ(check.status, CheckStatus::kWarn);
+  EXPECT_THAT(check.messages, ::testing::Contains(HasSubstr("A none, B tokenizer.ggml.pre=str:llama-bpe")));
 }
 
 TEST(Report, MarkdownAndTextCarryTheVerdict) {
