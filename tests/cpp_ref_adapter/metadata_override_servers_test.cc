@@ -34,7 +34,9 @@ const std::string kBin = BITPARITY_BIN_DIR;
 // tiny-b158-l3 (a LLaMA-3 vocabulary) without tokenizer.ggml.pre.
 std::string NoPreModel() {
   static const std::string path = [] {
-    const std::string out = ::testing::TempDir() + "/override_servers_nopre.gguf";
+    // Per process: ctest runs each test in its own process, maybe in parallel.
+    const std::string out =
+        ::testing::TempDir() + "/override_servers_nopre_" + std::to_string(getpid()) + ".gguf";
     ::bitparity::testing::GgufEdits e;
     e.drop_keys = {"tokenizer.ggml.pre"};
     absl::Status s = ::bitparity::testing::RewriteGguf(kFixtures + "/models/tiny-b158-l3.gguf", out, e);
