@@ -110,8 +110,6 @@ void CheckI2sRows(const ModelHeader& h, std::vector<LintFinding>* out) {
   }
 }
 
-std::string TokenName(const char* key) { return absl::StrCat(key); }
-
 void CheckSpecialIds(const ModelHeader& h, std::vector<LintFinding>* out) {
   if (h.tokens.empty()) return;  // ids-only model: no specials expected
   const int64_t n = static_cast<int64_t>(h.tokens.size());
@@ -127,12 +125,12 @@ void CheckSpecialIds(const ModelHeader& h, std::vector<LintFinding>* out) {
                       absl::StrCat(s.key, " is missing: llama.cpp then guesses a default id "
                                           "(1/2 for SPM, 11 for BPE vocabularies), which may not "
                                           "be this vocabulary's"),
-                      absl::StrCat("--override-kv ", TokenName(s.key), "=int:<id>")});
+                      absl::StrCat("--override-kv ", s.key, "=int:<id>")});
     } else if (*s.id < 0 || *s.id >= n) {
       out->push_back({LintSeverity::kError, "SPECIAL_TOKEN_OUT_OF_RANGE",
                       absl::StrCat(s.key, " = ", *s.id, " is outside the vocabulary [0, ", n,
                                    "): llama.cpp replaces it with a default, engines disagree"),
-                      absl::StrCat("--override-kv ", TokenName(s.key), "=int:<id below ", n, ">")});
+                      absl::StrCat("--override-kv ", s.key, "=int:<id below ", n, ">")});
     }
   }
 }
