@@ -46,6 +46,16 @@ void ToProto(const BackendInfo& in, wpb::BackendInfo* out) {
   out->set_threads(in.threads);
   out->set_max_context(in.max_context);
   out->set_fault_injection(in.fault_injection);
+  for (const MetadataOverride& o : in.metadata_overrides) {
+    out->add_metadata_overrides(FormatMetadataOverride(o));
+  }
+  for (const LintFinding& f : in.lint_findings) {
+    wpb::LintFinding* p = out->add_lint_findings();
+    p->set_severity(LintSeverityName(f.severity));
+    p->set_code(f.code);
+    p->set_message(f.message);
+    p->set_fix(f.fix);
+  }
 }
 
 BackendInfo FromProto(const wpb::BackendInfo& in) {
@@ -83,6 +93,20 @@ BackendInfo FromProto(const wpb::BackendInfo& in) {
   out.threads = in.threads();
   out.max_context = in.max_context();
   out.fault_injection = in.fault_injection();
+  // The worker wrote these with FormatMetadataOverride / LintSeverityName, so they
+  // parse; anything else (a worker of another build) is left out, not guessed.
+  for (const std::string& spec : in.metadata_overrides()) {
+    absl::StatusOr<MetadataOverride> o = ParseMetadataOverride(spec);
+    if (o.ok()) out.metadata_overrides.push_back(*std::move(o));
+  }
+  for (const wpb::LintFinding& f : in.lint_findings()) {
+    LintFinding x;
+    if (!ParseLintSeverity(f.severity(), &x.severity)) continue;
+    x.code = f.code();
+    x.message = f.message();
+    x.fix = f.fix();
+    out.lint_findings.push_back(std::move(x));
+  }
   return out;
 }
 

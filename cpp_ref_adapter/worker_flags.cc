@@ -33,6 +33,9 @@ void AddWorkerServerFlags(CLI::App& app, WorkerServerFlags* f, const std::string
       ->check(CLI::Range(1, 256));
   app.add_option("--worker", f->worker,
                  "Worker executable (default: " + default_worker + " beside this server)");
+  app.add_option("--override-kv", f->override_kv,
+                 "KEY=TYPE:VALUE (TYPE int, float, bool, str): run the model with this metadata "
+                 "value, as llama.cpp's flag; repeatable, passed to every worker");
   app.add_option("--worker-arg", f->worker_args,
                  "Extra argument for every worker (repeatable), e.g. --worker-arg=--kernels=scalar");
   app.add_option("--worker-start-timeout", f->start_timeout_s,
@@ -65,6 +68,13 @@ absl::StatusOr<WorkerBackendOptions> MakeWorkerBackendOptions(const WorkerServer
   o.pool.command.args = {"--model",       f.model,
                          "--threads",     std::to_string(f.threads),
                          "--max-context", std::to_string(f.max_context)};
+  // Parsed here too, so a malformed spec is refused before a worker is started.
+  absl::StatusOr<std::vector<MetadataOverride>> overrides = ParseMetadataOverrides(f.override_kv);
+  if (!overrides.ok()) return overrides.status();
+  for (const MetadataOverride& ov : *overrides) {
+    o.pool.command.args.push_back("--override-kv");
+    o.pool.command.args.push_back(FormatMetadataOverride(ov));
+  }
   o.pool.command.args.insert(o.pool.command.args.end(), f.worker_args.begin(), f.worker_args.end());
   o.pool.command.forward_stderr = f.worker_stderr;
   o.pool.workers = f.workers;

@@ -7,6 +7,8 @@
 //   --workers N                                 worker processes (default 1)
 //   --worker PATH                               worker executable (default: the
 //                                               one installed beside the server)
+//   --override-kv KEY=TYPE:VALUE (repeatable)   metadata overrides, checked here and
+//                                               passed through to every worker
 //   --worker-arg ARG (repeatable)               extra worker arguments, e.g.
 //                                               --worker-arg=--kernels=scalar
 //   --worker-start-timeout S, --worker-backoff-max S, --worker-stopped-timeout S,
@@ -33,6 +35,7 @@ struct WorkerServerFlags {
   int workers = 1;
   std::string worker;  // empty: default_worker beside this executable
   std::vector<std::string> worker_args;
+  std::vector<std::string> override_kv;  // KEY=TYPE:VALUE (base/metadata_override.h)
   double start_timeout_s = 120;
   double backoff_max_s = 10;
   double stopped_timeout_s = 5;
@@ -43,6 +46,7 @@ struct WorkerServerFlags {
 void AddWorkerServerFlags(CLI::App& app, WorkerServerFlags* flags, const std::string& default_worker);
 
 // The pool options the flags describe (worker command with its arguments).
+// InvalidArgument for a malformed --override-kv, before any worker starts.
 absl::StatusOr<WorkerBackendOptions> MakeWorkerBackendOptions(const WorkerServerFlags& flags,
                                                               const std::string& default_worker,
                                                               const std::string& label);

@@ -618,6 +618,18 @@ ModelCheck CheckModels(const v1::GetModelInfoResponse& a, const v1::GetModelInfo
                                         side->fault_injection(), ": a deliberately wrong forward pass"));
     }
   }
+  // Overrides change the model each side runs; the same file with different ones is
+  // not a like-for-like comparison.
+  auto overrides_of = [](const v1::ModelFacts& m) {
+    std::string s;
+    for (const auto& o : m.metadata_overrides()) absl::StrAppend(&s, s.empty() ? "" : " ", o.key(), "=", o.type(), ":", o.value());
+    return s.empty() ? std::string("none") : s;
+  };
+  if (overrides_of(ma) != overrides_of(mb)) {
+    c.status = CheckStatus::kWarn;
+    c.messages.push_back(absl::StrCat("the sides run with different --override-kv: A ", overrides_of(ma), ", B ",
+                                      overrides_of(mb)));
+  }
   if (!ma.has_tokenizer() || !mb.has_tokenizer()) {
     c.status = CheckStatus::kWarn;
     c.messages.push_back("a side has no tokenizer: text prompts will fail there (use ids prompts)");

@@ -272,6 +272,12 @@ std::string VerdictSection(const json& r) {
 std::string RunFacts(const json& r) {
   std::string h = "<ul>\n";
   h += "<li>" + Esc(SideLine(r, "a")) + "</li>\n<li>" + Esc(SideLine(r, "b")) + "</li>\n";
+  for (const char* side : {"a", "b"}) {
+    for (const std::string& l : SideLintLines(r, side)) {
+      h += "<li class=\"lint\">model lint, side " + std::string(side == std::string("a") ? "A" : "B") + ": " +
+           Esc(l) + "</li>\n";
+    }
+  }
   const json& model = r["sides"]["a"]["info"]["model"];
   if (model.is_object()) {
     h += fmt::format("<li>model {} ({}): {} layers, n_embd {}, vocab {}, sha256 <code>{}</code></li>\n",

@@ -29,6 +29,11 @@ std::string RenderMarkdown(const json& r) {
   line("");
   line("- " + Cell(SideLine(r, "a")));
   line("- " + Cell(SideLine(r, "b")));
+  for (const char* side : {"a", "b"}) {
+    for (const std::string& l : SideLintLines(r, side)) {
+      line("  - model lint, side " + std::string(side == std::string("a") ? "A" : "B") + ": " + Cell(l));
+    }
+  }
   line(fmt::format("- prompts: {} from `{}` (sha256 `{}`), mode {}, noise floor = B {} vs B {}",
                    Fig(r["prompt_set"]["count"]), r["prompt_set"]["source"].get<std::string>(),
                    r["prompt_set"]["sha256"].get<std::string>().substr(0, 16), r["settings"]["mode"].get<std::string>(),

@@ -62,6 +62,17 @@ std::string SideLine(const json& r, const char* side) {
                      s["address"].get<std::string>(), s["tls"].get<bool>() ? " (TLS)" : "", fault);
 }
 
+std::vector<std::string> SideLintLines(const json& r, const char* side) {
+  std::vector<std::string> out;
+  const json& info = r["sides"][side]["info"];
+  if (!info.is_object() || !info.contains("model") || !info["model"].contains("lint_findings")) return out;
+  for (const json& f : info["model"]["lint_findings"]) {
+    out.push_back(fmt::format("{} {}: {} (fix: {})", f.value("severity", "?"), f.value("code", "?"),
+                              f.value("message", ""), f.value("fix", "")));
+  }
+  return out;
+}
+
 namespace {
 
 std::string Status(const std::string& s, bool color) {
@@ -81,6 +92,11 @@ std::string RenderText(const json& r, bool color) {
   line("bitparity compare");
   line("  " + SideLine(r, "a"));
   line("  " + SideLine(r, "b"));
+  for (const char* side : {"a", "b"}) {
+    for (const std::string& l : SideLintLines(r, side)) {
+      line(fmt::format("  model lint, side {}: {}", side == std::string("a") ? "A" : "B", l));
+    }
+  }
   if (model.is_object()) {
     line(fmt::format("  model: {} ({}), {} layers, n_embd {}, vocab {}, sha256 {}…", model.value("name", ""),
                      model.value("architecture", ""), Fig(model["n_layer"]), Fig(model["n_embd"]),

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "nlohmann/json.hpp"
 
@@ -27,6 +28,9 @@ std::string XmlEscape(const std::string& s);
 std::string Fig(const nlohmann::json& v, int precision = 4);
 // "side A: bitparity-native 0.1.0 (avx512) at 127.0.0.1:5000"
 std::string SideLine(const nlohmann::json& report, const char* side);
+// The side's model lint findings from its GetModelInfo (model.lint_findings), one
+// line each: "warning TOKENIZER_PRE_MISSING: ... (fix: ...)"; empty when none.
+std::vector<std::string> SideLintLines(const nlohmann::json& report, const char* side);
 // What the servers went through and how the run survived it ("" when nothing
 // happened): "survived: A 0 prompt retries, 3 server retries, 4 worker
 // restarts; B ...; 1 prompt missing (p7)".

@@ -26,6 +26,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <variant>
@@ -35,6 +36,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "base/metadata_override.h"
 #include "engine/quant/tensor_type.h"
 
 namespace bitparity {
@@ -136,6 +138,21 @@ class GgufFile {
   absl::StatusOr<absl::Span<const float>> GetFloat32Array(absl::string_view key) const;
   absl::StatusOr<absl::Span<const int32_t>> GetInt32Array(absl::string_view key) const;
 
+  // Metadata overrides (llama.cpp's --override-kv; base/metadata_override.h), applied
+  // to this file's metadata so that every reader (model config, tokenizer, lint) sees
+  // them. A key the file holds keeps its GGUF type and takes the new value; a key it
+  // lacks is added (int as i64, float as f64, bool, str), as llama.cpp's get_key then
+  // returns the override. Errors, none of which changes anything: InvalidArgument for
+  // an override whose TYPE differs from the key's, or that names an array key;
+  // OutOfRange for an int that does not fit the key's width (CheckOverrideFitsKey).
+  // llama.cpp applies an override only where it reads the key with get_key (hparams,
+  // the vocabulary's scalars); here every reader of a scalar key sees it, which is the
+  // same for every key the engine reads. Arrays cannot be overridden in either.
+  // Call before handing the file to readers; not thread-safe against them.
+  absl::Status ApplyOverrides(absl::Span<const MetadataOverride> overrides);
+  // The overrides applied so far, in order.
+  const std::vector<MetadataOverride>& overrides() const { return overrides_; }
+
   const std::vector<GgufTensorInfo>& tensors() const { return tensors_; }
   const GgufTensorInfo* FindTensor(absl::string_view name) const;
   // First byte of the tensor's data (byte_size bytes, inside the mapping).
@@ -179,6 +196,8 @@ class GgufFile {
   std::vector<GgufMetadataEntry> metadata_;
   absl::flat_hash_map<std::string, size_t> key_index_;
   std::vector<GgufTensorInfo> tensors_;
+  std::vector<MetadataOverride> overrides_;
+  std::deque<std::string> override_strings_;  // backs overridden str values (stable addresses)
   absl::flat_hash_map<std::string, size_t> tensor_index_;
 };
 

@@ -10,11 +10,32 @@
 
 namespace bitparity {
 
+namespace {
+
+// bitnet.cpp's TL1 / TL2 are lookup-table layouts whose kernels are generated per
+// model shape; this engine runs I2_S (and TQ1_0 / TQ2_0), so it says so up front
+// instead of failing on the first matrix.
+absl::Status RefuseLookupTableTypes(const GgufFile& f) {
+  for (const GgufTensorInfo& t : f.tensors()) {
+    if (t.type != GgmlType::kTL1 && t.type != GgmlType::kTL2) continue;
+    const std::string name = t.type == GgmlType::kTL1 ? "TL1" : "TL2";
+    return absl::UnimplementedError(absl::StrCat(
+        f.path(), ": tensor '", t.name, "' is ", name, " (bitnet.cpp's ggml type ",
+        static_cast<uint32_t>(t.type), "), a per-model lookup-table layout that bitparity's engine "
+        "does not run; use an I2_S conversion of the model (python setup_env.py -q i2_s)"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 Model::~Model() = default;
 
 absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path, const ModelOptions& options) {
   std::unique_ptr<Model> m(new Model());
   ASSIGN_OR_RETURN(m->file_, GgufFile::Open(path));
+  RETURN_IF_ERROR(m->file_->ApplyOverrides(options.metadata_overrides));
+  RETURN_IF_ERROR(RefuseLookupTableTypes(*m->file_));
   ASSIGN_OR_RETURN(m->config_, ModelConfig::FromGguf(*m->file_));
   if (options.kernels && !KernelPathSupported(*options.kernels)) {
     return absl::FailedPreconditionError(absl::StrCat("kernel path '", KernelPathName(*options.kernels),

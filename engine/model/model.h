@@ -65,6 +65,9 @@ struct ModelOptions {
   HeadMode head = HeadMode::kExact;
   // Where the tensor bytes live (engine/model/weight_memory.h). Same values either way.
   WeightMemory weight_memory = WeightMemory::kHugePages;
+  // GGUF metadata overrides (--override-kv), applied to the file before the config
+  // and the tokenizer read it (GgufFile::ApplyOverrides has the rules and errors).
+  std::vector<MetadataOverride> metadata_overrides;
 };
 
 class Model {

@@ -30,6 +30,7 @@ constexpr TypeEntry kTypes[] = {
     {28, {"f64", 1, 8, false}},       {29, {"iq1_m", 256, 56, false}},
     {30, {"bf16", 1, 2, true}},       {34, {"tq1_0", 256, 54, true}},
     {35, {"tq2_0", 256, 66, true}},   {36, {"i2_s", 1, 1, true}},
+    {38, {"tl1", 1, 1, false}},       {39, {"tl2", 1, 1, false}},
 };
 
 constexpr int64_t kI2sBlock = 128;   // elements per packed I2_S block
@@ -71,6 +72,17 @@ absl::StatusOr<uint64_t> TensorByteSize(GgmlType type, absl::Span<const int64_t>
           absl::StrCat("I2_S tensor has ", elements, " elements, not a multiple of ", kI2sBlock));
     }
     return elements / 4 + kI2sTrailer;
+  }
+  if (type == GgmlType::kTL1) return elements / 4 + kI2sTrailer;  // as I2_S in ggml_nbytes
+  if (type == GgmlType::kTL2) {
+    // ggml_nbytes: 5 bits per 3 weights for the first ne0 - 256 columns, 4 bits per 2
+    // for the last 256, padded to 32 bytes, plus 32 bytes of scale.
+    if (ne.size() != 2 || ne[0] < 256) {
+      return absl::InvalidArgumentError("a TL2 tensor must be 2-D with rows of at least 256 values");
+    }
+    uint64_t bytes = static_cast<uint64_t>(ne[0] - 256) * ne[1] / 3 * 5 / 8 + 256 * static_cast<uint64_t>(ne[1]) / 2 * 4 / 8;
+    if (bytes % 32 != 0) bytes += 32 - bytes % 32;
+    return bytes + 32;
   }
   if (ne[0] % t.block_size != 0) {
     return absl::InvalidArgumentError(absl::StrCat("row length ", ne[0], " is not a multiple of the ",

@@ -54,6 +54,10 @@ enum class GgmlType : uint32_t {
   kTQ1_0 = 34,
   kTQ2_0 = 35,
   kI2_S = 36,  // bitnet.cpp: packed 2-bit ternary + one float32 per-tensor scale
+  // bitnet.cpp's lookup-table layouts: readable (their byte sizes are bitnet.cpp's
+  // ggml_nbytes) so that lint can name them; the model refuses them.
+  kTL1 = 38,
+  kTL2 = 39,
 };
 
 struct GgmlTypeTraits {
@@ -75,7 +79,8 @@ std::string GgmlTypeName(uint32_t type);
 // Bytes that a tensor of type `type` and shape `ne` (ggml order: ne[0] is the
 // contiguous row length) occupies in a file. Errors, never overflow:
 //   InvalidArgument  a dimension is <= 0, or ne[0] is not a multiple of the block size
-//                    (for I2_S: the element count is not a multiple of 128)
+//                    (for I2_S: the element count is not a multiple of 128; for TL2:
+//                    not 2-D, or rows shorter than 256)
 //   OutOfRange       the size does not fit in 63 bits
 absl::StatusOr<uint64_t> TensorByteSize(GgmlType type, absl::Span<const int64_t> ne);
 

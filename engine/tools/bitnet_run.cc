@@ -5,14 +5,20 @@
 //   bitnet-run detokenize --model M --ids 1,2,3
 //   bitnet-run logits     --model M (--ids 1,2,3 | --text T) [--mode batch|seq] [--out F]
 //   bitnet-run generate   --model M (--ids ... | --text T) -n N [--temp T --top-k K ...]
-//
-// Results are JSON on stdout. Every error is one line on stderr and a non-zero exit
-// (2 for usage errors, 1 for everything else).
+//   bitnet-run lint       --model M [--json] [--strict]
 //
 // tokenize and detokenize read only the file's metadata and vocabulary, so they work on
 // any GGUF with a tokenizer, whatever its architecture and whether or not it has tensors
 // (llama.cpp's ggml-vocab-*.gguf files). info on such a vocabulary-only file prints what
 // the metadata holds and "vocab_only": true; logits and generate refuse it.
+//
+// Every command takes --override-kv KEY=TYPE:VALUE (repeatable; llama.cpp's flag,
+// base/metadata_override.h): the model runs with those metadata values.
+//
+// Results are JSON on stdout (lint: one finding per line, or JSON with --json).
+// Every error is one line on stderr and a non-zero exit (2 for usage errors and
+// malformed or mistyped overrides, 1 for everything else). lint exits 1 when it finds
+// an error, or, with --strict, a warning; infos never fail it (base/model_lint.h).
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -26,7 +32,9 @@
 #include "absl/strings/str_split.h"
 #include "base/sha256.h"
 #include "base/status_macros.h"
+#include "base/model_lint.h"
 #include "engine/gguf/gguf_reader.h"
+#include "engine/gguf/model_header.h"
 #include "engine/kernels/cpu_features.h"
 #include "engine/model/generate.h"
 #include "engine/model/model.h"
@@ -46,6 +54,7 @@ struct CommonFlags {
   std::string head = "exact";
   std::string weight_memory = "hugepages";
   int context = 0;
+  std::vector<std::string> override_kv;  // KEY=TYPE:VALUE
 };
 
 struct InputFlags {
@@ -77,6 +86,7 @@ absl::StatusOr<std::unique_ptr<Model>> LoadModel(const CommonFlags& f) {
   }
   ASSIGN_OR_RETURN(o.head, ParseHeadMode(f.head));
   ASSIGN_OR_RETURN(o.weight_memory, ParseWeightMemory(f.weight_memory));
+  ASSIGN_OR_RETURN(o.metadata_overrides, ParseMetadataOverrides(f.override_kv));
   absl::StatusOr<std::unique_ptr<Model>> m = Model::Load(f.model, o);
   if (!m.ok()) {
     // A vocabulary-only file fails on its first missing tensor; say what it is instead.
@@ -90,6 +100,14 @@ absl::StatusOr<std::unique_ptr<Model>> LoadModel(const CommonFlags& f) {
   return m;
 }
 
+// The file's metadata with the --override-kv values laid over it.
+absl::StatusOr<std::unique_ptr<GgufFile>> OpenWithOverrides(const CommonFlags& f) {
+  ASSIGN_OR_RETURN(std::vector<MetadataOverride> overrides, ParseMetadataOverrides(f.override_kv));
+  ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> file, GgufFile::Open(f.model));
+  RETURN_IF_ERROR(file->ApplyOverrides(overrides));
+  return file;
+}
+
 // What tokenize and detokenize need: the metadata and the tokenizer, nothing else.
 struct Vocabulary {
   std::unique_ptr<GgufFile> file;
@@ -98,7 +116,7 @@ struct Vocabulary {
 
 absl::StatusOr<Vocabulary> LoadVocabulary(const CommonFlags& f) {
   Vocabulary v;
-  ASSIGN_OR_RETURN(v.file, GgufFile::Open(f.model));
+  ASSIGN_OR_RETURN(v.file, OpenWithOverrides(f));
   if (!v.file->HasKey("tokenizer.ggml.model")) {
     return absl::FailedPreconditionError(absl::StrCat(f.model, " has no vocabulary (no tokenizer.ggml.model)"));
   }
@@ -155,13 +173,14 @@ absl::Status RunVocabOnlyInfo(const CommonFlags& f, const GgufFile& file) {
   j["n_metadata_keys"] = file.metadata().size();
   j["tokenizer"] = TokenizerJson(tok.get());
   j["sha256"] = Sha256Hex(file.bytes());
+  j["metadata_overrides"] = f.override_kv;
   std::cout << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
   return absl::OkStatus();
 }
 
 absl::Status RunInfo(const CommonFlags& f) {
   {
-    ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> file, GgufFile::Open(f.model));
+    ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> file, OpenWithOverrides(f));
     if (file->tensors().empty()) return RunVocabOnlyInfo(f, *file);
   }
   ASSIGN_OR_RETURN(std::unique_ptr<Model> m, LoadModel(f));
@@ -193,6 +212,7 @@ absl::Status RunInfo(const CommonFlags& f) {
   j["output_head"] = HeadModeName(m->head_mode());
   j["weight_memory"] = WeightMemoryName(m->weight_memory());
   j["sha256"] = m->Sha256();
+  j["metadata_overrides"] = f.override_kv;
   std::cout << j.dump(2) << "\n";
   return absl::OkStatus();
 }
@@ -219,6 +239,39 @@ absl::Status RunDetokenize(const CommonFlags& f, const std::string& ids_flag, bo
   j["text"] = text;  // invalid UTF-8 (a split multi-byte token) is shown as U+FFFD
   std::cout << j.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
   return absl::OkStatus();
+}
+
+// Reads only the header: lint must also speak about files the engine refuses.
+// Returns whether the findings pass (no error; no warning either when `strict`).
+absl::StatusOr<bool> RunLint(const CommonFlags& f, bool as_json, bool strict) {
+  ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> file, OpenWithOverrides(f));
+  const std::vector<LintFinding> findings = LintModel(ModelHeaderOf(*file));
+  const int errors = CountFindings(findings, LintSeverity::kError);
+  const int warnings = CountFindings(findings, LintSeverity::kWarning);
+  const bool pass = errors == 0 && (!strict || warnings == 0);
+  if (as_json) {
+    json j;
+    j["file"] = f.model;
+    j["metadata_overrides"] = f.override_kv;
+    j["errors"] = errors;
+    j["warnings"] = warnings;
+    j["infos"] = CountFindings(findings, LintSeverity::kInfo);
+    j["strict"] = strict;
+    j["pass"] = pass;
+    json list = json::array();
+    for (const LintFinding& x : findings) {
+      list.push_back({{"severity", LintSeverityName(x.severity)}, {"code", x.code},
+                      {"message", x.message}, {"fix", x.fix}});
+    }
+    j["findings"] = list;
+    std::cout << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+  } else {
+    for (const LintFinding& x : findings) std::cout << f.model << ": " << FormatFinding(x) << "\n";
+    std::cout << f.model << ": " << errors << " error(s), " << warnings << " warning(s), "
+              << CountFindings(findings, LintSeverity::kInfo) << " info(s)"
+              << (pass ? "" : strict && errors == 0 ? " - warnings fail --strict" : "") << "\n";
+  }
+  return pass;
 }
 
 absl::StatusOr<EvalMode> ParseMode(const std::string& s) {
@@ -310,6 +363,8 @@ int Main(int argc, char** argv) {
     cmd->add_option("--weight-memory", f.weight_memory,
                     "where the weights live: hugepages (copied at load; faster decode) or mmap (the file mapping)");
     cmd->add_option("--context,-c", f.context, "context size (default: the model's)");
+    cmd->add_option("--override-kv", f.override_kv,
+                    "KEY=TYPE:VALUE (TYPE int, float, bool, str): run with this metadata value; repeatable");
   };
   CLI::App* info = app.add_subcommand("info", "model facts as JSON");
   add_common(info);
@@ -341,6 +396,11 @@ int Main(int argc, char** argv) {
   gen->add_option("--repeat-penalty", go.sampling.repetition_penalty, "repetition penalty (1 = off)");
   gen->add_option("--seed", go.sampling.seed, "sampling seed");
   gen->add_flag("--ignore-eos", go.ignore_eos, "keep generating after end-of-text");
+  CLI::App* lint = app.add_subcommand("lint", "check the model file for known problems");
+  add_common(lint);
+  bool lint_json = false, lint_strict = false;
+  lint->add_flag("--json", lint_json, "findings as JSON");
+  lint->add_flag("--strict", lint_strict, "warnings fail too (exit 1)");
   std::string prefill_mode = "batch";
   gen->add_option("--prefill-mode", prefill_mode, "batch or seq");
 
@@ -353,7 +413,11 @@ int Main(int argc, char** argv) {
     return 2;
   }
   absl::Status s;
-  if (*info) s = RunInfo(f);
+  if (*lint) {
+    absl::StatusOr<bool> pass = RunLint(f, lint_json, lint_strict);
+    if (pass.ok()) return *pass ? 0 : 1;
+    s = pass.status();
+  } else if (*info) s = RunInfo(f);
   else if (*tokenize) s = RunTokenize(f, in);
   else if (*detok) s = RunDetokenize(f, detok_ids, detok_special);
   else if (*logits) s = RunLogits(f, in, mode, out_path);

@@ -155,6 +155,19 @@ void FillModelInfo(const BackendInfo& info, const ServiceLimits& limits,
     t->set_type(type);
     t->set_count(count);
   }
+  for (const MetadataOverride& o : info.metadata_overrides) {
+    v1::MetadataOverride* p = m->add_metadata_overrides();
+    p->set_key(o.key);
+    p->set_type(OverrideTypeName(o.type));
+    p->set_value(OverrideValueText(o));
+  }
+  for (const LintFinding& f : info.lint_findings) {
+    v1::ModelLintFinding* p = m->add_lint_findings();
+    p->set_severity(LintSeverityName(f.severity));
+    p->set_code(f.code);
+    p->set_message(f.message);
+    p->set_fix(f.fix);
+  }
 
   v1::RuntimeLimits* l = out->mutable_limits();
   l->set_threads(info.threads);

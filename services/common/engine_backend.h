@@ -31,6 +31,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "base/metadata_override.h"
+#include "base/model_lint.h"
 
 namespace bitparity {
 
@@ -72,6 +74,8 @@ struct BackendInfo {
   // tokenizer, or a vocabulary where it does not hold): every text is tokenized.
   int max_token_bytes = 0;
   std::vector<std::pair<std::string, int>> tensor_types;  // sorted by type name
+  std::vector<MetadataOverride> metadata_overrides;       // --override-kv, in order
+  std::vector<LintFinding> lint_findings;                 // LintModel of the header
 
   // Runtime.
   int threads = 0;

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "base/status_macros.h"
+#include "engine/gguf/model_header.h"
 #include "engine/kernels/cpu_features.h"
 #include "engine/model/generate.h"
 #include "engine/sampling/sampler.h"
@@ -98,6 +99,8 @@ BackendInfo DescribeModel(const Model& m, int max_context) {
     info.max_token_bytes = tok->max_token_bytes();
   }
   info.tensor_types = m.TensorTypeCounts();
+  info.metadata_overrides = m.file().overrides();
+  info.lint_findings = LintModel(ModelHeaderOf(m.file()));
   info.threads = m.threads();
   info.max_context = max_context;
   info.fault_injection = m.fault().active() ? m.fault().ToString() : "";
@@ -134,6 +137,7 @@ absl::StatusOr<std::unique_ptr<NativeBackend>> NativeBackend::Load(
   mo.fault = options.fault;
   mo.head = options.head;
   mo.weight_memory = options.weight_memory;
+  mo.metadata_overrides = options.metadata_overrides;
   ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Load(options.model_path, mo));
   return Wrap(std::shared_ptr<const Model>(std::move(model)), options.max_context,
               options.max_idle_sessions);

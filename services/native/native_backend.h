@@ -38,6 +38,7 @@ struct NativeBackendOptions {
   HeadMode head = HeadMode::kExact;    // kInt8 changes the logits (engine/model/int8_head.h)
   WeightMemory weight_memory = WeightMemory::kHugePages;  // engine/model/weight_memory.h
   int max_idle_sessions = 2;           // sessions kept for reuse (= max_concurrent)
+  std::vector<MetadataOverride> metadata_overrides;  // --override-kv (ModelOptions)
 };
 
 class NativeBackend final : public EngineBackend {

@@ -29,6 +29,9 @@ void AddNativeFlags(CLI::App& app, NativeFlags* f) {
   app.add_option("--inject-fault", f->inject_fault,
                  "Deliberately perturb the forward pass (engine/model/fault_injection.h): "
                  "flip-row:L:T:R | skip-sub-norm:L | rope-offset:L | scale-error:L:T");
+  app.add_option("--override-kv", f->override_kv,
+                 "KEY=TYPE:VALUE (TYPE int, float, bool, str): run the model with this metadata "
+                 "value, as llama.cpp's flag; repeatable (base/metadata_override.h)");
 }
 
 absl::StatusOr<std::unique_ptr<EngineBackend>> LoadNativeBackend(const NativeFlags& f,
@@ -46,6 +49,7 @@ absl::StatusOr<std::unique_ptr<EngineBackend>> LoadNativeBackend(const NativeFla
   }
   ASSIGN_OR_RETURN(o.head, ParseHeadMode(f.head));
   ASSIGN_OR_RETURN(o.weight_memory, ParseWeightMemory(f.weight_memory));
+  ASSIGN_OR_RETURN(o.metadata_overrides, ParseMetadataOverrides(f.override_kv));
   ASSIGN_OR_RETURN(std::unique_ptr<NativeBackend> backend, NativeBackend::Load(o));
   return std::unique_ptr<EngineBackend>(std::move(backend));
 }

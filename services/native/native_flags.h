@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "services/native/native_backend.h"
@@ -24,6 +25,7 @@ struct NativeFlags {
   std::string head = "exact";
   std::string weight_memory = "hugepages";
   std::string inject_fault;
+  std::vector<std::string> override_kv;  // KEY=TYPE:VALUE (base/metadata_override.h)
 };
 
 void AddNativeFlags(CLI::App& app, NativeFlags* flags);

@@ -272,6 +272,24 @@ TEST(WorkerCodec, ErrorFrameWithOkOrUnknownCodeIsStillAnError) {
   EXPECT_EQ(FromProto(e).code(), absl::StatusCode::kInternal);
 }
 
+TEST(WorkerCodec, OverridesAndLintFindingsRoundTrip) {
+  BackendInfo in;
+  in.metadata_overrides = {*ParseMetadataOverride("tokenizer.ggml.pre=str:llama-bpe"),
+                           *ParseMetadataOverride("llama.rope.freq_base=float:0.1")};
+  in.lint_findings = {{LintSeverity::kWarning, "TOKENIZER_PRE_MISSING", "no pre", "--override-kv x"},
+                      {LintSeverity::kInfo, "BITNET_CPP_ONLY_TYPE", "i2_s", "none"}};
+  wpb::BackendInfo p;
+  ToProto(in, &p);
+  const BackendInfo out = FromProto(p);
+  ASSERT_EQ(out.metadata_overrides.size(), 2u);
+  EXPECT_TRUE(out.metadata_overrides[0] == in.metadata_overrides[0]);
+  EXPECT_TRUE(out.metadata_overrides[1] == in.metadata_overrides[1]);  // 17 digits: exact
+  ASSERT_EQ(out.lint_findings.size(), 2u);
+  EXPECT_EQ(out.lint_findings[0].severity, LintSeverity::kWarning);
+  EXPECT_EQ(out.lint_findings[1].code, "BITNET_CPP_ONLY_TYPE");
+  EXPECT_EQ(out.lint_findings[0].fix, "--override-kv x");
+}
+
 TEST(WorkerCodec, FloatsRoundTripBitForBit) {
   const std::vector<float> in = {0.0f, -0.0f, 1.5f, -3.25e-30f, 6.5e30f};
   std::vector<float> out;

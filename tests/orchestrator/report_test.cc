@@ -208,6 +208,42 @@ TEST(Report, HtmlIsSelfContained) {
   EXPECT_THAT(html, HasSubstr("hello &lt;world&gt; &amp; &quot;friends&quot;"));
 }
 
+// GetModelInfo's lint findings reach every rendering, per side, and the schema
+// accepts them (and refuses a severity it does not know).
+TEST(Report, ListsEachSidesModelLintFindings) {
+  CompareRun run = MakeRun(0);
+  bitnet::v1::ModelLintFinding* f = run.info_b.mutable_model()->add_lint_findings();
+  f->set_severity("warning");
+  f->set_code("TOKENIZER_PRE_MISSING");
+  f->set_message("BPE vocabulary without tokenizer.ggml.pre <degrades>");
+  f->set_fix("--override-kv tokenizer.ggml.pre=str:llama-bpe");
+  bitnet::v1::MetadataOverride* o = run.info_b.mutable_model()->add_metadata_overrides();
+  o->set_key("tokenizer.ggml.pre");
+  o->set_type("str");
+  o->set_value("llama-bpe");
+  const json r = Finished(run);
+  EXPECT_EQ(r["sides"]["b"]["info"]["model"]["lint_findings"][0]["code"], "TOKENIZER_PRE_MISSING");
+  EXPECT_TRUE(r["sides"]["a"]["info"]["model"]["lint_findings"].empty());
+  EXPECT_EQ(r["sides"]["b"]["info"]["model"]["metadata_overrides"][0]["value"], "llama-bpe");
+  const json schema = LoadSchema();
+  EXPECT_EQ(testing::ValidateJson(r, schema), std::vector<std::string>{});
+  json bad = r;
+  bad["sides"]["b"]["info"]["model"]["lint_findings"][0]["severity"] = "fatal";
+  EXPECT_FALSE(testing::ValidateJson(bad, schema).empty());
+  const std::string line =
+      "warning TOKENIZER_PRE_MISSING: BPE vocabulary without tokenizer.ggml.pre <degrades> (fix: "
+      "--override-kv tokenizer.ggml.pre=str:llama-bpe)";
+  EXPECT_THAT(RenderText(r, false), HasSubstr("model lint, side B: " + line));
+  EXPECT_THAT(RenderMarkdown(r), HasSubstr("model lint, side B: warning TOKENIZER_PRE_MISSING"));
+  EXPECT_THAT(RenderHtml(r), HasSubstr("model lint, side B: warning TOKENIZER_PRE_MISSING: BPE vocabulary "
+                                       "without tokenizer.ggml.pre &lt;degrades&gt;"));
+  EXPECT_EQ(RenderText(r, false).find("model lint, side A"), std::string::npos);
+  // Only B runs with the override: the model check says so.
+  const ModelCheck check = CheckModels(run.info_a, run.info_b);
+  EXPECT_EQ(check.status, CheckStatus::kWarn);
+  EXPECT_THAT(check.messages, ::testing::Contains(HasSubstr("A none, B tokenizer.ggml.pre=str:llama-bpe")));
+}
+
 TEST(Report, MarkdownAndTextCarryTheVerdict) {
   const json r = Finished(MakeRun(0.5f));
   EXPECT_THAT(RenderMarkdown(r), HasSubstr("**Verdict:** FAIL"));

@@ -27,6 +27,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/common/fixtures.h"
+#include "tests/tools/tool_run.h"
 
 extern char** environ;
 
@@ -52,43 +53,10 @@ bool Exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-struct ToolRun {
-  int exit_code = -1;  // -1: did not exit normally
-  std::string out, err;
-};
+using ::bitparity::testing::ToolRun;
 
-// Runs BITPARITY_BIN_DIR/<tool> with `args`, stdout and stderr captured in files.
 ToolRun Run(const std::string& tool, const std::vector<std::string>& args) {
-  static int counter = 0;
-  const std::string out_path = TempPath(absl::StrCat("stdout_", getpid(), "_", counter));
-  const std::string err_path = TempPath(absl::StrCat("stderr_", getpid(), "_", counter++));
-  const std::string exe = absl::StrCat(BITPARITY_BIN_DIR, "/", tool);
-  std::vector<char*> argv;
-  argv.push_back(const_cast<char*>(exe.c_str()));
-  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid;
-  ToolRun r;
-  const int rc = posix_spawn(&pid, exe.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
-    r.err = absl::StrCat("posix_spawn(", exe, ") failed: ", std::strerror(rc));
-    return r;
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-  r.out = ReadFile(out_path);
-  r.err = ReadFile(err_path);
-  ::unlink(out_path.c_str());
-  ::unlink(err_path.c_str());
-  return r;
+  return ::bitparity::testing::RunTool(tool, args);
 }
 
 ToolRun BitnetRun(const std::vector<std::string>& args) { return Run("bitnet-run", args); }
