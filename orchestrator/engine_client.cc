@@ -204,6 +204,14 @@ absl::StatusOr<std::string> EngineClient::Detokenize(const std::vector<int32_t>&
   return resp.text();
 }
 
+grpc::Status EngineClient::ApplyChatTemplate(const v1::ApplyChatTemplateRequest& req,
+                                             v1::ApplyChatTemplateResponse* resp) {
+  return WithRetry([&](grpc::ClientContext* ctx) {
+    resp->Clear();
+    return stub_->ApplyChatTemplate(ctx, req, resp);
+  });
+}
+
 absl::StatusOr<std::unique_ptr<LogitsStream>> EngineClient::OpenLogitsStream(const v1::EvalLogitsRequest& req) {
   auto st = std::make_unique<LogitsStream>();
   st->client_ = this;
