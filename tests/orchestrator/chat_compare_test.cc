@@ -2,6 +2,7 @@
 // in process on loopback gRPC: two servers on the same model render alike; on
 // models with different templates (LLaMA 3's against none, i.e. chatml) only
 // the model's-own rows differ, and the report names them.
+#include <fstream>
 #include <memory>
 #include <string>
 
@@ -9,8 +10,12 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "orchestrator/chat_compare.h"
+#include "orchestrator/compare.h"
+#include "orchestrator/report_json.h"
+#include "orchestrator/verdict.h"
 #include "services/native/native_backend.h"
 #include "tests/common/fixtures.h"
+#include "tests/orchestrator/json_schema_validator.h"
 #include "tests/services/test_server.h"
 
 namespace bitparity {
@@ -77,6 +82,49 @@ TEST(ChatCompareTest, DifferentModelTemplatesAreReported) {
   EXPECT_THAT(text, HasSubstr("A [llama3]"));
   EXPECT_THAT(text, HasSubstr("B [chatml]"));
   EXPECT_THAT(text, HasSubstr("render chats DIFFERENTLY"));
+}
+
+// A chat prompt in a prompt set goes through compare: each side renders and
+// tokenizes it, the tokenizations are compared, and the drift check runs on it.
+TEST(ChatCompareTest, ChatPromptsRunThroughCompare) {
+  REQUIRE_FIXTURES();
+  auto a = StartNative("models/tiny-b158-l3.gguf");
+  auto b = StartNative("models/tiny-b158-l3.gguf");
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  auto ca = Connect(*a, "A");
+  auto cb = Connect(*b, "B");
+  ASSERT_NE(ca, nullptr);
+  ASSERT_NE(cb, nullptr);
+  auto set = ParseJsonlPrompts(
+      "{\"id\": \"chat\", \"messages\": [{\"role\": \"system\", \"content\": \"Be brief.\"}, "
+      "{\"role\": \"user\", \"content\": \"Once upon a time\"}]}\n",
+      "chat.jsonl");
+  ASSERT_TRUE(set.ok()) << set.status();
+  CompareOptions o;
+  o.max_new_tokens = 4;
+  o.speed = false;
+  o.localize = false;
+  Progress progress(false);
+  auto run = RunCompare(*ca, *cb, *set, o, &progress);
+  ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_EQ(run->prompts.size(), 1u);
+  const PromptResult& p = run->prompts[0];
+  EXPECT_TRUE(p.error_code.empty()) << p.error_message;
+  EXPECT_TRUE(p.tokenization.checked);
+  EXPECT_TRUE(p.tokenization.agree);
+  // "<|start_header_id|>" ... as single special tokens: the rendering was
+  // tokenized with parse_special.
+  auto ids = ca->TokenizeChat(ChatOf(set->prompts[0]));
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  EXPECT_EQ(p.ids, *ids);
+  EXPECT_LT(ids->size(), 40u);
+  // The report calls it a chat prompt, and stays valid against its schema.
+  nlohmann::json report = BuildReport(*run, "bitparity compare (test)");
+  FinalizeVerdict(&report);
+  EXPECT_EQ(report["prompts"][0]["kind"], "chat");
+  std::ifstream in(BITPARITY_SCHEMA_PATH);
+  EXPECT_THAT(::bitparity::testing::ValidateJson(report, nlohmann::json::parse(in)), ::testing::IsEmpty());
 }
 
 }  // namespace
