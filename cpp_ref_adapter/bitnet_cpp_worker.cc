@@ -345,6 +345,9 @@ class LlamaBackend final : public EngineBackend {
                                                 bool parse_special) const override;
   absl::StatusOr<std::string> TokenPiece(int32_t id) const override;
   absl::StatusOr<std::string> Detokenize(absl::Span<const int32_t> ids) const override;
+  absl::StatusOr<ChatRendering> ApplyChatTemplate(absl::Span<const ChatTurn> chat,
+                                                  absl::string_view tmpl,
+                                                  bool add_assistant) const override;
   absl::Status EvalLogits(absl::Span<const int32_t> ids, BackendEvalMode mode,
                           const std::vector<int>& rows, const LogitsRowFn& on_row,
                           const CancelledFn& cancelled, CallNotes* /*notes*/) override;
@@ -373,6 +376,39 @@ class LlamaBackend final : public EngineBackend {
   BackendInfo info_;
   std::vector<MetadataOverride> overrides_;  // --override-kv
 };
+
+// The user's llama_chat_apply_template itself; only the source is worked out
+// here, with the same metadata lookup it makes when tmpl is null.
+absl::StatusOr<ChatRendering> LlamaBackend::ApplyChatTemplate(absl::Span<const ChatTurn> chat,
+                                                              absl::string_view tmpl,
+                                                              bool add_assistant) const {
+  ChatRendering out;
+  const std::string tmpl_str(tmpl);  // NUL-terminated; the service refused inner NULs
+  if (tmpl.empty()) {
+    const bool has = llama_model_meta_val_str(model_.get(), "tokenizer.chat_template", nullptr, 0) >= 0;
+    out.source = has ? ChatTemplateSource::kModel : ChatTemplateSource::kDefault;
+  }
+  std::vector<llama_chat_message> messages;
+  messages.reserve(chat.size());
+  for (const ChatTurn& t : chat) messages.push_back({t.role.c_str(), t.content.c_str()});
+  size_t total = 0;
+  for (const ChatTurn& t : chat) total += t.role.size() + t.content.size();
+  std::vector<char> buf(2 * total + 256);
+  const char* tmpl_arg = tmpl.empty() ? nullptr : tmpl_str.c_str();
+  int32_t n = llama_chat_apply_template(model_.get(), tmpl_arg, messages.data(), messages.size(),
+                                        add_assistant, buf.data(), static_cast<int32_t>(buf.size()));
+  if (n < 0) return out;  // no built-in template matches: text stays empty
+  if (static_cast<size_t>(n) > buf.size()) {  // the documented "re-alloc and re-apply"
+    buf.resize(n);
+    n = llama_chat_apply_template(model_.get(), tmpl_arg, messages.data(), messages.size(),
+                                  add_assistant, buf.data(), static_cast<int32_t>(buf.size()));
+    if (n < 0 || static_cast<size_t>(n) > buf.size()) {
+      return absl::InternalError("llama_chat_apply_template changed its answer between two calls");
+    }
+  }
+  out.text = std::string(buf.data(), n);
+  return out;
+}
 
 llama_context_params LlamaBackend::ContextParams() const {
   llama_context_params p = llama_context_default_params();

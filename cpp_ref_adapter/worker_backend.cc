@@ -255,6 +255,19 @@ absl::StatusOr<std::vector<int32_t>> WorkerBackend::Tokenize(absl::string_view t
   return std::vector<int32_t>(resp.tokenize().ids().begin(), resp.tokenize().ids().end());
 }
 
+absl::StatusOr<ChatRendering> WorkerBackend::ApplyChatTemplate(absl::Span<const ChatTurn> chat,
+                                                               absl::string_view tmpl,
+                                                               bool add_assistant) const {
+  wpb::Request req;
+  ToProto(chat, tmpl, add_assistant, req.mutable_chat_template());
+  wpb::Response resp;
+  if (absl::Status st = QuickCall("ApplyChatTemplate", req, &resp); !st.ok()) return st;
+  if (!resp.has_chat_template()) {
+    return absl::InternalError("worker answered ApplyChatTemplate with another kind");
+  }
+  return FromProto(resp.chat_template());
+}
+
 absl::StatusOr<std::string> WorkerBackend::TokenPiece(int32_t id) const {
   wpb::Request req;
   req.mutable_token_piece()->set_id(id);

@@ -104,6 +104,10 @@ class WorkerBackend final : public EngineBackend {
     pool_->SetReadinessObserver(std::move(observer));
   }
 
+  // A quick call, like Tokenize: the worker's engine renders.
+  absl::StatusOr<ChatRendering> ApplyChatTemplate(absl::Span<const ChatTurn> chat,
+                                                  absl::string_view tmpl,
+                                                  bool add_assistant) const override;
   absl::StatusOr<std::vector<int32_t>> Tokenize(absl::string_view text, bool add_bos,
                                                 bool parse_special) const override;
   absl::StatusOr<std::string> TokenPiece(int32_t id) const override;

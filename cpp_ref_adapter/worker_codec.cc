@@ -199,6 +199,45 @@ GenerationFinish FromProto(wpb::Finish finish) {
   }
 }
 
+void ToProto(absl::Span<const ChatTurn> chat, absl::string_view tmpl, bool add_assistant,
+             wpb::ChatTemplateRequest* out) {
+  for (const ChatTurn& t : chat) {
+    wpb::ChatTurn* m = out->add_chat();
+    m->set_role(t.role);
+    m->set_content(t.content);
+  }
+  out->set_chat_template(std::string(tmpl));
+  out->set_add_assistant(add_assistant);
+}
+
+std::vector<ChatTurn> ChatFromProto(const wpb::ChatTemplateRequest& in) {
+  std::vector<ChatTurn> out;
+  out.reserve(in.chat_size());
+  for (const wpb::ChatTurn& t : in.chat()) out.push_back({t.role(), t.content()});
+  return out;
+}
+
+void ToProto(const ChatRendering& in, wpb::ChatTemplateResponse* out) {
+  out->set_recognised(in.text.has_value());
+  if (in.text.has_value()) out->set_text(*in.text);
+  switch (in.source) {
+    case ChatTemplateSource::kRequest: out->set_source(wpb::CHAT_TEMPLATE_SOURCE_REQUEST); break;
+    case ChatTemplateSource::kModel: out->set_source(wpb::CHAT_TEMPLATE_SOURCE_MODEL); break;
+    case ChatTemplateSource::kDefault: out->set_source(wpb::CHAT_TEMPLATE_SOURCE_DEFAULT); break;
+  }
+}
+
+ChatRendering FromProto(const wpb::ChatTemplateResponse& in) {
+  ChatRendering out;
+  if (in.recognised()) out.text = in.text();
+  switch (in.source()) {
+    case wpb::CHAT_TEMPLATE_SOURCE_MODEL: out.source = ChatTemplateSource::kModel; break;
+    case wpb::CHAT_TEMPLATE_SOURCE_DEFAULT: out.source = ChatTemplateSource::kDefault; break;
+    default: out.source = ChatTemplateSource::kRequest; break;
+  }
+  return out;
+}
+
 void ToProto(const absl::Status& status, wpb::Error* out) {
   out->set_code(static_cast<int>(status.code()));
   // Error.message is a proto `string`, which must be UTF-8: a worker error quoting a

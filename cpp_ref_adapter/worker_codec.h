@@ -32,6 +32,13 @@ GeneratedTokenInfo FromProto(const wpb::TokenFrame& in);
 wpb::Finish ToProto(GenerationFinish finish);
 GenerationFinish FromProto(wpb::Finish finish);
 
+// A chat template request and its answer (protocol 3).
+void ToProto(absl::Span<const ChatTurn> chat, absl::string_view tmpl, bool add_assistant,
+             wpb::ChatTemplateRequest* out);
+std::vector<ChatTurn> ChatFromProto(const wpb::ChatTemplateRequest& in);
+void ToProto(const ChatRendering& in, wpb::ChatTemplateResponse* out);
+ChatRendering FromProto(const wpb::ChatTemplateResponse& in);
+
 // A non-OK status as an Error frame, and back.
 void ToProto(const absl::Status& status, wpb::Error* out);
 absl::Status FromProto(const wpb::Error& error);

@@ -134,6 +134,17 @@ wpb::Response Answer(EngineBackend& backend, const wpb::Request& req,
       done->set_session_bytes(backend.SessionBytes());
       break;
     }
+    case wpb::Request::kChatTemplate: {
+      const wpb::ChatTemplateRequest& r = req.chat_template();
+      auto rendering =
+          backend.ApplyChatTemplate(ChatFromProto(r), r.chat_template(), r.add_assistant());
+      if (!rendering.ok()) {
+        st = rendering.status();
+        break;
+      }
+      ToProto(*rendering, resp.mutable_chat_template());
+      break;
+    }
     default:
       st = absl::InvalidArgumentError(
           absl::StrCat("unknown worker request kind ", static_cast<int>(req.kind_case())));

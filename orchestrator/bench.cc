@@ -4,6 +4,7 @@
 #include <ctime>
 
 #include "fmt/format.h"
+#include "orchestrator/compare.h"
 #include "orchestrator/host_info.h"
 #include "orchestrator/report_json.h"
 #include "orchestrator/reports.h"
@@ -23,6 +24,13 @@ int RunBench(EngineClient& a, EngineClient* b, const PromptSet& prompts, const S
     std::vector<int32_t> ids = p.ids;
     if (p.is_text()) {
       auto t = a.Tokenize(*p.text);
+      if (!t.ok()) {
+        std::fprintf(stderr, "bitparity bench: %s\n", std::string(t.status().message()).c_str());
+        return 2;
+      }
+      ids = *t;
+    } else if (p.is_chat()) {
+      auto t = a.TokenizeChat(ChatOf(p));
       if (!t.ok()) {
         std::fprintf(stderr, "bitparity bench: %s\n", std::string(t.status().message()).c_str());
         return 2;

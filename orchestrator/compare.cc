@@ -384,10 +384,41 @@ absl::Status TokenizeOnBoth(EngineClient& a, EngineClient& b, const std::string&
   return absl::OkStatus();
 }
 
+}  // namespace
+
+v1::ChatMessages ChatOf(const Prompt& prompt) {
+  v1::ChatMessages chat;
+  for (const PromptTurn& t : prompt.chat) {
+    v1::ChatMessage* m = chat.add_messages();
+    m->set_role(t.role);
+    m->set_content(t.content);
+  }
+  chat.set_chat_template(prompt.chat_template);
+  return chat;
+}
+
+namespace {
+
+// A chat rendered and tokenized by each side itself, so that a template that
+// renders differently shows as a tokenization difference; A's ids go on.
+absl::Status TokenizeChatOnBoth(EngineClient& a, EngineClient& b, const Prompt& prompt, PromptResult* p) {
+  v1::ChatMessages chat = ChatOf(prompt);
+  auto fb = std::async(std::launch::async, [&] { return b.TokenizeChat(chat); });
+  absl::StatusOr<std::vector<int32_t>> ta = a.TokenizeChat(chat);
+  absl::StatusOr<std::vector<int32_t>> tb = fb.get();
+  if (!ta.ok()) return ta.status();
+  if (!tb.ok()) return tb.status();
+  p->tokenization = CompareTokenizations(*ta, *tb);
+  p->ids = *ta;
+  return absl::OkStatus();
+}
+
 // The ids both sides evaluate, cut to `max_prompt` so that generation fits the context.
 absl::Status SetPromptIds(EngineClient& a, EngineClient& b, int max_prompt, PromptResult* p) {
   if (p->prompt.is_text()) {
     if (absl::Status st = TokenizeOnBoth(a, b, *p->prompt.text, p); !st.ok()) return st;
+  } else if (p->prompt.is_chat()) {
+    if (absl::Status st = TokenizeChatOnBoth(a, b, p->prompt, p); !st.ok()) return st;
   } else {
     p->ids = p->prompt.ids;
   }

@@ -61,7 +61,7 @@ struct DriftSeries {
 };
 
 struct TokenizationResult {
-  bool checked = false;  // text prompts only
+  bool checked = false;  // text and chat prompts only
   bool agree = true;
   int n_a = 0, n_b = 0;
   int first_diff = -1;   // first differing index, -1 when equal
@@ -169,6 +169,9 @@ struct CompareRun {
   bool connection_lost = false;  // a prompt still UNAVAILABLE after its retries
   std::vector<std::string> warnings;
 };
+
+// A chat prompt as the contract's ChatMessages (assistant prompt on).
+bitnet::v1::ChatMessages ChatOf(const Prompt& prompt);
 
 // The model identity check alone (sha256, dimensions, vocabulary).
 ModelCheck CheckModels(const bitnet::v1::GetModelInfoResponse& a, const bitnet::v1::GetModelInfoResponse& b);

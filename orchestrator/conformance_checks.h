@@ -32,7 +32,7 @@ struct Rule {
   // Sends the request; fills its description. nullopt: the rule cannot be
   // exercised on this server (the reason in *why).
   std::function<std::optional<grpc::Status>(Probe&, std::string* request, std::string* why)> send;
-  bool optional_rpc = false;  // EvalTrace: UNIMPLEMENTED is a SKIP
+  bool optional_rpc = false;  // EvalTrace, chat rendering: UNIMPLEMENTED is a SKIP
 };
 
 // The rules of engine.proto, in its order; RunRule checks one (contract.validation.*

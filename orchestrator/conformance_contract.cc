@@ -176,6 +176,22 @@ std::vector<Rule> ValidationRules() {
                        [](const Probe&, ER* q) { q->mutable_input()->mutable_ids()->clear_ids(); }));
   r.push_back(EvalRule("contract.validation.input_ids_with_add_bos", kInvalid, "add_bos",
                        [](const Probe&, ER* q) { q->mutable_input()->set_add_bos(true); }));
+  r.push_back(EvalRule("contract.validation.input_chat_empty", kInvalid, "input.chat.messages",
+                       [](const Probe&, ER* q) { q->mutable_input()->mutable_chat(); }));
+  {
+    // Rendering is the backend's: a server whose engine renders no templates
+    // answers UNIMPLEMENTED, a SKIP.
+    Rule chat = EvalRule("contract.validation.input_chat_unknown_template", kInvalid, "input.chat.chat_template",
+                         [](const Probe&, ER* q) {
+                           v1::ChatMessages* c = q->mutable_input()->mutable_chat();
+                           v1::ChatMessage* m = c->add_messages();
+                           m->set_role("user");
+                           m->set_content("Hello");
+                           c->set_chat_template("no-such-template");
+                         });
+    chat.optional_rpc = true;
+    r.push_back(std::move(chat));
+  }
   r.push_back(EvalRule("contract.validation.input_id_outside_vocab", kInvalid, "input.ids",
                        [](const Probe& p, ER* q) { q->mutable_input()->mutable_ids()->set_ids(0, p.n_vocab()); }));
   r.push_back(EvalRule("contract.validation.input_id_negative", kInvalid, "input.ids",
@@ -314,7 +330,7 @@ void RunRule(const Rule& rule, Probe& p, Outcome& out) {
   std::optional<grpc::Status> s = rule.send(p, &request, &why);
   if (!s) return out.Skip(why);
   if (rule.optional_rpc && s->error_code() == grpc::StatusCode::UNIMPLEMENTED) {
-    return out.Skip("EvalTrace is not implemented (UNIMPLEMENTED)");
+    return out.Skip(absl::StrCat("not implemented by this server: ", Describe(*s)));
   }
   const std::string expected = absl::StrCat(CodeName(rule.code), " with a message naming \"", rule.field, "\"");
   if (s->error_code() != rule.code || !absl::StrContains(s->error_message(), rule.field)) {

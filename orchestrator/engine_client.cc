@@ -204,6 +204,35 @@ absl::StatusOr<std::string> EngineClient::Detokenize(const std::vector<int32_t>&
   return resp.text();
 }
 
+absl::StatusOr<std::vector<int32_t>> EngineClient::TokenizeChat(const v1::ChatMessages& chat) {
+  v1::ApplyChatTemplateRequest req;
+  *req.mutable_chat() = chat;
+  v1::ApplyChatTemplateResponse rendered;
+  grpc::Status s = ApplyChatTemplate(req, &rendered);
+  if (!s.ok()) return Failure(s, "ApplyChatTemplate");
+  v1::TokenizeRequest treq;
+  treq.set_text(rendered.text());
+  treq.set_parse_special(true);
+  v1::TokenizeResponse resp;
+  s = WithRetry([&](grpc::ClientContext* ctx) { return stub_->Tokenize(ctx, treq, &resp); });
+  if (!s.ok()) return Failure(s, "Tokenize");
+  std::vector<int32_t> ids(resp.ids().begin(), resp.ids().end());
+  for (int32_t id : ids) {
+    if (id < 0 || id >= info_.model().n_vocab()) {
+      return Tagged(absl::DataLossError(absl::StrCat(Prefix("Tokenize"), ": id ", id, " outside the vocabulary")));
+    }
+  }
+  return ids;
+}
+
+grpc::Status EngineClient::ApplyChatTemplate(const v1::ApplyChatTemplateRequest& req,
+                                             v1::ApplyChatTemplateResponse* resp) {
+  return WithRetry([&](grpc::ClientContext* ctx) {
+    resp->Clear();
+    return stub_->ApplyChatTemplate(ctx, req, resp);
+  });
+}
+
 absl::StatusOr<std::unique_ptr<LogitsStream>> EngineClient::OpenLogitsStream(const v1::EvalLogitsRequest& req) {
   auto st = std::make_unique<LogitsStream>();
   st->client_ = this;

@@ -90,6 +90,13 @@ class EngineClient {
   absl::StatusOr<bitnet::v1::GetModelInfoResponse> GetModelInfo();
   absl::StatusOr<std::vector<int32_t>> Tokenize(const std::string& text);
   absl::StatusOr<std::string> Detokenize(const std::vector<int32_t>& ids);
+  // A chat as Input.chat sees it: ApplyChatTemplate, then Tokenize of the text
+  // with parse_special (BOS as the model's default).
+  absl::StatusOr<std::vector<int32_t>> TokenizeChat(const bitnet::v1::ChatMessages& chat);
+  // ApplyChatTemplate, with the raw gRPC status: a refusal is an answer to
+  // compare too (chat_compare.h).
+  grpc::Status ApplyChatTemplate(const bitnet::v1::ApplyChatTemplateRequest& req,
+                                 bitnet::v1::ApplyChatTemplateResponse* resp);
   // Opens the stream; completeness is checked by the caller per position.
   absl::StatusOr<std::unique_ptr<LogitsStream>> OpenLogitsStream(const bitnet::v1::EvalLogitsRequest& req);
   absl::StatusOr<bitnet::v1::EvalTraceResponse> EvalTrace(const bitnet::v1::EvalTraceRequest& req);

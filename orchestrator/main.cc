@@ -5,6 +5,7 @@
 //   bitparity demo
 //   bitparity health HOST:PORT   (0 SERVING, 1 another status, 2 unreachable)
 //   bitparity conformance --a HOST:PORT [--json R.json --junit R.xml --html R.html]
+//   bitparity chat-templates --a HOST:PORT --b HOST:PORT   (chat template rendering alike?)
 //   bitparity compare ... --shard I/N --json S_I.json;  bitparity merge S_0.json ... --json R.json
 // Exit codes: 0 the engines agree, 1 they disagree, 2 usage or connection error.
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include "absl/strings/str_join.h"
 #include "orchestrator/baseline.h"
 #include "orchestrator/bench.h"
+#include "orchestrator/chat_compare.h"
 #include "orchestrator/compare_command.h"
 #include "orchestrator/conformance_report.h"
 #include "orchestrator/demo.h"
@@ -427,6 +429,35 @@ struct ConformanceCommand {
   }
 };
 
+struct ChatTemplatesCommand {
+  CLI::App* cmd = nullptr;
+  SideFlags a, b;
+  double timeout_s = 30, connect_timeout_s = 10;
+
+  void Setup(CLI::App* app) {
+    cmd = app->add_subcommand("chat-templates",
+                              "do two servers render chat conversations alike (ApplyChatTemplate with the "
+                              "model's own and every built-in template; exit 0 alike, 1 different)");
+    a.Add(cmd, "a", true);
+    b.Add(cmd, "b", true);
+    cmd->add_option("--timeout", timeout_s, "per-RPC deadline in seconds")->capture_default_str();
+    cmd->add_option("--connect-timeout", connect_timeout_s, "seconds to wait for each server")->capture_default_str();
+  }
+
+  int Run() const {
+    ClientOptions c;
+    c.call_timeout_s = timeout_s;
+    c.connect_timeout_s = connect_timeout_s;
+    auto ca = EngineClient::Connect(a.e, c);
+    if (!ca.ok()) return Fail("bitparity chat-templates", ca.status());
+    auto cb = EngineClient::Connect(b.e, c);
+    if (!cb.ok()) return Fail("bitparity chat-templates", cb.status());
+    const ChatCompareResult r = CompareChatTemplates(**ca, **cb);
+    std::fputs(RenderChatCompare(r).c_str(), stdout);
+    return r.different == 0 ? 0 : 1;
+  }
+};
+
 struct DemoCommand {
   CLI::App* cmd = nullptr;
   DemoOptions options;
@@ -467,8 +498,10 @@ int main(int argc, char** argv) {
   BenchCommand bench;
   DemoCommand demo;
   ConformanceCommand conformance;
+  ChatTemplatesCommand chat_templates;
   compare.Setup(&app);  // in this order in --help
   conformance.Setup(&app);
+  chat_templates.Setup(&app);
   health.Setup(&app);
   merge.Setup(&app);
   report.Setup(&app);
@@ -484,6 +517,7 @@ int main(int argc, char** argv) {
   if (*compare.cmd) return compare.Run(command_line);
   if (*report.cmd) return report.Run();
   if (*conformance.cmd) return conformance.Run();
+  if (*chat_templates.cmd) return chat_templates.Run();
   if (*health.cmd) return health.Run();
   if (*merge.cmd) return merge.Run(command_line);
   if (*bench.cmd) return bench.Run(command_line);

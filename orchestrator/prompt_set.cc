@@ -55,11 +55,31 @@ absl::StatusOr<PromptSet> ParseJsonlPrompts(absl::string_view content, const std
       p.id = absl::StrCat("line-", line_no);
     }
     if (j.contains("category") && j["category"].is_string()) p.category = j["category"].get<std::string>();
-    const bool has_text = j.contains("text"), has_ids = j.contains("ids");
-    if (has_text == has_ids) {
-      return absl::InvalidArgumentError(absl::StrCat(where(), "needs exactly one of \"text\" and \"ids\""));
+    const bool has_text = j.contains("text"), has_ids = j.contains("ids"),
+               has_chat = j.contains("messages");
+    if (has_text + has_ids + has_chat != 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where(), "needs exactly one of \"text\", \"ids\" and \"messages\""));
     }
-    if (has_text) {
+    if (has_chat) {
+      if (!j["messages"].is_array() || j["messages"].empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(where(), "\"messages\" must be a non-empty array"));
+      }
+      for (const auto& m : j["messages"]) {
+        if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
+            !m["content"].is_string()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(where(), "each message must be {\"role\": string, \"content\": string}"));
+        }
+        p.chat.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
+      }
+      if (j.contains("chat_template")) {
+        if (!j["chat_template"].is_string()) {
+          return absl::InvalidArgumentError(absl::StrCat(where(), "\"chat_template\" must be a string"));
+        }
+        p.chat_template = j["chat_template"].get<std::string>();
+      }
+    } else if (has_text) {
       if (!j["text"].is_string() || j["text"].get<std::string>().empty()) {
         return absl::InvalidArgumentError(absl::StrCat(where(), "\"text\" must be a non-empty string"));
       }

@@ -2,7 +2,10 @@
 //
 // The prompts a comparison runs. Three sources:
 //   - JSONL: one object per line, {"id": "...", "text": "..."} or {"id": ..., "ids": [1, 2, 3]}
-//     ("category" optional). Ids are used exactly as given (no BOS added).
+//     or a chat, {"id": ..., "messages": [{"role": "user", "content": "..."}, ...]} with an
+//     optional "chat_template" (a built-in name; default the model's own) ("category"
+//     optional). Ids are used exactly as given (no BOS added). A chat is rendered by each
+//     server's ApplyChatTemplate and tokenized with parse_special, as Input.chat is.
 //   - plain text: one prompt per non-empty line, ids "line-N" (N from 1).
 //   - the built-in default set (orchestrator/prompts/default.jsonl, embedded at
 //     build time): prose, code, numbers, unicode and long context.
@@ -20,12 +23,21 @@
 
 namespace bitparity {
 
+// One turn of a chat prompt.
+struct PromptTurn {
+  std::string role;
+  std::string content;
+};
+
 struct Prompt {
   std::string id;
   std::string category;             // may be empty
   std::optional<std::string> text;  // text prompts: tokenized by each server
   std::vector<int32_t> ids;         // ids prompts: used as given
+  std::vector<PromptTurn> chat;     // chat prompts: rendered by each server
+  std::string chat_template;        // chat prompts: "" = the model's own
   bool is_text() const { return text.has_value(); }
+  bool is_chat() const { return !chat.empty(); }
 };
 
 struct PromptSet {

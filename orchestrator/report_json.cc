@@ -73,9 +73,10 @@ json PromptJson(const PromptResult& p) {
   json j;
   j["id"] = p.prompt.id;
   j["category"] = p.prompt.category;
-  j["kind"] = p.prompt.is_text() ? "text" : "ids";
-  if (p.prompt.is_text()) {
-    const std::string& t = *p.prompt.text;
+  j["kind"] = p.prompt.is_text() ? "text" : p.prompt.is_chat() ? "chat" : "ids";
+  if (p.prompt.is_text() || p.prompt.is_chat()) {
+    // A chat shows its last message (the one the model answers).
+    const std::string& t = p.prompt.is_text() ? *p.prompt.text : p.prompt.chat.back().content;
     // Keep reports small; cut on a UTF-8 boundary.
     size_t cut = std::min<size_t>(t.size(), 160);
     while (cut < t.size() && (static_cast<unsigned char>(t[cut]) & 0xC0) == 0x80) --cut;

@@ -171,6 +171,24 @@ struct WorkerPoolStats {
   int64_t retried_calls = 0;  // calls run again after their worker died
 };
 
+// One turn of a conversation (bitnet.v1.ChatMessage), already validated: role
+// non-empty, no NUL bytes anywhere.
+struct ChatTurn {
+  std::string role;
+  std::string content;
+};
+
+// Where a chat template came from (bitnet.v1.ChatTemplateSource).
+enum class ChatTemplateSource { kRequest, kModel, kDefault };
+
+// A conversation rendered by a backend's chat templates.
+struct ChatRendering {
+  // nullopt when no built-in template matches (llama_chat_apply_template < 0);
+  // the service words that error, the same for both servers.
+  std::optional<std::string> text;
+  ChatTemplateSource source = ChatTemplateSource::kRequest;
+};
+
 // Called with whether the backend can serve now (see SetReadinessObserver).
 using ReadinessObserver = std::function<void(bool ready)>;
 
@@ -210,6 +228,17 @@ class EngineBackend {
   virtual absl::StatusOr<std::string> TokenPiece(int32_t id) const = 0;
   // Concatenated pieces (special=false).
   virtual absl::StatusOr<std::string> Detokenize(absl::Span<const int32_t> ids) const = 0;
+
+  // Renders `chat` as bitnet.cpp's llama_chat_apply_template(model, tmpl, chat,
+  // add_assistant) does: `tmpl` is a built-in name or a template text; empty
+  // means the model's tokenizer.chat_template, or "chatml" (kDefault) when the
+  // model has none. The default suits backends without chat templates.
+  virtual absl::StatusOr<ChatRendering> ApplyChatTemplate(absl::Span<const ChatTurn> chat,
+                                                          absl::string_view tmpl,
+                                                          bool add_assistant) const {
+    (void)chat, (void)tmpl, (void)add_assistant;
+    return absl::UnimplementedError("this backend renders no chat templates");
+  }
 
   // Evaluates `ids` from position 0 and calls on_row for each of `rows` (strictly
   // increasing indices into ids), in increasing order.

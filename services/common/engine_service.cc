@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "base/status_macros.h"
 #include "base/utf8.h"
+#include "services/common/chat_input.h"
 #include "services/common/conversion.h"
 #include "services/common/process_memory.h"
 #include "services/common/status_convert.h"
@@ -224,6 +225,28 @@ grpc::Status EngineService::Detokenize(grpc::ServerContext* ctx, const v1::Detok
     ASSIGN_OR_RETURN(std::string text, backend->Detokenize(req->ids()));
     resp->set_text(ToValidUtf8(text));
     resp->set_raw_text(std::move(text));
+    return absl::OkStatus();
+  }();
+  return call.Finish(st);
+}
+
+grpc::Status EngineService::ApplyChatTemplate(grpc::ServerContext* ctx,
+                                              const v1::ApplyChatTemplateRequest* req,
+                                              v1::ApplyChatTemplateResponse* resp) {
+  Call call(*this, ctx, "ApplyChatTemplate");
+  call.log()["messages"] = req->chat().messages_size();
+  absl::Status st = [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(std::shared_ptr<EngineBackend> backend, Backend());
+    ASSIGN_OR_RETURN(RenderedChat r, RenderChatInput(req->chat(), *backend, "chat"));
+    RETURN_IF_ERROR(CheckResponseSize(static_cast<int64_t>(r.text.size()) + 256,
+                                      limits_.max_message_bytes, "the rendered conversation",
+                                      "send fewer or shorter messages"));
+    ASSIGN_OR_RETURN(std::string name, IdentifyChatTemplate(*backend, req->chat().chat_template()));
+    call.log()["template"] = name;
+    call.log()["text_bytes"] = r.text.size();
+    resp->set_text(std::move(r.text));
+    resp->set_template_name(std::move(name));
+    resp->set_source(ToProtoChatTemplateSource(r.source));
     return absl::OkStatus();
   }();
   return call.Finish(st);

@@ -58,6 +58,9 @@ class EngineService final : public bitnet::v1::Engine::Service {
                             bitnet::v1::GetModelInfoResponse* resp) override;
   grpc::Status Tokenize(grpc::ServerContext* ctx, const bitnet::v1::TokenizeRequest* req,
                         bitnet::v1::TokenizeResponse* resp) override;
+  grpc::Status ApplyChatTemplate(grpc::ServerContext* ctx,
+                                 const bitnet::v1::ApplyChatTemplateRequest* req,
+                                 bitnet::v1::ApplyChatTemplateResponse* resp) override;
   grpc::Status Detokenize(grpc::ServerContext* ctx, const bitnet::v1::DetokenizeRequest* req,
                           bitnet::v1::DetokenizeResponse* resp) override;
   grpc::Status EvalLogits(grpc::ServerContext* ctx, const bitnet::v1::EvalLogitsRequest* req,

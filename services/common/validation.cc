@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "services/common/chat_input.h"
 
 namespace bitparity {
 
@@ -68,10 +69,12 @@ absl::Status ValidateInputShape(const v1::Input& input) {
             "evaluated exactly as given (include the BOS id yourself)");
       }
       return absl::OkStatus();
+    case v1::Input::kChat:
+      return ValidateChatMessages(input.chat(), "input.chat");
     case v1::Input::KIND_NOT_SET:
       break;
   }
-  return absl::InvalidArgumentError("input is empty: set input.text or input.ids");
+  return absl::InvalidArgumentError("input is empty: set input.text, input.ids or input.chat");
 }
 
 absl::StatusOr<std::vector<int32_t>> ResolveInput(const v1::Input& input,
@@ -81,26 +84,37 @@ absl::StatusOr<std::vector<int32_t>> ResolveInput(const v1::Input& input,
   const BackendInfo& info = backend.Info();
   std::vector<int32_t> ids;
   if (tokenize_ms != nullptr) *tokenize_ms = 0;
-  if (input.kind_case() == v1::Input::kText) {
+  if (input.kind_case() == v1::Input::kText || input.kind_case() == v1::Input::kChat) {
+    const bool chat = input.kind_case() == v1::Input::kChat;
+    const char* field = chat ? "input.chat" : "input.text";
     if (!info.has_tokenizer) {
       return absl::FailedPreconditionError(
-          "input.text: this model has no tokenizer; send input.ids");
+          absl::StrCat(field, ": this model has no tokenizer; send input.ids"));
     }
-    const bool add_bos = input.has_add_bos() ? input.add_bos() : info.add_bos;
-    RETURN_IF_ERROR(CheckTextFits(static_cast<int64_t>(input.text().size()), info.max_token_bytes,
-                                  add_bos && info.bos_id >= 0 ? 1 : 0, extra, info.max_context,
-                                  "input.text"));
     const auto t0 = std::chrono::steady_clock::now();
-    ASSIGN_OR_RETURN(ids, backend.Tokenize(input.text(), add_bos, input.parse_special()));
+    // A chat is rendered first, and its markers are special tokens (engine.proto).
+    std::string rendered;
+    if (chat) {
+      ASSIGN_OR_RETURN(RenderedChat r, RenderChatInput(input.chat(), backend, field));
+      rendered = std::move(r.text);
+    }
+    const std::string& text = chat ? rendered : input.text();
+    const bool parse_special = chat || input.parse_special();
+    const bool add_bos = input.has_add_bos() ? input.add_bos() : info.add_bos;
+    RETURN_IF_ERROR(CheckTextFits(static_cast<int64_t>(text.size()), info.max_token_bytes,
+                                  add_bos && info.bos_id >= 0 ? 1 : 0, extra, info.max_context,
+                                  field));
+    ASSIGN_OR_RETURN(ids, backend.Tokenize(text, add_bos, parse_special));
     if (tokenize_ms != nullptr) {
       *tokenize_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
                          .count();
     }
     if (ids.empty()) {
-      return absl::InvalidArgumentError(
-          "input.text gave no tokens (empty text without BOS): nothing to evaluate");
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, " gave no tokens (empty text without BOS): nothing to evaluate"));
     }
-    RETURN_IF_ERROR(ValidateTokenIds(ids, info.n_vocab, "tokenized input.text"));
+    RETURN_IF_ERROR(ValidateTokenIds(ids, info.n_vocab, chat ? "tokenized input.chat"
+                                                             : "tokenized input.text"));
   } else {
     ids.assign(input.ids().ids().begin(), input.ids().ids().end());
     RETURN_IF_ERROR(ValidateTokenIds(ids, info.n_vocab, "input.ids"));

@@ -53,7 +53,9 @@ absl::Status CheckTextFits(int64_t text_bytes, int max_token_bytes, int fixed, i
 // The shape of an Input before tokenization: a kind is set, ids non-empty.
 absl::Status ValidateInputShape(const bitnet::v1::Input& input);
 
-// Tokenizes text input (or takes ids), checks every id against the vocabulary,
+// Tokenizes text input (a chat input is first rendered through the backend's chat
+// templates, chat_input.h, then tokenized with parse_special) or takes ids, checks
+// every id against the vocabulary,
 // non-emptiness and the context (`extra` positions are reserved after the input,
 // e.g. max_new_tokens). A text that cannot fit by its length alone (CheckTextFits)
 // is refused before it is tokenized. `tokenize_ms` receives the time spent tokenizing.

@@ -6,6 +6,7 @@
 #include "absl/strings/str_split.h"
 #include "base/status_macros.h"
 #include "engine/gguf/model_header.h"
+#include "engine/chat/chat_template.h"
 #include "engine/kernels/cpu_features.h"
 #include "engine/model/generate.h"
 #include "engine/sampling/sampler.h"
@@ -198,6 +199,30 @@ absl::StatusOr<std::string> NativeBackend::TokenPiece(int32_t id) const {
 absl::StatusOr<std::string> NativeBackend::Detokenize(absl::Span<const int32_t> ids) const {
   RETURN_IF_ERROR(RequireTokenizer());
   return model_->tokenizer()->Decode(ids, /*special=*/false);
+}
+
+absl::StatusOr<ChatRendering> NativeBackend::ApplyChatTemplate(absl::Span<const ChatTurn> chat,
+                                                               absl::string_view tmpl,
+                                                               bool add_assistant) const {
+  ChatRendering out;
+  std::string model_template;
+  if (tmpl.empty()) {
+    // As llama_chat_apply_template(model, nullptr, ...): the model's own, else chatml.
+    if (model_->file().HasKey("tokenizer.chat_template")) {
+      ASSIGN_OR_RETURN(std::string value, model_->file().GetString("tokenizer.chat_template"));
+      model_template = chat::ModelChatTemplate(value);
+      out.source = ChatTemplateSource::kModel;
+    } else {
+      model_template = std::string(chat::kDefaultTemplate);
+      out.source = ChatTemplateSource::kDefault;
+    }
+    tmpl = model_template;
+  }
+  std::vector<chat::ChatMessage> messages;
+  messages.reserve(chat.size());
+  for (const ChatTurn& t : chat) messages.push_back({t.role, t.content});
+  out.text = chat::RenderChat(tmpl, messages, add_assistant);
+  return out;
 }
 
 absl::Status NativeBackend::EvalLogits(absl::Span<const int32_t> ids, BackendEvalMode mode,

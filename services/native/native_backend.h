@@ -57,6 +57,10 @@ class NativeBackend final : public EngineBackend {
                                                 bool parse_special) const override;
   absl::StatusOr<std::string> TokenPiece(int32_t id) const override;
   absl::StatusOr<std::string> Detokenize(absl::Span<const int32_t> ids) const override;
+  // engine/chat's port of bitnet.cpp's llama.cpp templates.
+  absl::StatusOr<ChatRendering> ApplyChatTemplate(absl::Span<const ChatTurn> chat,
+                                                  absl::string_view tmpl,
+                                                  bool add_assistant) const override;
   absl::Status EvalLogits(absl::Span<const int32_t> ids, BackendEvalMode mode,
                           const std::vector<int>& rows, const LogitsRowFn& on_row,
                           const CancelledFn& cancelled, CallNotes* notes) override;

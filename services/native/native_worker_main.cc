@@ -40,6 +40,11 @@ class CrashAfterFramesBackend final : public EngineBackend {
   absl::StatusOr<std::string> Detokenize(absl::Span<const int32_t> ids) const override {
     return inner_->Detokenize(ids);
   }
+  absl::StatusOr<ChatRendering> ApplyChatTemplate(absl::Span<const ChatTurn> chat,
+                                                  absl::string_view tmpl,
+                                                  bool add_assistant) const override {
+    return inner_->ApplyChatTemplate(chat, tmpl, add_assistant);
+  }
   absl::Status EvalLogits(absl::Span<const int32_t> ids, BackendEvalMode mode,
                           const std::vector<int>& rows, const LogitsRowFn& on_row,
                           const CancelledFn& cancelled, CallNotes* notes) override {

@@ -242,6 +242,37 @@ TEST(WorkerCodec, GenerationSpecRoundTrips) {
   EXPECT_EQ(out.logprobs_top_n, 5);
 }
 
+TEST(WorkerCodec, ChatTemplateRequestRoundTripsBytes) {
+  // Contents are bytes on the pipe: any UTF-8, kept exactly.
+  const std::vector<ChatTurn> chat = {{"system", " padded \n"}, {"user", "\xE4\xB8\x96"}};
+  wpb::ChatTemplateRequest req;
+  ToProto(chat, "llama3", false, &req);
+  const std::vector<ChatTurn> back = ChatFromProto(req);
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[0].content, " padded \n");
+  EXPECT_EQ(back[1].content, "\xE4\xB8\x96");
+  EXPECT_EQ(req.chat_template(), "llama3");
+  EXPECT_FALSE(req.add_assistant());
+}
+
+TEST(WorkerCodec, ChatRenderingKeepsUnrecognisedAndSource) {
+  for (ChatTemplateSource source :
+       {ChatTemplateSource::kRequest, ChatTemplateSource::kModel, ChatTemplateSource::kDefault}) {
+    ChatRendering none;
+    none.source = source;
+    wpb::ChatTemplateResponse resp;
+    ToProto(none, &resp);
+    const ChatRendering back = FromProto(resp);
+    EXPECT_EQ(back.text, std::nullopt);
+    EXPECT_EQ(back.source, source);
+  }
+  ChatRendering empty;  // recognised, rendered to "" is not "unrecognised"
+  empty.text = "";
+  wpb::ChatTemplateResponse resp;
+  ToProto(empty, &resp);
+  EXPECT_EQ(FromProto(resp).text, std::optional<std::string>(""));
+}
+
 TEST(WorkerCodec, ErrorFrameKeepsCodeAndMessage) {
   wpb::Error e;
   ToProto(absl::OutOfRangeError("600 tokens do not fit"), &e);

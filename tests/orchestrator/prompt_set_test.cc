@@ -35,6 +35,36 @@ TEST(PromptSet, RejectsMalformedJsonlNamingTheLine) {
   EXPECT_FALSE(ParseJsonlPrompts("\n\n", "empty.jsonl").ok());
 }
 
+TEST(PromptSet, ParsesJsonlChatPrompts) {
+  auto s = ParseJsonlPrompts(
+      "{\"id\": \"c\", \"messages\": [{\"role\": \"system\", \"content\": \"Be brief.\"}, "
+      "{\"role\": \"user\", \"content\": \"Hi\"}], \"chat_template\": \"llama3\"}\n",
+      "c.jsonl");
+  ASSERT_TRUE(s.ok()) << s.status();
+  const Prompt& p = s->prompts[0];
+  EXPECT_TRUE(p.is_chat());
+  EXPECT_FALSE(p.is_text());
+  ASSERT_EQ(p.chat.size(), 2u);
+  EXPECT_EQ(p.chat[1].role, "user");
+  EXPECT_EQ(p.chat[1].content, "Hi");
+  EXPECT_EQ(p.chat_template, "llama3");
+}
+
+TEST(PromptSet, RejectsMalformedChatPrompts) {
+  EXPECT_THAT(std::string(ParseJsonlPrompts("{\"messages\": []}\n", "c.jsonl").status().message()),
+              HasSubstr("non-empty array"));
+  EXPECT_THAT(std::string(ParseJsonlPrompts("{\"messages\": [{\"role\": \"user\"}]}\n", "c.jsonl")
+                              .status()
+                              .message()),
+              HasSubstr("{\"role\": string, \"content\": string}"));
+  EXPECT_THAT(std::string(ParseJsonlPrompts("{\"text\": \"x\", \"messages\": [{\"role\": \"user\", "
+                                            "\"content\": \"x\"}]}\n",
+                                            "c.jsonl")
+                              .status()
+                              .message()),
+              HasSubstr("exactly one"));
+}
+
 TEST(PromptSet, PlainTextIsOnePromptPerNonEmptyLine) {
   auto s = ParsePlainPrompts("first line\n\n  \nsecond line\r\n", "p.txt");
   ASSERT_TRUE(s.ok()) << s.status();
