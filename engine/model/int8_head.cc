@@ -3,13 +3,28 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "engine/quant/dequantize.h"
 
 namespace bitparity {
 
-absl::StatusOr<Int8Head> Int8Head::Quantize(const WeightMatrix& head, ThreadPool& pool) {
+namespace {
+
+// sqrt of a sum of squares accumulated in double (relative error < 1e-12 for any row
+// this head admits), inflated past that error and rounded up to float.
+float NormUp(double sum_sq) {
+  const double n = std::sqrt(sum_sq) * (1.0 + 1e-9);
+  float f = static_cast<float>(n);
+  if (static_cast<double>(f) < n) f = std::nextafter(f, std::numeric_limits<float>::infinity());
+  return f;
+}
+
+}  // namespace
+
+absl::StatusOr<Int8Head> Int8Head::Quantize(const WeightMatrix& head, ThreadPool& pool,
+                                            std::vector<Int8RowNorms>* norms) {
   if (head.type != GgmlType::kF32 && head.type != GgmlType::kF16 && head.type != GgmlType::kBF16) {
     return absl::InvalidArgumentError(absl::StrCat("the int8 output head needs an F32, F16 or BF16 output tensor; '",
                                                    head.name, "' is ", GgmlTypeName(static_cast<uint32_t>(head.type))));
@@ -24,6 +39,7 @@ absl::StatusOr<Int8Head> Int8Head::Quantize(const WeightMatrix& head, ThreadPool
   h.values_.resize(static_cast<size_t>(head.rows * head.cols));
   h.row_scale_.resize(head.rows);
   h.row_sum_.resize(head.rows);
+  if (norms != nullptr) norms->assign(head.rows, Int8RowNorms{});
   std::atomic<bool> failed{false};
   pool.ParallelFor(head.rows, [&](int64_t r0, int64_t r1, int) {
     std::vector<float> row(head.cols);
@@ -45,6 +61,18 @@ absl::StatusOr<Int8Head> Int8Head::Quantize(const WeightMatrix& head, ThreadPool
       }
       h.row_scale_[r] = scale;
       h.row_sum_[r] = sum;
+      if (norms != nullptr) {
+        // s * q is exact in double (float times a small integer).
+        double err = 0, quant = 0, w2 = 0;
+        for (int64_t j = 0; j < head.cols; ++j) {
+          const double dq = static_cast<double>(scale) * q[j];
+          const double e = static_cast<double>(row[j]) - dq;
+          err += e * e;
+          quant += dq * dq;
+          w2 += static_cast<double>(row[j]) * row[j];
+        }
+        (*norms)[r] = {NormUp(err), NormUp(quant), NormUp(w2)};
+      }
     }
   }, 256);
   if (failed) return absl::DataLossError(absl::StrCat("could not read the rows of '", head.name, "'"));
