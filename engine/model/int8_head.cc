@@ -36,7 +36,9 @@ absl::StatusOr<Int8Head> Int8Head::Quantize(const WeightMatrix& head, ThreadPool
   Int8Head h;
   h.rows_ = head.rows;
   h.cols_ = head.cols;
-  h.values_.resize(static_cast<size_t>(head.rows * head.cols));
+  absl::StatusOr<HugePageBuffer> values = HugePageBuffer::Allocate(static_cast<size_t>(head.rows * head.cols));
+  if (!values.ok()) return values.status();
+  h.values_ = std::move(*values);
   h.row_scale_.resize(head.rows);
   h.row_sum_.resize(head.rows);
   if (norms != nullptr) norms->assign(head.rows, Int8RowNorms{});
@@ -52,7 +54,7 @@ absl::StatusOr<Int8Head> Int8Head::Quantize(const WeightMatrix& head, ThreadPool
       for (float v : row) m = std::max(m, std::fabs(v));
       const float scale = m / 127.0f;
       const float inv = m > 0.0f ? 127.0f / m : 0.0f;
-      int8_t* q = h.values_.data() + r * head.cols;
+      int8_t* q = reinterpret_cast<int8_t*>(h.values_.data()) + r * head.cols;
       int32_t sum = 0;
       for (int64_t j = 0; j < head.cols; ++j) {
         const float v = std::nearbyint(row[j] * inv);
@@ -88,7 +90,7 @@ void Int8Head::Forward(const Kernels& k, ThreadPool& pool, const float* x, int n
     thread_local std::vector<int32_t> sums;
     sums.resize(static_cast<size_t>(r1 - r0));
     for (int t = 0; t < n; ++t) {
-      k.i8_gemv(values_.data() + r0 * cols_, row_sum_.data() + r0, cols_, r1 - r0, xq.data() + t * cols_, sums.data());
+      k.i8_gemv(values() + r0 * cols_, row_sum_.data() + r0, cols_, r1 - r0, xq.data() + t * cols_, sums.data());
       float* yt = y + static_cast<int64_t>(t) * rows_;
       for (int64_t r = r0; r < r1; ++r) yt[r] = static_cast<float>(sums[r - r0]) / act_scale[t] * row_scale_[r];
     }
@@ -96,7 +98,7 @@ void Int8Head::Forward(const Kernels& k, ThreadPool& pool, const float* x, int n
 }
 
 int64_t Int8Head::bytes() const {
-  return static_cast<int64_t>(values_.size() + row_scale_.size() * sizeof(float) + row_sum_.size() * sizeof(int32_t));
+  return static_cast<int64_t>(rows_ * cols_ + row_scale_.size() * sizeof(float) + row_sum_.size() * sizeof(int32_t));
 }
 
 }  // namespace bitparity

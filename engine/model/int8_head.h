@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/common/huge_page_buffer.h"
 #include "engine/kernels/kernels.h"
 #include "engine/model/weights.h"
 #include "engine/runtime/thread_pool.h"
@@ -49,13 +50,15 @@ class Int8Head {
   int64_t bytes() const;
 
   // The quantized rows, for callers that run i8_gemv themselves (screened_head.cc).
-  const int8_t* values() const { return values_.data(); }    // [rows][cols]
+  const int8_t* values() const { return reinterpret_cast<const int8_t*>(values_.data()); }  // [rows][cols]
   const float* row_scales() const { return row_scale_.data(); }  // [rows]
   const int32_t* row_sums() const { return row_sum_.data(); }    // [rows]
 
  private:
   int64_t rows_ = 0, cols_ = 0;
-  std::vector<int8_t> values_;     // [rows][cols]
+  // [rows][cols], in 2 MiB pages: the decode step streams all of it (4 KiB pages
+  // cost a TLB walk every 4 KiB, see engine/common/huge_page_buffer.h).
+  HugePageBuffer values_;
   std::vector<float> row_scale_;   // [rows]: max|w| / 127
   std::vector<int32_t> row_sum_;   // [rows]: sum of the row's values
 };

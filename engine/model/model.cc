@@ -66,6 +66,9 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path, cons
   } else if (options.head == HeadMode::kScreened && in_mapping.output.type == GgmlType::kF16 &&
              in_mapping.output.cols <= 65536) {
     ASSIGN_OR_RETURN(ScreenedHead head, ScreenedHead::Build(in_mapping.output, *m->pool_));
+    // Candidate rows by pread: faulting them in through the mapping would make the
+    // whole F16 head resident over time (screened_head.h).
+    RETURN_IF_ERROR(head.ReadRowsFrom(path, m->file_->data_offset() + head_info->offset));
     m->screened_head_ = std::make_unique<ScreenedHead>(std::move(head));
   }
   const bool head_in_mapping = m->int8_head_ != nullptr || m->screened_head_ != nullptr;

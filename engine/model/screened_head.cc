@@ -4,6 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <functional>
 #include <limits>
 
@@ -79,6 +84,17 @@ absl::StatusOr<ScreenedHead> ScreenedHead::Build(const WeightMatrix& head, Threa
     h.slope_d_[r] = n.quant;
   }
   return h;
+}
+
+absl::Status ScreenedHead::ReadRowsFrom(const std::string& path, uint64_t offset) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return absl::NotFoundError(absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
+  fd_ = std::shared_ptr<const int>(new int(fd), [](const int* p) {
+    ::close(*p);
+    delete p;
+  });
+  file_offset_ = offset;
+  return absl::OkStatus();
 }
 
 int64_t ScreenedHead::bytes() const {
@@ -185,9 +201,16 @@ ScreenResult ScreenedHead::Logits(const Kernels& k, ThreadPool& pool, const floa
   const int64_t stride = static_cast<int64_t>(head_.row_bytes / sizeof(uint16_t));
   std::fill(out, out + rows_n, -std::numeric_limits<float>::infinity());
   pool.ParallelFor(result.candidates, [&](int64_t c0, int64_t c1, int) {
+    thread_local std::vector<uint16_t> row;  // one row read from the file
+    row.resize(stride);
     for (int64_t c = c0; c < c1; ++c) {
       const int64_t r = s.candidates[c];
-      k.f16_dot_rows(w + r * stride, stride, 1, cols(), s.xh.data(), out + r);
+      const uint16_t* wr = w + r * stride;
+      if (fd_ != nullptr) {
+        const ssize_t got = ::pread(*fd_, row.data(), head_.row_bytes, static_cast<off_t>(file_offset_ + r * head_.row_bytes));
+        if (got == static_cast<ssize_t>(head_.row_bytes)) wr = row.data();  // else: the mapping's same bytes
+      }
+      k.f16_dot_rows(wr, stride, 1, cols(), s.xh.data(), out + r);
     }
   }, kMinRescoreRows);
   // A NaN among the survivors would rank differently against -inf than against the

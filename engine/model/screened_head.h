@@ -53,17 +53,23 @@
 // so it maps [lo, hi] onto an interval holding the penalized exact value; the ends
 // are widened by 2^-20 relative (> the float rounding of l / p and l * p).
 //
-// Costs per token on the 2B-4T shape: 328 MB of int8 rows, 1.5 MB of norms, and
-// cols * 2 bytes per candidate row of the F16 head (which stays in the file mapping;
-// rows never asked for are never read).
+// Costs per token on the 2B-4T shape: 328 MB of int8 rows, 1 MB of norms, and
+// cols * 2 bytes per candidate row of the F16 head. With ReadRowsFrom (Model::Load
+// uses it) candidate rows are read with pread from the model file: a page fault on
+// the mapping would map a whole page-cache folio (512 KiB on the VM this was written
+// on, ~20 us under its paravirtualized paging), and over a few hundred tokens the
+// whole F16 head would become resident, which the screened head exists to avoid.
 //
 // Thread safety: const methods may be called from any number of threads, each with
 // its own ScreenScratch.
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "engine/kernels/kernels.h"
@@ -116,6 +122,11 @@ class ScreenedHead {
   // the screen declines (non-finite activation or scale).
   bool Bounds(const Kernels& k, ThreadPool& pool, const float* x, ScreenScratch& s) const;
 
+  // Candidate rows are read from the file `path` (the F16 head's bytes start at byte
+  // `offset`) instead of from the head's memory. NotFound / Internal if it cannot be
+  // opened. The bytes must be the same as the head's (the caller's model file).
+  absl::Status ReadRowsFrom(const std::string& path, uint64_t offset);
+
   // The exact path for every row from s.xh (what Linear's single-row F16 product gives).
   void ExactAll(const Kernels& k, ThreadPool& pool, const ScreenScratch& s, float* out) const;
 
@@ -130,6 +141,8 @@ class ScreenedHead {
   std::vector<float> slope_x_;  // [rows] E_r + γ W_r: multiplies X
   std::vector<float> slope_d_;  // [rows] Q_r: multiplies D
   double bound_scale_ = 1.0;
+  std::shared_ptr<const int> fd_;  // ReadRowsFrom's file (closed with the last copy), or null
+  uint64_t file_offset_ = 0;
 };
 
 }  // namespace bitparity
