@@ -74,6 +74,7 @@ ojson RenderJson(const BenchRun& run) {
   j["order"] = "alternating per repetition: native first on even repetitions, bitnet.cpp first on odd";
   j["native"] = {{"kernels", run.native_kernels},
                  {"output_head", run.native_head},
+                 {"compare_head", run.compare_head},
                  {"weight_memory", run.native_weight_memory}};
   j["bitnet_cpp"] = {{"measured", bcpp},
                      {"load_rss_measured", run.bitnet_cpp.has_cli()},
@@ -102,6 +103,12 @@ ojson RenderJson(const BenchRun& run) {
       x["native_tokens_per_s"] = SpreadJson(r.native_ts[i]);
       x["bitnet_cpp_tokens_per_s"] = bcpp ? SpreadJson(r.bcpp_ts[i]) : ojson(nullptr);
       x["ratio_native_over_bitnet_cpp"] = bcpp ? SpreadJson(Ratios(r.native_ts[i], r.bcpp_ts[i])) : ojson(nullptr);
+      if (!r.compare_ts.empty()) {
+        x["compare_head_tokens_per_s"] = SpreadJson(r.compare_ts[i]);
+        x["ratio_native_over_compare_head"] = SpreadJson(Ratios(r.native_ts[i], r.compare_ts[i]));
+        x["ratio_compare_head_over_bitnet_cpp"] =
+            bcpp ? SpreadJson(Ratios(r.compare_ts[i], r.bcpp_ts[i])) : ojson(nullptr);
+      }
       if (bt.is_decode()) {
         std::vector<double> ceiling, native_pct, bcpp_pct;
         for (size_t k = 0; k < r.bandwidth_gbps.size(); ++k) {
@@ -117,6 +124,17 @@ ojson RenderJson(const BenchRun& run) {
       tests.push_back(x);
     }
     t["tests"] = tests;
+    if (!r.candidates.empty()) {
+      ojson c = ojson::array();
+      for (const CandidateStats& x : r.candidates) {
+        c.push_back({{"median", x.median}, {"p99", x.p99}, {"max", x.max}, {"tokens", x.tokens}});
+      }
+      t["screened_candidates_per_token"] = c;
+    }
+    if (!r.compare_load.empty()) {
+      t["compare_head_peak_rss_mib"] = SpreadJson(RssMib(r.compare_load));
+      t["compare_head_load_ms"] = SpreadJson(LoadMs(r.compare_load));
+    }
     const bool cli = !r.bcpp_load.empty();
     t["load_ms"] = {{"native", SpreadJson(LoadMs(r.native_load))},
                     {"bitnet_cpp", cli ? SpreadJson(LoadMs(r.bcpp_load)) : ojson(nullptr)},
@@ -141,8 +159,9 @@ std::string RenderText(const BenchRun& run) {
                         run.n_layer, run.model_file_bytes / 1e9);
   absl::StrAppendFormat(&s, "native      kernels %s, weights in %s, output head %s\n", run.native_kernels,
                         run.native_weight_memory,
-                        run.native_head == "exact" ? "exact (bitnet.cpp's F16 arithmetic)"
-                                                   : "INT8: APPROXIMATE, the logits differ from bitnet.cpp's");
+                        run.native_head == "exact"      ? "exact (bitnet.cpp's F16 arithmetic)"
+                        : run.native_head == "screened" ? "screened (exact tokens: int8 screen + exact rescoring)"
+                                                        : "INT8: APPROXIMATE, the logits differ from bitnet.cpp's");
   if (bcpp) {
     absl::StrAppendFormat(&s, "bitnet.cpp  %s (llama-bench build %s)\n", run.bitnet_cpp.dir, run.bitnet_cpp_commit);
   } else {
@@ -168,6 +187,24 @@ std::string RenderText(const BenchRun& run) {
       absl::StrAppendFormat(&s, "%-8s %-28s %-28s %s\n", run.tests[i].Name(), SpreadText(r.native_ts[i], 2),
                             bcpp ? SpreadText(r.bcpp_ts[i], 2) : "not measured",
                             bcpp ? SpreadText(Ratios(r.native_ts[i], r.bcpp_ts[i]), 3) : "-");
+    }
+    for (size_t i = 0; i < run.tests.size() && !r.compare_ts.empty(); ++i) {
+      absl::StrAppendFormat(&s, "%-8s --head %s / --compare-head %s: %s tok/s vs %s, ratio %s", run.tests[i].Name(),
+                            run.native_head, run.compare_head, SpreadText(r.native_ts[i], 2),
+                            SpreadText(r.compare_ts[i], 2), SpreadText(Ratios(r.native_ts[i], r.compare_ts[i]), 3));
+      if (bcpp) {
+        absl::StrAppendFormat(&s, "; %s/bitnet.cpp %s", run.compare_head,
+                              SpreadText(Ratios(r.compare_ts[i], r.bcpp_ts[i]), 3));
+      }
+      s += "\n";
+    }
+    for (const CandidateStats& c : r.candidates) {
+      absl::StrAppendFormat(&s, "screened candidates per token: median %d, p99 %d, max %d (%d tokens)\n", c.median, c.p99,
+                            c.max, c.tokens);
+    }
+    if (!r.compare_load.empty()) {
+      absl::StrAppendFormat(&s, "--compare-head %s: load ms %s, peak RSS MiB %s\n", run.compare_head,
+                            SpreadText(LoadMs(r.compare_load), 1), SpreadText(RssMib(r.compare_load), 1));
     }
     if (!r.bcpp_failures.empty()) {
       absl::StrAppendFormat(&s, "*** bitnet.cpp FAILED in %d of %d repetitions (left out of its figures and the ratios):\n",

@@ -26,6 +26,10 @@ struct ThreadCountResults {
   std::vector<std::vector<double>> native_ts;  // [test][rep], tokens/s
   std::vector<std::vector<double>> bcpp_ts;    // empty when bitnet.cpp was not measured
   std::vector<LoadSample> native_load, bcpp_load;
+  // --compare-head: the native engine again with that output head, same repetitions.
+  std::vector<std::vector<double>> compare_ts;  // [test][rep]; empty without --compare-head
+  std::vector<LoadSample> compare_load;
+  std::vector<CandidateStats> candidates;       // per repetition, when --head screened
   // bitnet.cpp runs that failed ("rep 2: llama-bench failed: killed by signal 11"); their
   // samples are NaN, left out of every median and ratio, and the report says so.
   std::vector<std::string> bcpp_failures;
@@ -43,6 +47,7 @@ struct BenchRun {
   uint64_t llc_bytes = 0;
   std::string native_kernels;
   std::string native_head = "exact";  // "int8": the native logits are NOT bitnet.cpp's
+  std::string compare_head;          // --compare-head, or empty
   std::string native_weight_memory;   // hugepages or mmap (engine/model/weight_memory.h)
   BitnetCppTools bitnet_cpp;
   std::string bitnet_cpp_commit;  // llama-bench's build_commit

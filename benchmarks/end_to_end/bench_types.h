@@ -30,6 +30,11 @@ struct TestSample {
 };
 
 // One load-and-generate-one-token child process (load time and peak RSS).
+// The screened output head's candidates per decoded token in one run (median, p99, max).
+struct CandidateStats {
+  int median = 0, p99 = 0, max = 0, tokens = 0;
+};
+
 struct LoadSample {
   double load_ms = 0;
   int64_t peak_rss_kib = 0;  // ru_maxrss of the child, from wait4

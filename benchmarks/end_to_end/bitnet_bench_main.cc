@@ -65,6 +65,7 @@ struct Flags {
   std::string bitnet_cpp_dir;
   std::string kernels = "auto";
   std::string head = "exact";
+  std::string compare_head;  // empty: none
   std::string weight_memory = "hugepages";
   double bandwidth_mib = 0;  // 0: DefaultBandwidthBufferBytes()
   double child_timeout_s = 900;
@@ -83,6 +84,9 @@ absl::Status Validate(const Flags& f) {
   if (f.repetitions < 1) return absl::InvalidArgumentError("-r: repetitions must be >= 1");
   if (f.context < 8) return absl::InvalidArgumentError("-c: context must be >= 8");
   if (absl::Status s = ParseHeadMode(f.head).status(); !s.ok()) return s;
+  if (!f.compare_head.empty()) {
+    if (absl::Status s = ParseHeadMode(f.compare_head).status(); !s.ok()) return s;
+  }
   if (absl::Status s = ParseWeightMemory(f.weight_memory).status(); !s.ok()) return s;
   if (f.kernels != "auto") {
     if (absl::Status s = ParseKernelPath(f.kernels).status(); !s.ok()) return s;
@@ -143,7 +147,9 @@ absl::Status RunBench(const Flags& f, BenchRun& run) {
     r.threads = threads;
     r.native_ts.resize(run.tests.size());
     if (run.bitnet_cpp.has_bench()) r.bcpp_ts.resize(run.tests.size());
+    if (!f.compare_head.empty()) r.compare_ts.resize(run.tests.size());
     NativeOptions native{f.model, threads, f.kernels, f.head, f.weight_memory};
+    NativeOptions compare{f.model, threads, f.kernels, f.compare_head, f.weight_memory};
     for (int rep = 0; rep < f.repetitions; ++rep) {
       ASSIGN_OR_RETURN(double gbps, RunReadBandwidthChild(self, run.bandwidth_buffer_bytes, threads,
                                                           kBandwidthPasses, f.child_timeout_s));
@@ -156,10 +162,23 @@ absl::Status RunBench(const Flags& f, BenchRun& run) {
         run.native_kernels = speed.kernels;
         run.native_weight_memory = speed.weight_memory;
         run.native_head = f.head;
+        if (speed.candidates) r.candidates.push_back(*speed.candidates);
         ASSIGN_OR_RETURN(LoadSample load, RunNativeLoadChild(self, native, f.context, f.child_timeout_s));
         r.native_load.push_back(load);
         absl::StrAppendFormat(&progress, " native%s load %.0f ms rss %.0f MiB |", SamplesLine(speed.samples),
                               load.load_ms, load.peak_rss_kib / 1024.0);
+        return absl::OkStatus();
+      };
+      // The same engine with --compare-head, in the same repetition (A B / B A order).
+      auto run_compare = [&]() -> absl::Status {
+        if (f.compare_head.empty()) return absl::OkStatus();
+        ASSIGN_OR_RETURN(NativeSpeedRun speed, RunNativeSpeedChild(self, compare, run.tests, f.child_timeout_s));
+        for (size_t i = 0; i < speed.samples.size(); ++i) r.compare_ts[i].push_back(speed.samples[i].tokens_per_s);
+        run.compare_head = f.compare_head;
+        ASSIGN_OR_RETURN(LoadSample load, RunNativeLoadChild(self, compare, f.context, f.child_timeout_s));
+        r.compare_load.push_back(load);
+        absl::StrAppendFormat(&progress, " head %s%s load %.0f ms rss %.0f MiB |", f.compare_head,
+                              SamplesLine(speed.samples), load.load_ms, load.peak_rss_kib / 1024.0);
         return absl::OkStatus();
       };
       auto run_bcpp = [&]() -> absl::Status {
@@ -189,9 +208,11 @@ absl::Status RunBench(const Flags& f, BenchRun& run) {
       // Alternate which engine goes first, so neither always runs on a warmer machine.
       if (rep % 2 == 0) {
         RETURN_IF_ERROR(run_native());
+        RETURN_IF_ERROR(run_compare());
         RETURN_IF_ERROR(run_bcpp());
       } else {
         RETURN_IF_ERROR(run_bcpp());
+        RETURN_IF_ERROR(run_compare());
         RETURN_IF_ERROR(run_native());
       }
       std::fprintf(stderr, "%s\n", progress.c_str());
@@ -282,9 +303,13 @@ int Main(int argc, char** argv) {
   app.add_option("--bitnet-cpp-dir", f.bitnet_cpp_dir, "built bitnet.cpp checkout (default: $BITNET_CPP_DIR)");
   app.add_option("--kernels", f.kernels, "native kernel path: auto, scalar, avx2, avx512")->capture_default_str();
   app.add_option("--head", f.head,
-                 "native output head: exact, or int8 (faster decode that CHANGES the logits; the ceiling "
-                 "line still counts the exact head's bytes)")
+                 "native output head: exact, screened (the exact head's tokens for greedy decoding; tg "
+                 "tests then screen every step), or int8 (faster decode that CHANGES the logits); the "
+                 "ceiling line still counts the exact head's bytes")
       ->capture_default_str();
+  app.add_option("--compare-head", f.compare_head,
+                 "also run the native engine with this output head in every repetition (interleaved), "
+                 "and report the ratio --head / --compare-head");
   app.add_option("--weight-memory", f.weight_memory,
                  "native weights: hugepages (copied at load into 2 MiB pages) or mmap (used in the file "
                  "mapping, as llama-bench does by default)")

@@ -70,6 +70,11 @@ absl::StatusOr<NativeSpeedRun> RunNativeSpeedChild(const std::string& self, cons
       if (!(s.test == tests[i])) return absl::DataLossError("native engine run: tests out of order");
       run.samples.push_back(s);
     }
+    if (j.contains("head_candidates") && j.at("head_candidates").is_object()) {
+      const nlohmann::json& c = j.at("head_candidates");
+      run.candidates = CandidateStats{c.at("median").get<int>(), c.at("p99").get<int>(), c.at("max").get<int>(),
+                                      c.at("tokens").get<int>()};
+    }
   } catch (const nlohmann::json::exception& e) {
     return absl::DataLossError(absl::StrCat("native engine run: unexpected JSON: ", e.what()));
   }

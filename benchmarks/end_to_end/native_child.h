@@ -5,6 +5,7 @@
 // back its JSON line and its peak RSS (wait4). One call = one child = one repetition.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,7 @@ struct NativeSpeedRun {
   std::vector<TestSample> samples;  // in the order asked for
   std::string kernels;
   std::string weight_memory;  // where the weights really lived (hugepages may fall back to mmap)
+  std::optional<CandidateStats> candidates;  // screened head only
 };
 
 // Errors: whatever stopped the child (its stderr tail in the message), or DataLoss

@@ -62,14 +62,31 @@ absl::Status RunPrompt(Session& s, TokenSource& src, int n) {
   return s.Eval(ids, EvalMode::kBatch, LogitRows::Last(), Discard);
 }
 
-absl::Status RunGen(Session& s, TokenSource& src, int n) {
+// With the screened head, every step asks for what greedy decoding needs (the top
+// row, exactly) and its candidate count goes to `candidates`; the next input is still
+// llama-bench's random id, so both heads run the same sequence.
+absl::Status RunGen(Session& s, TokenSource& src, int n, std::vector<int32_t>* candidates = nullptr) {
   s.Reset();
   int32_t token = src.bos();
+  ScreenResult screen_result;
+  HeadScreen screen;  // top_k = 1: greedy
+  screen.result = &screen_result;
+  const HeadScreen* use = s.model().screened_head() != nullptr ? &screen : nullptr;
   for (int i = 0; i < n; ++i) {
-    RETURN_IF_ERROR(s.Eval(absl::MakeConstSpan(&token, 1), EvalMode::kSequential, LogitRows::Last(), Discard));
+    RETURN_IF_ERROR(s.Eval(absl::MakeConstSpan(&token, 1), EvalMode::kSequential, LogitRows::Last(), Discard,
+                           nullptr, use));
+    if (use != nullptr && candidates != nullptr) candidates->push_back(static_cast<int32_t>(screen_result.candidates));
     token = src.Random();
   }
   return absl::OkStatus();
+}
+
+// Median, p99 and max of the screened head's candidates per token.
+nlohmann::json CandidateSummary(std::vector<int32_t> c) {
+  if (c.empty()) return nullptr;
+  std::sort(c.begin(), c.end());
+  auto at = [&](double q) { return c[std::min(c.size() - 1, static_cast<size_t>(q * (c.size() - 1) + 0.5))]; };
+  return {{"median", at(0.5)}, {"p99", at(0.99)}, {"max", c.back()}, {"tokens", c.size()}};
 }
 
 }  // namespace
@@ -83,6 +100,7 @@ absl::StatusOr<nlohmann::json> MeasureNativeSpeed(const NativeOptions& options,
   Session session(*model, max_tokens);
   TokenSource src(*model);
   nlohmann::json results = nlohmann::json::array();
+  std::vector<int32_t> candidates;  // screened head: per timed decode step
   for (const BenchTest& t : tests) {
     // Untimed warm-up, as llama-bench: faults the weights in and sizes scratch. On a
     // tiny model one run is a few ms, and the first ~50 ms of work in a process ran
@@ -95,7 +113,8 @@ absl::StatusOr<nlohmann::json> MeasureNativeSpeed(const NativeOptions& options,
       if (Clock::now() - warm0 >= kMinWarmup) break;
     }
     const auto t0 = Clock::now();
-    RETURN_IF_ERROR(t.is_decode() ? RunGen(session, src, t.n_gen) : RunPrompt(session, src, t.n_prompt));
+    RETURN_IF_ERROR(t.is_decode() ? RunGen(session, src, t.n_gen, &candidates)
+                                  : RunPrompt(session, src, t.n_prompt));
     const double ns = std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
     results.push_back({{"name", t.Name()},
                        {"n_prompt", t.n_prompt},
@@ -107,6 +126,8 @@ absl::StatusOr<nlohmann::json> MeasureNativeSpeed(const NativeOptions& options,
                         {"kernels", model->kernels().name},
                         {"weight_memory", WeightMemoryName(model->weight_memory())},
                         {"threads", model->threads()},
+                        {"output_head", HeadModeName(model->head_mode())},
+                        {"head_candidates", CandidateSummary(candidates)},
                         {"tests", results}};
 }
 

@@ -195,7 +195,7 @@ absl::Status ForwardLayers(const Model& model, absl::Span<const int32_t> tokens,
 
 absl::Status OutputHead(const Model& model, int first_row, int n, const std::vector<int>& wanted,
                         size_t* next_wanted, RunState& s, const LogitsCallback& on_logits,
-                        const EvalHooks* hooks) {
+                        const EvalHooks* hooks, const HeadScreen* screen) {
   const ModelConfig& c = model.config();
   const Weights& w = model.weights();
   const int E = c.n_embd;
@@ -223,7 +223,12 @@ absl::Status OutputHead(const Model& model, int first_row, int n, const std::vec
     }
     // output head. bitnet.cpp multiplies all the chunk's output rows in one product;
     // its row count decides how the F16 head rounds (see LinearF16).
-    if (model.int8_head() != nullptr) {
+    if (screen != nullptr && model.screened_head() != nullptr && chunk_outputs == 1) {
+      const ScreenResult r = model.screened_head()->Logits(model.kernels(), model.pool(), s.head_in.data(),
+                                                           screen->request, s.screen, s.logits.data());
+      if (screen->result != nullptr) *screen->result = r;
+      if (screen->screened != nullptr) *screen->screened = true;
+    } else if (model.int8_head() != nullptr) {
       model.int8_head()->Forward(model.kernels(), model.pool(), s.head_in.data(), m, s.logits.data());
     } else {
       Linear(model, w.output, s.head_in.data(), m, s.logits.data(), s.lin, chunk_outputs);

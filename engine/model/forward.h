@@ -35,6 +35,17 @@ constexpr int kHeadRows = 16;
 // `row` is the index of the token within its Eval call.
 using LogitsCallback = std::function<absl::Status(int row, absl::Span<const float> logits)>;
 
+// Asks OutputHead for screened logits (engine/model/screened_head.h): only the top
+// request.top_k rows of the row are exact, the rest are -inf. Honoured when the model
+// has a screened head and the chunk wants exactly one row (bitnet.cpp's single-row
+// F16 product, which the screen reproduces); otherwise the exact head runs and
+// `result` is left alone. Never set for callers that need the whole row (EvalLogits).
+struct HeadScreen {
+  ScreenRequest request;
+  ScreenResult* result = nullptr;  // if set: how the last screened row went
+  bool* screened = nullptr;        // if set: true once a row was screened
+};
+
 // Optional observers of an evaluation.
 struct EvalHooks {
   // Polled between layers and tokens; returning true stops with Cancelled.
@@ -63,6 +74,7 @@ struct RunState {
   FloatScratch head_in;  // [kHeadRows][n_embd] final-normed rows for the head
   FloatScratch logits;   // [kHeadRows][n_vocab]
   LinearScratch lin;
+  ScreenScratch screen;  // the screened head's per-token buffers
   std::vector<AttentionScratch> att_scratch;
 };
 
@@ -74,9 +86,9 @@ absl::Status ForwardLayers(const Model& model, absl::Span<const int32_t> tokens,
 
 // The final norm and output head for the wanted rows of the chunk just run (rows
 // first_row .. first_row + n - 1), starting at wanted[*next_wanted] and advancing it,
-// kHeadRows at a time; each row goes to on_logits.
+// kHeadRows at a time; each row goes to on_logits. `screen`: see HeadScreen.
 absl::Status OutputHead(const Model& model, int first_row, int n, const std::vector<int>& wanted,
                         size_t* next_wanted, RunState& s, const LogitsCallback& on_logits,
-                        const EvalHooks* hooks);
+                        const EvalHooks* hooks, const HeadScreen* screen = nullptr);
 
 }  // namespace bitparity

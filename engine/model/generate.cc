@@ -73,13 +73,43 @@ absl::StatusOr<GenerateResult> Generate(Session& session, absl::Span<const int32
   EvalHooks hooks;
   hooks.cancelled = cancelled;
 
+  // The screened head serves requests that need only the top k logits exactly.
+  const int32_t needed = sampler->CandidatesNeeded();
+  const bool screen = model.screened_head() != nullptr && options.logprobs_top_n < 0 && needed > 0;
+  result.head.path = model.head_mode() == HeadMode::kInt8 ? HeadMode::kInt8
+                     : screen                              ? HeadMode::kScreened
+                                                           : HeadMode::kExact;
+  std::vector<int32_t> penalized;
+  ScreenResult screen_result;
+  bool screened = false;
+  HeadScreen head_screen;
+  head_screen.request.top_k = needed;
+  head_screen.request.repetition_penalty = options.sampling.repetition_penalty;
+  head_screen.result = &screen_result;
+  head_screen.screened = &screened;
+  // The screen for the next Sample(logits, history): its penalty set, then its outcome.
+  auto prepare_screen = [&](absl::Span<const int32_t> history) -> const HeadScreen* {
+    if (!screen) return nullptr;
+    penalized = sampler->PenalizedIds(history);
+    head_screen.request.penalized = penalized;
+    screened = false;
+    return &head_screen;
+  };
+  auto record_screen = [&] {
+    if (!screened) return;
+    result.head.candidates.push_back(static_cast<int32_t>(screen_result.candidates));
+    if (screen_result.fallback) ++result.head.fallbacks;
+  };
+
   const Clock::time_point t_start = Clock::now();
-  absl::Status st = session.Eval(prompt, options.prefill_mode, LogitRows::Last(), keep_logits, &hooks);
+  absl::Status st =
+      session.Eval(prompt, options.prefill_mode, LogitRows::Last(), keep_logits, &hooks, prepare_screen(prompt));
   if (absl::IsCancelled(st)) {
     result.finish_reason = FinishReason::kCancelled;
     return result;
   }
   if (!st.ok()) return st;
+  record_screen();
   result.timings.prefill_ms = MsSince(t_start);
 
   std::vector<int32_t> history(prompt.begin(), prompt.end());
@@ -128,12 +158,14 @@ absl::StatusOr<GenerateResult> Generate(Session& session, absl::Span<const int32
     if (last) break;  // finish "length" (also when the context is full)
 
     const Clock::time_point t_step = Clock::now();
-    st = session.Eval(absl::MakeConstSpan(&gt.id, 1), EvalMode::kSequential, LogitRows::Last(), keep_logits, &hooks);
+    st = session.Eval(absl::MakeConstSpan(&gt.id, 1), EvalMode::kSequential, LogitRows::Last(), keep_logits, &hooks,
+                      prepare_screen(history));
     if (absl::IsCancelled(st)) {
       result.finish_reason = FinishReason::kCancelled;
       break;
     }
     if (!st.ok()) return st;
+    record_screen();
     result.timings.decode_ms += MsSince(t_step);
     ++result.timings.decode_steps;
   }

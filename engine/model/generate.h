@@ -60,12 +60,22 @@ struct GenerateTimings {
   int decode_steps = 0;  // tokens evaluated one at a time (completion - 1, usually)
 };
 
+// Which output head served a generation. On a model loaded with HeadMode::kScreened,
+// a request the screen serves exactly (greedy, or sampling with top-k > 0; no
+// logprobs, which need every row) is screened, every other one runs the exact head.
+struct HeadUse {
+  HeadMode path = HeadMode::kExact;  // kScreened: the screen served this generation
+  std::vector<int32_t> candidates;   // per screened token: rows recomputed exactly
+  int fallbacks = 0;                 // screened tokens that ran the full exact head
+};
+
 struct GenerateResult {
   std::vector<int32_t> ids;
   std::vector<GeneratedToken> tokens;
   std::string text;
   FinishReason finish_reason = FinishReason::kLength;
   GenerateTimings timings;
+  HeadUse head;
 };
 
 using TokenCallback = std::function<absl::Status(const GeneratedToken& token)>;

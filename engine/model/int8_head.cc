@@ -3,13 +3,28 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "engine/quant/dequantize.h"
 
 namespace bitparity {
 
-absl::StatusOr<Int8Head> Int8Head::Quantize(const WeightMatrix& head, ThreadPool& pool) {
+namespace {
+
+// sqrt of a sum of squares accumulated in double (relative error < 1e-12 for any row
+// this head admits), inflated past that error and rounded up to float.
+float NormUp(double sum_sq) {
+  const double n = std::sqrt(sum_sq) * (1.0 + 1e-9);
+  float f = static_cast<float>(n);
+  if (static_cast<double>(f) < n) f = std::nextafter(f, std::numeric_limits<float>::infinity());
+  return f;
+}
+
+}  // namespace
+
+absl::StatusOr<Int8Head> Int8Head::Quantize(const WeightMatrix& head, ThreadPool& pool,
+                                            std::vector<Int8RowNorms>* norms) {
   if (head.type != GgmlType::kF32 && head.type != GgmlType::kF16 && head.type != GgmlType::kBF16) {
     return absl::InvalidArgumentError(absl::StrCat("the int8 output head needs an F32, F16 or BF16 output tensor; '",
                                                    head.name, "' is ", GgmlTypeName(static_cast<uint32_t>(head.type))));
@@ -21,9 +36,12 @@ absl::StatusOr<Int8Head> Int8Head::Quantize(const WeightMatrix& head, ThreadPool
   Int8Head h;
   h.rows_ = head.rows;
   h.cols_ = head.cols;
-  h.values_.resize(static_cast<size_t>(head.rows * head.cols));
+  absl::StatusOr<HugePageBuffer> values = HugePageBuffer::Allocate(static_cast<size_t>(head.rows * head.cols));
+  if (!values.ok()) return values.status();
+  h.values_ = std::move(*values);
   h.row_scale_.resize(head.rows);
   h.row_sum_.resize(head.rows);
+  if (norms != nullptr) norms->assign(head.rows, Int8RowNorms{});
   std::atomic<bool> failed{false};
   pool.ParallelFor(head.rows, [&](int64_t r0, int64_t r1, int) {
     std::vector<float> row(head.cols);
@@ -36,7 +54,7 @@ absl::StatusOr<Int8Head> Int8Head::Quantize(const WeightMatrix& head, ThreadPool
       for (float v : row) m = std::max(m, std::fabs(v));
       const float scale = m / 127.0f;
       const float inv = m > 0.0f ? 127.0f / m : 0.0f;
-      int8_t* q = h.values_.data() + r * head.cols;
+      int8_t* q = reinterpret_cast<int8_t*>(h.values_.data()) + r * head.cols;
       int32_t sum = 0;
       for (int64_t j = 0; j < head.cols; ++j) {
         const float v = std::nearbyint(row[j] * inv);
@@ -45,6 +63,18 @@ absl::StatusOr<Int8Head> Int8Head::Quantize(const WeightMatrix& head, ThreadPool
       }
       h.row_scale_[r] = scale;
       h.row_sum_[r] = sum;
+      if (norms != nullptr) {
+        // s * q is exact in double (float times a small integer).
+        double err = 0, quant = 0, w2 = 0;
+        for (int64_t j = 0; j < head.cols; ++j) {
+          const double dq = static_cast<double>(scale) * q[j];
+          const double e = static_cast<double>(row[j]) - dq;
+          err += e * e;
+          quant += dq * dq;
+          w2 += static_cast<double>(row[j]) * row[j];
+        }
+        (*norms)[r] = {NormUp(err), NormUp(quant), NormUp(w2)};
+      }
     }
   }, 256);
   if (failed) return absl::DataLossError(absl::StrCat("could not read the rows of '", head.name, "'"));
@@ -60,7 +90,7 @@ void Int8Head::Forward(const Kernels& k, ThreadPool& pool, const float* x, int n
     thread_local std::vector<int32_t> sums;
     sums.resize(static_cast<size_t>(r1 - r0));
     for (int t = 0; t < n; ++t) {
-      k.i8_gemv(values_.data() + r0 * cols_, row_sum_.data() + r0, cols_, r1 - r0, xq.data() + t * cols_, sums.data());
+      k.i8_gemv(values() + r0 * cols_, row_sum_.data() + r0, cols_, r1 - r0, xq.data() + t * cols_, sums.data());
       float* yt = y + static_cast<int64_t>(t) * rows_;
       for (int64_t r = r0; r < r1; ++r) yt[r] = static_cast<float>(sums[r - r0]) / act_scale[t] * row_scale_[r];
     }
@@ -68,7 +98,7 @@ void Int8Head::Forward(const Kernels& k, ThreadPool& pool, const float* x, int n
 }
 
 int64_t Int8Head::bytes() const {
-  return static_cast<int64_t>(values_.size() + row_scale_.size() * sizeof(float) + row_sum_.size() * sizeof(int32_t));
+  return static_cast<int64_t>(rows_ * cols_ + row_scale_.size() * sizeof(float) + row_sum_.size() * sizeof(int32_t));
 }
 
 }  // namespace bitparity

@@ -76,26 +76,37 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path, cons
   m->kernels_ = options.kernels ? &KernelsFor(*options.kernels) : &GetKernels();
   // Our pool already splits the work; OpenBLAS threads on top would oversubscribe.
   openblas_set_num_threads(1);
-  // The int8 head is quantized from the mapping before anything is copied, and the
-  // float head stays there (read again only by the embedding lookup), so its pages and
-  // the other weights are never resident at the same time.
+  // The int8 (or screened) head is quantized from the mapping before anything is
+  // copied, and the float head stays there (read again only by the embedding lookup,
+  // and by the screened head's candidate rows and fallbacks), so its pages and the
+  // other weights are never resident at the same time.
   const GgufTensorInfo* head_info = m->file_->FindTensor(in_mapping.output.name);
   if (options.head == HeadMode::kInt8) {
     ASSIGN_OR_RETURN(Int8Head head, Int8Head::Quantize(in_mapping.output, *m->pool_));
     m->int8_head_ = std::make_unique<Int8Head>(std::move(head));
+  } else if (options.head == HeadMode::kScreened && in_mapping.output.type == GgmlType::kF16 &&
+             in_mapping.output.cols <= 65536) {
+    ASSIGN_OR_RETURN(ScreenedHead head, ScreenedHead::Build(in_mapping.output, *m->pool_));
+    // Candidate rows by pread: faulting them in through the mapping would make the
+    // whole F16 head resident over time (screened_head.h).
+    RETURN_IF_ERROR(head.ReadRowsFrom(path, m->file_->data_offset() + head_info->offset));
+    m->screened_head_ = std::make_unique<ScreenedHead>(std::move(head));
+  }
+  const bool head_in_mapping = m->int8_head_ != nullptr || m->screened_head_ != nullptr;
+  if (head_in_mapping) {
     const uint64_t begin = m->file_->data_offset() + head_info->offset;
     m->file_->ReleaseMappedPages(begin, begin + head_info->byte_size);
   }
   if (options.weight_memory == WeightMemory::kHugePages && HugePageBuffer::TransparentHugePageMode() != "never") {
     uint64_t skip_begin = 0, skip_end = 0;
-    if (options.head == HeadMode::kInt8) {
+    if (head_in_mapping) {
       skip_begin = head_info->offset;
       skip_end = head_info->offset + head_info->byte_size;
     }
     ASSIGN_OR_RETURN(m->weight_buffer_, CopyTensorDataToHugePages(*m->file_, *m->pool_, skip_begin, skip_end));
   }
   ASSIGN_OR_RETURN(m->weights_, Weights::Bind(*m->file_, m->config_));
-  if (options.head == HeadMode::kInt8) {
+  if (head_in_mapping) {
     for (WeightMatrix* w : {&m->weights_.output, &m->weights_.token_embd}) {
       if (w->name == in_mapping.output.name) w->data = in_mapping.output.data;
     }
@@ -105,11 +116,20 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path, cons
 
 absl::StatusOr<HeadMode> ParseHeadMode(std::string_view name) {
   if (name == "exact") return HeadMode::kExact;
+  if (name == "screened") return HeadMode::kScreened;
   if (name == "int8") return HeadMode::kInt8;
-  return absl::InvalidArgumentError(absl::StrCat("unknown output head mode '", std::string(name), "' (want exact or int8)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown output head mode '", std::string(name), "' (want exact, screened or int8)"));
 }
 
-const char* HeadModeName(HeadMode mode) { return mode == HeadMode::kInt8 ? "int8" : "exact"; }
+const char* HeadModeName(HeadMode mode) {
+  switch (mode) {
+    case HeadMode::kExact: return "exact";
+    case HeadMode::kScreened: return "screened";
+    case HeadMode::kInt8: return "int8";
+  }
+  return "?";
+}
 
 int Model::threads() const { return pool_->size(); }
 

@@ -37,6 +37,7 @@
 #include "engine/model/fault_injection.h"
 #include "engine/model/int8_head.h"
 #include "engine/model/model_config.h"
+#include "engine/model/screened_head.h"
 #include "engine/model/weight_memory.h"
 #include "engine/model/weights.h"
 #include "engine/runtime/thread_pool.h"
@@ -45,10 +46,12 @@
 namespace bitparity {
 
 // How the output head multiplies. kExact reproduces bitnet.cpp (F16, ggml's order);
-// kInt8 is a speed mode that CHANGES the logits (engine/model/int8_head.h).
-enum class HeadMode { kExact, kInt8 };
+// kScreened gives the same tokens for greedy and top-k requests while reading about
+// half the bytes (engine/model/screened_head.h), and the exact head for everything
+// else; kInt8 is a speed mode that CHANGES the logits (engine/model/int8_head.h).
+enum class HeadMode { kExact, kScreened, kInt8 };
 
-// "exact" | "int8" -> mode; InvalidArgument otherwise.
+// "exact" | "screened" | "int8" -> mode; InvalidArgument otherwise.
 absl::StatusOr<HeadMode> ParseHeadMode(std::string_view name);
 const char* HeadModeName(HeadMode mode);
 
@@ -61,7 +64,9 @@ struct ModelOptions {
   std::optional<KernelPath> kernels;
   // Deliberate perturbations, for proving that bitparity catches faults. Off by default.
   FaultInjection fault;
-  // Output head arithmetic; anything but kExact changes the numerics (off by default).
+  // Output head arithmetic; kInt8 changes the numerics (off by default). kScreened
+  // applies only to an F16 head of rows <= 65536 long; on other heads the model
+  // loads with the exact head (head_mode() says which one it got).
   HeadMode head = HeadMode::kExact;
   // Where the tensor bytes live (engine/model/weight_memory.h). Same values either way.
   WeightMemory weight_memory = WeightMemory::kHugePages;
@@ -84,9 +89,13 @@ class Model {
   const Kernels& kernels() const { return *kernels_; }
   ThreadPool& pool() const { return *pool_; }
   const FaultInjection& fault() const { return fault_; }
-  HeadMode head_mode() const { return int8_head_ ? HeadMode::kInt8 : HeadMode::kExact; }
+  HeadMode head_mode() const {
+    return int8_head_ ? HeadMode::kInt8 : screened_head_ ? HeadMode::kScreened : HeadMode::kExact;
+  }
   // The quantized head when head_mode() is kInt8, else null.
   const Int8Head* int8_head() const { return int8_head_.get(); }
+  // The screen when head_mode() is kScreened, else null.
+  const ScreenedHead* screened_head() const { return screened_head_.get(); }
   int threads() const;
   // Where the tensor bytes really live (kMmap where kHugePages fell back).
   WeightMemory weight_memory() const { return weight_buffer_.size() > 0 ? WeightMemory::kHugePages : WeightMemory::kMmap; }
@@ -108,6 +117,7 @@ class Model {
   std::unique_ptr<ThreadPool> pool_;
   FaultInjection fault_;
   std::unique_ptr<Int8Head> int8_head_;
+  std::unique_ptr<ScreenedHead> screened_head_;
   mutable std::once_flag sha_once_;
   mutable std::string sha256_;
 };

@@ -49,7 +49,7 @@ absl::StatusOr<std::vector<int>> ResolveRows(const LogitRows& rows, int n) {
 }  // namespace
 
 absl::Status Session::Eval(absl::Span<const int32_t> tokens, EvalMode mode, const LogitRows& rows,
-                           const LogitsCallback& on_logits, const EvalHooks* hooks) {
+                           const LogitsCallback& on_logits, const EvalHooks* hooks, const HeadScreen* screen) {
   const ModelConfig& c = model_.config();
   const int n = static_cast<int>(tokens.size());
   if (n == 0) return absl::InvalidArgumentError("no tokens to evaluate");
@@ -73,7 +73,7 @@ absl::Status Session::Eval(absl::Span<const int32_t> tokens, EvalMode mode, cons
     absl::Status s = ForwardLayers(model_, tokens.subspan(start, m), n_past_, start, *state_, hooks);
     if (!s.ok()) return s;
     n_past_ += m;  // the tokens are in the cache now
-    s = OutputHead(model_, start, m, *wanted, &next_wanted, *state_, on_logits, hooks);
+    s = OutputHead(model_, start, m, *wanted, &next_wanted, *state_, on_logits, hooks, screen);
     if (!s.ok()) return s;
   }
   return absl::OkStatus();

@@ -54,8 +54,11 @@ class Session {
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
+  // `screen` (forward.h HeadScreen): only the top k of the logits row matter to the
+  // caller, who accepts -inf for the other rows.
   absl::Status Eval(absl::Span<const int32_t> tokens, EvalMode mode, const LogitRows& rows,
-                    const LogitsCallback& on_logits, const EvalHooks* hooks = nullptr);
+                    const LogitsCallback& on_logits, const EvalHooks* hooks = nullptr,
+                    const HeadScreen* screen = nullptr);
 
   int n_past() const { return n_past_; }
   int max_context() const { return max_context_; }

@@ -48,24 +48,37 @@ float Sampler::NextUniform() {
   return static_cast<float>(rng_.Next() >> 40) * (1.0f / 16777216.0f);  // 24 random bits
 }
 
+std::vector<int32_t> Sampler::PenalizedIds(absl::Span<const int32_t> history) const {
+  std::vector<int32_t> ids;
+  if (params_.repetition_penalty == 1.0f || history.empty()) return ids;
+  size_t start = 0;
+  if (params_.repetition_window >= 0 && history.size() > static_cast<size_t>(params_.repetition_window)) {
+    start = history.size() - params_.repetition_window;
+  }
+  absl::flat_hash_set<int32_t> seen;
+  for (size_t i = start; i < history.size(); ++i) {
+    const int32_t id = history[i];
+    if (id < 0 || id >= n_vocab_ || !seen.insert(id).second) continue;
+    ids.push_back(id);
+  }
+  return ids;
+}
+
+int32_t Sampler::CandidatesNeeded() const {
+  if (params_.temperature == 0.0f) return 1;
+  return params_.top_k;  // 0 when off
+}
+
 int32_t Sampler::Sample(absl::Span<const float> logits, absl::Span<const int32_t> history) {
   const int32_t n = std::min<int32_t>(n_vocab_, static_cast<int32_t>(logits.size()));
   candidates_.resize(n);
   for (int32_t i = 0; i < n; ++i) candidates_[i] = {i, logits[i]};
 
   // Repetition penalty (llama.cpp / CTRL): each distinct recent token once.
-  if (params_.repetition_penalty != 1.0f && !history.empty()) {
-    size_t start = 0;
-    if (params_.repetition_window >= 0 && history.size() > static_cast<size_t>(params_.repetition_window)) {
-      start = history.size() - params_.repetition_window;
-    }
-    absl::flat_hash_set<int32_t> seen;
-    for (size_t i = start; i < history.size(); ++i) {
-      int32_t id = history[i];
-      if (id < 0 || id >= n || !seen.insert(id).second) continue;
-      float& l = candidates_[id].logit;
-      l = l > 0 ? l / params_.repetition_penalty : l * params_.repetition_penalty;
-    }
+  for (int32_t id : PenalizedIds(history)) {
+    if (id >= n) continue;
+    float& l = candidates_[id].logit;
+    l = l > 0 ? l / params_.repetition_penalty : l * params_.repetition_penalty;
   }
 
   if (params_.temperature == 0.0f) {

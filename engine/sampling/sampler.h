@@ -44,6 +44,14 @@ class Sampler {
   // far (prompt and generated), used by the repetition penalty.
   int32_t Sample(absl::Span<const float> logits, absl::Span<const int32_t> history);
 
+  // The distinct ids the repetition penalty changes for this `history` (those in its
+  // window, first occurrence first); empty when the penalty is off.
+  std::vector<int32_t> PenalizedIds(absl::Span<const int32_t> history) const;
+
+  // How many of the top logits (after the penalty) Sample() can pick from: 1 when
+  // greedy, top_k when that filter is on, 0 when every row can matter.
+  int32_t CandidatesNeeded() const;
+
   // Uniform draw in [0, 1) from the sampler's stream (exposed for tests).
   float NextUniform();
 

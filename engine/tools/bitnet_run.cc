@@ -344,6 +344,11 @@ absl::Status RunGenerate(const CommonFlags& f, const InputFlags& in, GenerateOpt
   j["threads"] = m->threads();
   j["kernels"] = m->kernels().name;
   j["output_head"] = HeadModeName(m->head_mode());
+  j["head_path"] = HeadModeName(r.head.path);  // what served this generation
+  if (r.head.path == HeadMode::kScreened) {
+    j["head_candidates"] = r.head.candidates;  // per token: rows recomputed exactly
+    j["head_fallbacks"] = r.head.fallbacks;
+  }
   j["weight_memory"] = WeightMemoryName(m->weight_memory());
   std::cout << j.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
   return absl::OkStatus();
@@ -359,7 +364,8 @@ int Main(int argc, char** argv) {
     cmd->add_option("--threads,-t", f.threads, "worker threads (default: number of cores)");
     cmd->add_option("--kernels", f.kernels, "kernel path: auto, scalar, avx2, avx512");
     cmd->add_option("--fault", f.fault, "inject a fault (engine/model/fault_injection.h)");
-    cmd->add_option("--head", f.head, "output head: exact (bitnet.cpp's F16) or int8 (faster, changes the logits)");
+    cmd->add_option("--head", f.head, "output head: exact (bitnet.cpp's F16), screened (same tokens for greedy / top-k, "
+                                    "reads half the head) or int8 (faster, changes the logits)");
     cmd->add_option("--weight-memory", f.weight_memory,
                     "where the weights live: hugepages (copied at load; faster decode) or mmap (the file mapping)");
     cmd->add_option("--context,-c", f.context, "context size (default: the model's)");

@@ -205,6 +205,7 @@ void FillModelInfo(const BackendInfo& info, const ServiceLimits& limits,
   }
 
   out->set_fault_injection(info.fault_injection);
+  out->set_output_head(info.output_head);
 }
 
 }  // namespace bitparity

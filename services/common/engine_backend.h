@@ -46,6 +46,7 @@ struct BackendInfo {
   std::string simd_path;  // kernel path in use: "avx2", "scalar", ...
   std::vector<std::string> cpu_features;
   std::map<std::string, std::string> build_extra;
+  std::string output_head;  // "exact" | "screened" | "int8"; "" when the engine has no choice
 
   // Model.
   std::string architecture;
@@ -161,6 +162,12 @@ struct CallNotes {
   // in words. The service reports it (trailer, log line, metric).
   int worker_retries = 0;
   std::string retry_reason;
+  // Generate: the output head that served it ("exact", "screened", "int8"; "" when
+  // the backend does not say), and with "screened" the rows recomputed exactly per
+  // token and the tokens that fell back to the full exact head.
+  std::string output_head;
+  std::vector<int32_t> head_candidates;
+  int head_fallbacks = 0;
 };
 
 // Counters of a backend whose engine runs in worker processes (GetModelInfo).

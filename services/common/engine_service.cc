@@ -1,5 +1,7 @@
 #include "services/common/engine_service.h"
 
+#include <algorithm>
+
 #include <chrono>
 #include <optional>
 #include <utility>
@@ -106,6 +108,20 @@ class EngineService::Call {
       log_["retried_after_worker_crash"] = notes_.worker_retries;
       log_["retry_reason"] = Truncated(notes_.retry_reason);
       if (service_.metrics_ != nullptr) service_.metrics_->WorkerRetries(rpc_, notes_.worker_retries);
+    }
+    if (!notes_.output_head.empty()) {
+      // Which output head served a Generate (and how hard the screen worked).
+      log_["output_head"] = notes_.output_head;
+      if (!notes_.head_candidates.empty()) {
+        std::vector<int32_t> c = notes_.head_candidates;
+        std::sort(c.begin(), c.end());
+        log_["head_candidates_median"] = c[c.size() / 2];
+        log_["head_candidates_max"] = c.back();
+        log_["head_fallbacks"] = notes_.head_fallbacks;
+      }
+      if (service_.metrics_ != nullptr) {
+        service_.metrics_->OutputHead(notes_.output_head, notes_.head_candidates, notes_.head_fallbacks);
+      }
     }
     log_["code"] = code;
     if (!st.ok()) log_["message"] = Truncated(st.message());
@@ -524,6 +540,7 @@ absl::Status EngineService::RunGenerate(Call& call, const v1::GenerateRequest& r
   resp->set_text(ToValidUtf8(r.text));
   resp->set_raw_text(r.text);
   resp->set_finish_reason(ToProtoFinishReason(r.finish));
+  resp->set_output_head(call.notes()->output_head);
   if (!sink) {
     for (size_t i = 0; i < r.tokens.size(); ++i) {
       FillGeneratedToken(static_cast<int>(i), r.tokens[i], resp->add_tokens());

@@ -65,7 +65,22 @@ ServiceMetrics::ServiceMetrics()
                           .Name("bitnet_worker_retries_total")
                           .Help("Requests run again on a fresh worker process after the worker "
                                 "serving them died")
-                          .Register(*registry_)) {}
+                          .Register(*registry_)),
+      head_requests_(prometheus::BuildCounter()
+                         .Name("bitnet_output_head_requests_total")
+                         .Help("Generate requests by the output head that served them")
+                         .Register(*registry_)),
+      head_candidates_(prometheus::BuildHistogram()
+                           .Name("bitnet_screened_head_candidates")
+                           .Help("Per screened token: output head rows recomputed exactly")
+                           .Register(*registry_)
+                           .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256, 512,
+                                                                            1024, 2048, 4096, 8192, 16384, 32768})),
+      head_fallbacks_(prometheus::BuildCounter()
+                          .Name("bitnet_screened_head_fallbacks_total")
+                          .Help("Screened tokens that ran the full exact output head instead")
+                          .Register(*registry_)
+                          .Add({})) {}
 
 void ServiceMetrics::RequestDone(const std::string& rpc, const std::string& code, double seconds) {
   requests_.Add({{"rpc", rpc}, {"code", code}}).Increment();
@@ -86,6 +101,12 @@ void ServiceMetrics::DecodeRate(double tokens_per_s) { decode_rate_.Observe(toke
 void ServiceMetrics::PrefillRate(double tokens_per_s) { prefill_rate_.Observe(tokens_per_s); }
 void ServiceMetrics::WorkerRetries(const std::string& rpc, int n) {
   worker_retries_.Add({{"rpc", rpc}}).Increment(n);
+}
+
+void ServiceMetrics::OutputHead(const std::string& head, const std::vector<int32_t>& candidates, int fallbacks) {
+  head_requests_.Add({{"head", head}}).Increment();
+  for (int32_t c : candidates) head_candidates_.Observe(c);
+  if (fallbacks > 0) head_fallbacks_.Increment(fallbacks);
 }
 
 absl::StatusOr<int> ServiceMetrics::Expose(const std::string& host, int port) {

@@ -14,6 +14,11 @@
 //   bitnet_prefill_tokens_per_second             histogram, per Generate/Eval request
 //   bitnet_worker_retries_total{rpc}             requests run again on a fresh worker
 //                                                after theirs died (worker backends)
+//   bitnet_output_head_requests_total{head}      Generate requests by the output head that
+//                                                served them (exact, screened, int8)
+//   bitnet_screened_head_candidates              histogram, per screened token: head rows
+//                                                recomputed exactly (engine/model/screened_head.h)
+//   bitnet_screened_head_fallbacks_total         screened tokens that ran the full exact head
 //
 // Thread safety: all methods may be called from any thread.
 #pragma once
@@ -21,6 +26,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "prometheus/counter.h"
@@ -43,6 +49,7 @@ class ServiceMetrics {
   void DecodeRate(double tokens_per_s);
   void PrefillRate(double tokens_per_s);
   void WorkerRetries(const std::string& rpc, int n);
+  void OutputHead(const std::string& head, const std::vector<int32_t>& candidates, int fallbacks);
 
   // Serves /metrics on host:port (port 0 = any free port). Returns the bound port.
   absl::StatusOr<int> Expose(const std::string& host, int port);
@@ -61,6 +68,9 @@ class ServiceMetrics {
   prometheus::Histogram& decode_rate_;
   prometheus::Histogram& prefill_rate_;
   prometheus::Family<prometheus::Counter>& worker_retries_;
+  prometheus::Family<prometheus::Counter>& head_requests_;
+  prometheus::Histogram& head_candidates_;
+  prometheus::Counter& head_fallbacks_;
   std::unique_ptr<prometheus::Exposer> exposer_;
 };
 

@@ -72,7 +72,10 @@ BackendInfo DescribeModel(const Model& m, int max_context) {
   }
   info.build_extra["best_kernel_path"] = KernelPathName(BestKernelPath());
   // Named wherever it is on: the int8 head does not reproduce bitnet.cpp's logits.
-  info.build_extra["output_head"] = m.head_mode() == HeadMode::kInt8 ? "int8 (approximate)" : "exact";
+  info.build_extra["output_head"] = m.head_mode() == HeadMode::kInt8       ? "int8 (approximate)"
+                                    : m.head_mode() == HeadMode::kScreened ? "screened (exact tokens)"
+                                                                           : "exact";
+  info.output_head = HeadModeName(m.head_mode());
   info.build_extra["weight_memory"] = WeightMemoryName(m.weight_memory());
 
   info.architecture = c.arch_name;
@@ -231,6 +234,7 @@ absl::Status NativeBackend::EvalLogits(absl::Span<const int32_t> ids, BackendEva
   Lease session(*this);
   EvalHooks hooks;
   hooks.cancelled = cancelled;
+  // Never screened (no HeadScreen): EvalLogits returns every logit exactly.
   // rows is strictly increasing inside [0, n): as many rows as tokens means all.
   const LogitRows wanted = rows.size() == ids.size() ? LogitRows::All() : LogitRows::List(rows);
   return (*session).Eval(ids, ToEngineMode(mode), wanted, on_row, &hooks);
@@ -251,7 +255,7 @@ absl::Status NativeBackend::EvalTrace(absl::Span<const int32_t> ids, BackendEval
 absl::StatusOr<GenerationResult> NativeBackend::Generate(absl::Span<const int32_t> prompt,
                                                          const GenerationSpec& spec,
                                                          const TokenFn& on_token,
-                                                         const CancelledFn& cancelled, CallNotes* /*notes*/) {
+                                                         const CancelledFn& cancelled, CallNotes* notes) {
   GenerateOptions o;
   o.max_new_tokens = spec.max_new_tokens;
   o.sampling.temperature = spec.sampling.temperature;
@@ -275,6 +279,11 @@ absl::StatusOr<GenerationResult> NativeBackend::Generate(absl::Span<const int32_
   }
   Lease session(*this);
   ASSIGN_OR_RETURN(GenerateResult r, bitparity::Generate(*session, prompt, o, cb, cancelled));
+  if (notes != nullptr) {  // which head served it: GetModelInfo's choice, per request
+    notes->output_head = HeadModeName(r.head.path);
+    notes->head_candidates = r.head.candidates;
+    notes->head_fallbacks = r.head.fallbacks;
+  }
   GenerationResult out;
   out.ids = std::move(r.ids);
   for (const GeneratedToken& t : r.tokens) out.tokens.push_back(ToTokenInfo(t, logprobs));

@@ -18,8 +18,11 @@ void AddNativeFlags(CLI::App& app, NativeFlags* f) {
                  "Kernel path: auto (best the CPU supports), scalar (reference), avx2, avx512")
       ->capture_default_str();
   app.add_option("--head", f->head,
-                 "Output head: exact (bitnet.cpp's F16 arithmetic) or int8 (faster decode, CHANGES the "
-                 "logits; engine/model/int8_head.h)")
+                 "Output head: screened (default: greedy and top-k requests without logprobs get the exact "
+                 "head's tokens from an int8 screen plus exact rescoring, reading about half the bytes; "
+                 "everything else, EvalLogits included, runs the exact head; engine/model/screened_head.h), "
+                 "exact (bitnet.cpp's F16 arithmetic always) or int8 (faster decode, CHANGES the logits; "
+                 "engine/model/int8_head.h)")
       ->capture_default_str();
   app.add_option("--weight-memory", f->weight_memory,
                  "Where the weights live: hugepages (copied at load into 2 MiB pages; faster decode) or "

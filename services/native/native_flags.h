@@ -22,7 +22,7 @@ struct NativeFlags {
   int threads = 0;
   int max_context = 0;
   std::string kernels = "auto";
-  std::string head = "exact";
+  std::string head = "screened";  // exact tokens; the exact head for what it cannot serve
   std::string weight_memory = "hugepages";
   std::string inject_fault;
   std::vector<std::string> override_kv;  // KEY=TYPE:VALUE (base/metadata_override.h)

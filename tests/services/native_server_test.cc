@@ -754,3 +754,39 @@ TEST_F(NativeServerTest, ConcurrentRequestsEachGetTheirOwnCache) {
 
 }  // namespace
 }  // namespace bitparity
+
+namespace bitparity {
+namespace {
+
+// The screened head (the server's default --head): greedy requests are screened and
+// say so, logprobs requests run the exact head, GetModelInfo names the loaded head.
+TEST(NativeScreenedHeadTest, BackendReportsWhichHeadServedEachRequest) {
+  REQUIRE_FIXTURES();
+  ModelOptions o;
+  o.threads = 2;
+  o.head = HeadMode::kScreened;
+  auto m = Model::Load(FixturePath("models/tiny-b158.gguf"), o);
+  ASSERT_TRUE(m.ok()) << m.status();
+  std::shared_ptr<const Model> model(std::move(*m));
+  std::unique_ptr<NativeBackend> backend = NativeBackend::Wrap(model, 128, 1);
+  EXPECT_EQ(backend->Info().output_head, "screened");
+  const std::vector<int32_t> prompt = {50256, 464, 2068, 7586};
+  GenerationSpec greedy;
+  greedy.max_new_tokens = 8;
+  CallNotes notes;
+  auto r = backend->Generate(prompt, greedy, nullptr, [] { return false; }, &notes);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(notes.output_head, "screened");
+  EXPECT_EQ(notes.head_candidates.size(), r->ids.size());
+  GenerationSpec logprobs = greedy;
+  logprobs.logprobs_top_n = 2;
+  CallNotes exact_notes;
+  auto e = backend->Generate(prompt, logprobs, nullptr, [] { return false; }, &exact_notes);
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(exact_notes.output_head, "exact");
+  EXPECT_TRUE(exact_notes.head_candidates.empty());
+  EXPECT_EQ(e->ids, r->ids);
+}
+
+}  // namespace
+}  // namespace bitparity
