@@ -18,14 +18,11 @@ namespace {
 
 // llama.cpp's two regexes with hand-written splitters (unicode_regex_split_custom),
 // matched on their exact text as llama.cpp does.
-constexpr absl::string_view kGpt2Expr =
-    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)";
-constexpr absl::string_view kLlama3Expr =
+constexpr absl::string_view kGpt2SplitterExpr = kGpt2Regex;
+constexpr absl::string_view kLlama3OriginalExpr =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+"
     "[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-constexpr absl::string_view kLlama3AdaptedExpr =
-    "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|"
-    "\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+constexpr absl::string_view kLlama3AdaptedExpr = kLlama3Regex;
 
 // What those splitters do, as PCRE2 UTF patterns on the real text. \s is Unicode
 // White_Space, the set of llama.cpp's tables (PCRE2's own UCP \s adds U+180E).
@@ -289,10 +286,10 @@ absl::StatusOr<std::unique_ptr<LlamaRegex>> LlamaRegex::Compile(absl::string_vie
   auto re = std::unique_ptr<LlamaRegex>(new LlamaRegex());
   re->code_ = std::make_unique<Code>();
   uint32_t options = PCRE2_DOLLAR_ENDONLY;
-  if (expr == kGpt2Expr) {
+  if (expr == kGpt2SplitterExpr) {
     re->mode_ = RegexMode::kCustom;
     re->pattern_ = kGpt2Pattern;
-  } else if (expr == kLlama3Expr || expr == kLlama3AdaptedExpr) {
+  } else if (expr == kLlama3OriginalExpr || expr == kLlama3AdaptedExpr) {
     re->mode_ = RegexMode::kCustom;
     re->pattern_ = kLlama3Pattern;
   } else if (UsesCollapsedClass(expr)) {

@@ -37,6 +37,15 @@
 
 namespace bitparity::tokenizer_internal {
 
+// llama.cpp's GPT-2 regex, and its LLaMA-3 regex as llm_tokenizer_bpe passes it
+// (the case-insensitive contractions spelled out), verbatim. unicode_regex_split
+// recognises both by their exact text and runs hand-written splitters for them.
+inline constexpr char kGpt2Regex[] =
+    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)";
+inline constexpr char kLlama3Regex[] =
+    "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|"
+    "\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
 enum class RegexMode { kCustom, kCollapsed, kWide };
 
 // The text of one Split call in the three forms the modes read. Positions (called code

@@ -61,10 +61,6 @@ constexpr NamedRules kPreTokenizers[] = {
 };
 
 // llama.cpp's regex_exprs by type, copied verbatim from llm_tokenizer_bpe (llama-vocab.cpp).
-constexpr const char* kGpt2Expr =
-    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)";
-constexpr const char* kLlama3Expr =
-    "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 constexpr const char* kQwen2Expr =
     "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 constexpr const char* kPoroExpr = " ?[^(\\s|.,!?…。，、।۔،)]+";
@@ -73,11 +69,11 @@ std::vector<const char*> RegexExprs(PreTokenizerType type) {
   using T = PreTokenizerType;
   switch (type) {
     case T::kLlama3:
-      return {kLlama3Expr};
+      return {kLlama3Regex};
     case T::kDbrx:
-      return {kLlama3Expr};
+      return {kLlama3Regex};
     case T::kSmaug:
-      return {kLlama3Expr};
+      return {kLlama3Regex};
     case T::kDeepseekLlm:
       return {
         "[\r\n]",
@@ -96,31 +92,31 @@ std::vector<const char*> RegexExprs(PreTokenizerType type) {
         "\\p{N}",
     };
     case T::kFalcon:
-      return {"[\\p{P}\\$\\+<=>\\^~\\|`]+", kGpt2Expr, "[0-9][0-9][0-9]"};
+      return {"[\\p{P}\\$\\+<=>\\^~\\|`]+", kGpt2Regex, "[0-9][0-9][0-9]"};
     case T::kFalcon3:
-      return {"[\\p{P}\\$\\+<=>\\^~\\|`]+", kGpt2Expr, "[0-9]"};
+      return {"[\\p{P}\\$\\+<=>\\^~\\|`]+", kGpt2Regex, "[0-9]"};
     case T::kFalconE:
-      return {"[\\p{P}\\$\\+<=>\\^~\\|`]+", kGpt2Expr, "[0-9]"};
+      return {"[\\p{P}\\$\\+<=>\\^~\\|`]+", kGpt2Regex, "[0-9]"};
     case T::kStarcoder:
-      return {"\\p{N}", kGpt2Expr};
+      return {"\\p{N}", kGpt2Regex};
     case T::kRefact:
-      return {"\\p{N}", kGpt2Expr};
+      return {"\\p{N}", kGpt2Regex};
     case T::kCommandR:
-      return {"\\p{N}", kGpt2Expr};
+      return {"\\p{N}", kGpt2Regex};
     case T::kSmollm:
-      return {"\\p{N}", kGpt2Expr};
+      return {"\\p{N}", kGpt2Regex};
     case T::kCodeshell:
-      return {"\\p{N}", kGpt2Expr};
+      return {"\\p{N}", kGpt2Regex};
     case T::kExaone:
-      return {"\\p{N}", kGpt2Expr};
+      return {"\\p{N}", kGpt2Regex};
     case T::kGpt2:
-      return {kGpt2Expr};
+      return {kGpt2Regex};
     case T::kMpt:
-      return {kGpt2Expr};
+      return {kGpt2Regex};
     case T::kOlmo:
-      return {kGpt2Expr};
+      return {kGpt2Regex};
     case T::kJais:
-      return {kGpt2Expr};
+      return {kGpt2Regex};
     case T::kStablelm2:
       return {kQwen2Expr};
     case T::kQwen2:
@@ -132,7 +128,7 @@ std::vector<const char*> RegexExprs(PreTokenizerType type) {
     case T::kGpt3Finnish:
       return {kPoroExpr};
     case T::kChatglm4:
-      return {kLlama3Expr};
+      return {kLlama3Regex};
     case T::kViking:
       return {kPoroExpr, "\\p{N}"};
     case T::kTekken:
@@ -144,10 +140,10 @@ std::vector<const char*> RegexExprs(PreTokenizerType type) {
         "([\\t\\n]|    |  )",
         "\\p{N}",
         "[\\p{P}!-/:-@\\[-`{-~]",
-        kGpt2Expr,
+        kGpt2Regex,
     };
     case T::kDefault:
-      return {"[\\p{P}\\$\\+<=>\\^~\\|]+", kGpt2Expr, "\\p{N}+", "[0-9][0-9][0-9]"};
+      return {"[\\p{P}\\$\\+<=>\\^~\\|]+", kGpt2Regex, "\\p{N}+", "[0-9][0-9][0-9]"};
   }
   return {};
 }
