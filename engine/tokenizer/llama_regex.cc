@@ -18,11 +18,11 @@ namespace {
 
 // llama.cpp's two regexes with hand-written splitters (unicode_regex_split_custom),
 // matched on their exact text as llama.cpp does.
-constexpr absl::string_view kGpt2SplitterExpr = kGpt2Regex;
+const absl::string_view kGpt2SplitterExpr = kGpt2Regex;
 constexpr absl::string_view kLlama3OriginalExpr =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+"
     "[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-constexpr absl::string_view kLlama3AdaptedExpr = kLlama3Regex;
+const absl::string_view kLlama3AdaptedExpr = kLlama3Regex;
 
 // What those splitters do, as PCRE2 UTF patterns on the real text. \s is Unicode
 // White_Space, the set of llama.cpp's tables (PCRE2's own UCP \s adds U+180E).
