@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "base/chat_template_names.h"
 
 namespace bitparity::chat {
 namespace {
@@ -12,10 +13,7 @@ namespace {
 // llama.cpp's 2048-byte buffer for the model's template (llama_chat_apply_template).
 constexpr size_t kModelTemplateBuffer = 2048;
 
-constexpr std::array<absl::string_view, 23> kNames = {
-    "chatml",  "llama2",   "mistral", "phi3",     "falcon3",  "falcon_e",    "zephyr",  "monarch",
-    "gemma",   "gemma2",   "orion",   "openchat", "vicuna",   "vicuna-orca", "deepseek",
-    "command-r", "llama3", "chatglm3", "chatglm4", "minicpm", "deepseek2",   "exaone3", "bitnet"};
+constexpr const auto& kNames = kChatTemplateNames;
 
 // isspace() in the C locale, as llama.cpp's trim() sees it.
 bool IsCSpace(char c) {

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/chat_template_names.h"
 #include "base/status_macros.h"
 
 namespace bitparity {
@@ -13,10 +14,7 @@ namespace v1 = bitnet::v1;
 
 namespace {
 
-constexpr std::array<absl::string_view, 23> kNames = {
-    "chatml",  "llama2",   "mistral", "phi3",     "falcon3",  "falcon_e",    "zephyr",  "monarch",
-    "gemma",   "gemma2",   "orion",   "openchat", "vicuna",   "vicuna-orca", "deepseek",
-    "command-r", "llama3", "chatglm3", "chatglm4", "minicpm", "deepseek2",   "exaone3", "bitnet"};
+constexpr const auto& kNames = kChatTemplateNames;
 
 // Tells the families and their variants apart: a system message (folded,
 // blocked or prefixed), an assistant turn, padding that some templates trim,
