@@ -372,16 +372,23 @@ TokenizationResult CompareTokenizations(const std::vector<int32_t>& ta, const st
   return t;
 }
 
-// Both tokenizers on the text; the run goes on with side A's ids so that logits stay comparable.
-absl::Status TokenizeOnBoth(EngineClient& a, EngineClient& b, const std::string& text, PromptResult* p) {
-  auto fb = std::async(std::launch::async, [&] { return b.Tokenize(text); });
-  absl::StatusOr<std::vector<int32_t>> ta = a.Tokenize(text);
+// `tokenize` on both sides at once; the run goes on with side A's ids so that
+// logits stay comparable.
+template <typename TokenizeFn>
+absl::Status TokenizeOnBothWith(EngineClient& a, EngineClient& b, TokenizeFn tokenize, PromptResult* p) {
+  auto fb = std::async(std::launch::async, [&] { return tokenize(b); });
+  absl::StatusOr<std::vector<int32_t>> ta = tokenize(a);
   absl::StatusOr<std::vector<int32_t>> tb = fb.get();
   if (!ta.ok()) return ta.status();
   if (!tb.ok()) return tb.status();
   p->tokenization = CompareTokenizations(*ta, *tb);
   p->ids = *ta;
   return absl::OkStatus();
+}
+
+// Both tokenizers on the text.
+absl::Status TokenizeOnBoth(EngineClient& a, EngineClient& b, const std::string& text, PromptResult* p) {
+  return TokenizeOnBothWith(a, b, [&](EngineClient& c) { return c.Tokenize(text); }, p);
 }
 
 }  // namespace
@@ -402,15 +409,8 @@ namespace {
 // A chat rendered and tokenized by each side itself, so that a template that
 // renders differently shows as a tokenization difference; A's ids go on.
 absl::Status TokenizeChatOnBoth(EngineClient& a, EngineClient& b, const Prompt& prompt, PromptResult* p) {
-  v1::ChatMessages chat = ChatOf(prompt);
-  auto fb = std::async(std::launch::async, [&] { return b.TokenizeChat(chat); });
-  absl::StatusOr<std::vector<int32_t>> ta = a.TokenizeChat(chat);
-  absl::StatusOr<std::vector<int32_t>> tb = fb.get();
-  if (!ta.ok()) return ta.status();
-  if (!tb.ok()) return tb.status();
-  p->tokenization = CompareTokenizations(*ta, *tb);
-  p->ids = *ta;
-  return absl::OkStatus();
+  const v1::ChatMessages chat = ChatOf(prompt);
+  return TokenizeOnBothWith(a, b, [&](EngineClient& c) { return c.TokenizeChat(chat); }, p);
 }
 
 // The ids both sides evaluate, cut to `max_prompt` so that generation fits the context.
