@@ -155,9 +155,9 @@ TEST(ScreenedGenerateTest, GreedyTokensEqualTheExactHeadWithThe2b4tHeadProportio
   std::remove(out.c_str());
 }
 
-// The manual check on a big model (skipped unless asked for), e.g. the 2b4t shape:
-//   BITPARITY_SCREENED_MODEL=/work/models/2b4t.gguf BITPARITY_SCREENED_TOKENS=256 \
-//     build/bin/model_screened_generate_test --gtest_filter='*NamedModel*'
+// The manual check on a big model (skipped unless asked for), e.g. the 2b4t shape,
+// with BITPARITY_SCREENED_MODEL=/work/models/2b4t.gguf BITPARITY_SCREENED_TOKENS=256
+// in the environment of build/bin/model_screened_generate_test --gtest_filter='*NamedModel*'.
 TEST(ScreenedGenerateTest, GreedyTokensEqualTheExactHeadOnANamedModel) {
   const char* path = std::getenv("BITPARITY_SCREENED_MODEL");
   if (path == nullptr) GTEST_SKIP() << "set BITPARITY_SCREENED_MODEL to run this check";
