@@ -62,25 +62,46 @@ size_t RunState::bytes() const {
 
 namespace {
 
-// What every step of one layer needs: the model, the chunk's rows and positions,
-// and the one fault hook.
+// What every step of one layer needs: the model, the step's segments and rows, and
+// the one fault hook.
 struct LayerPass {
   const Model& model;
   const ModelConfig& c;
   const LayerWeights& l;
   RunState& s;
   int layer;
-  int pos0;  // position of the chunk's first token
-  int n;     // tokens in the chunk
+  const std::vector<StepSegment>& segments;
+  int n;  // rows in the step (all segments)
 
   // The one fault hook: after each named step, with that step's rows.
   void StepDone(absl::string_view name, float* out, int width, const float* in = nullptr) const {
     if (model.fault().active()) model.fault().Perturb(c, {name, layer, n, width, in, out});
   }
+
+  // y_i = W_i x for the step's rows, with each segment's rounding (see StepSegment).
+  void Products(std::initializer_list<LinearOutput> outs, const float* x) const {
+    bool invariant = true;
+    for (const LinearOutput& o : outs) invariant = invariant && RowInvariantType(o.w->type);
+    if (invariant || (segments.size() == 1 && (!segments[0].one_by_one || n == 1))) {
+      LinearShared(model, outs, x, n, s.lin);
+      return;
+    }
+    for (const StepSegment& g : segments) {
+      const int pieces = g.one_by_one ? g.n : 1, rows = g.one_by_one ? 1 : g.n;
+      for (int i = 0; i < pieces; ++i) {
+        const int row = g.first_row + i;
+        for (const LinearOutput& o : outs) {
+          Linear(model, *o.w, x + static_cast<size_t>(row) * o.w->cols, rows,
+                 o.y + static_cast<size_t>(row) * o.w->rows, s.lin);
+        }
+      }
+    }
+  }
 };
 
 // x += attention(rmsnorm(x)): Q/K/V projections, RoPE, grouped-query attention over
-// the KV cache (which gains this chunk's keys and values), sub-norm, output projection.
+// each segment's KV cache (which gains the segment's keys and values), sub-norm,
+// output projection.
 void AttentionBlock(const LayerPass& p) {
   const ModelConfig& c = p.c;
   const LayerWeights& l = p.l;
@@ -91,7 +112,7 @@ void AttentionBlock(const LayerPass& p) {
   ForEachToken(p.model, n, E, [&](int t) { RmsNorm(&s.x[t * E], l.attn_norm, E, c.rms_eps, &s.xb[t * E]); });
 
   // q, k, v projections (of the same input: LinearShared quantizes it once)
-  LinearShared(p.model, {{&l.wq, s.q.data()}, {&l.wk, s.k.data()}, {&l.wv, s.v.data()}}, s.xb.data(), n, s.lin);
+  p.Products({{&l.wq, s.q.data()}, {&l.wk, s.k.data()}, {&l.wv, s.v.data()}}, s.xb.data());
   p.StepDone("attn_q", s.q.data(), Q);
   p.StepDone("attn_k", s.k.data(), KV);
   p.StepDone("attn_v", s.v.data(), KV);
@@ -100,17 +121,27 @@ void AttentionBlock(const LayerPass& p) {
   Scale(s.v.data(), int64_t{n} * KV, l.wv_scale);
 
   // RoPE on q and k, per token position
-  ForEachToken(p.model, n, Q + KV, [&](int t) {
-    thread_local std::vector<float> rope;  // [n_rot] cos/sin of this position
-    rope.resize(c.n_rot);
-    RopeCache(static_cast<float>(p.pos0 + t), c.n_rot, c.rope_theta, c.rope_freq_scale, rope.data());
-    for (int h = 0; h < c.n_head_kv; ++h) RopeApply(c.rope_style, rope.data(), c.n_rot, &s.k[t * KV + h * c.head_dim]);
-    for (int h = 0; h < c.n_head; ++h) RopeApply(c.rope_style, rope.data(), c.n_rot, &s.q[t * Q + h * c.head_dim]);
-  });
+  for (const StepSegment& g : p.segments) {
+    ForEachToken(p.model, g.n, Q + KV, [&](int i) {
+      thread_local std::vector<float> rope;  // [n_rot] cos/sin of this position
+      rope.resize(c.n_rot);
+      RopeCache(static_cast<float>(g.pos0 + i), c.n_rot, c.rope_theta, c.rope_freq_scale, rope.data());
+      const int t = g.first_row + i;
+      for (int h = 0; h < c.n_head_kv; ++h) RopeApply(c.rope_style, rope.data(), c.n_rot, &s.k[t * KV + h * c.head_dim]);
+      for (int h = 0; h < c.n_head; ++h) RopeApply(c.rope_style, rope.data(), c.n_rot, &s.q[t * Q + h * c.head_dim]);
+    });
+  }
   p.StepDone("rope_q", s.q.data(), Q);
 
-  // grouped-query attention over the KV cache
-  Attention(p.model, s.cache, p.layer, p.pos0, n, s.q.data(), s.k.data(), s.v.data(), s.att.data(), s.att_scratch);
+  // grouped-query attention over each segment's KV cache
+  for (const StepSegment& g : p.segments) {
+    const int pieces = g.one_by_one ? g.n : 1, rows = g.one_by_one ? 1 : g.n;
+    for (int i = 0; i < pieces; ++i) {
+      const size_t t = static_cast<size_t>(g.first_row + i);
+      Attention(p.model, *g.cache, p.layer, g.pos0 + i, rows, &s.q[t * Q], &s.k[t * KV], &s.v[t * KV], &s.att[t * Q],
+                s.att_scratch);
+    }
+  }
 
   // attention sub-norm (BitNet; into q, free now), output projection, residual
   const float* att_out = s.att.data();
@@ -119,7 +150,7 @@ void AttentionBlock(const LayerPass& p) {
     p.StepDone("attn_sub_norm", s.q.data(), Q, s.att.data());
     att_out = s.q.data();
   }
-  Linear(p.model, l.wo, att_out, n, s.xb.data(), s.lin);
+  p.Products({{&l.wo, s.xb.data()}}, att_out);
   p.StepDone("attn_output", s.xb.data(), E);
   Scale(s.xb.data(), int64_t{n} * E, l.wo_scale);
   AddResidual(s.x.data(), s.xb.data(), int64_t{n} * E);
@@ -137,7 +168,7 @@ void FfnBlock(const LayerPass& p) {
   ForEachToken(p.model, n, E, [&](int t) { RmsNorm(&s.x[t * E], l.ffn_norm, E, c.rms_eps, &s.xb[t * E]); });
 
   // gated FFN
-  LinearShared(p.model, {{&l.gate, s.gate.data()}, {&l.up, s.up.data()}}, s.xb.data(), n, s.lin);
+  p.Products({{&l.gate, s.gate.data()}, {&l.up, s.up.data()}}, s.xb.data());
   p.StepDone("ffn_gate", s.gate.data(), F);
   p.StepDone("ffn_up", s.up.data(), F);
   Scale(s.gate.data(), int64_t{n} * F, l.gate_scale);
@@ -154,7 +185,7 @@ void FfnBlock(const LayerPass& p) {
   if (c.has_sub_norms) {
     ForEachToken(p.model, n, F, [&](int t) { RmsNorm(&s.gate[t * F], l.ffn_sub_norm, F, c.rms_eps, &s.gate[t * F]); });
   }
-  Linear(p.model, l.down, s.gate.data(), n, s.xb.data(), s.lin);
+  p.Products({{&l.down, s.xb.data()}}, s.gate.data());
   p.StepDone("ffn_down", s.xb.data(), E);
   Scale(s.xb.data(), int64_t{n} * E, l.down_scale);
   AddResidual(s.x.data(), s.xb.data(), int64_t{n} * E);
@@ -170,10 +201,9 @@ void TraceRows(const EvalHooks* hooks, int layer, int first_row, int n, const fl
   }
 }
 
-}  // namespace
-
-absl::Status ForwardLayers(const Model& model, absl::Span<const int32_t> tokens, int pos0, int first_row,
-                           RunState& s, const EvalHooks* hooks) {
+// Every layer over the step's rows; stops early (Cancelled) when `cancelled` says so.
+absl::Status RunLayers(const Model& model, absl::Span<const int32_t> tokens, const std::vector<StepSegment>& segments,
+                       RunState& s, const EvalHooks* hooks, int first_row) {
   const ModelConfig& c = model.config();
   const Weights& w = model.weights();
   const int n = static_cast<int>(tokens.size());
@@ -184,13 +214,33 @@ absl::Status ForwardLayers(const Model& model, absl::Span<const int32_t> tokens,
 
   for (int il = 0; il < c.n_layer; ++il) {
     if (cancelled()) return absl::CancelledError("evaluation cancelled");
-    const LayerPass pass{model, c, w.layers[il], s, il, pos0, n};
+    const LayerPass pass{model, c, w.layers[il], s, il, segments, n};
     AttentionBlock(pass);
     FfnBlock(pass);
     TraceRows(hooks, il, first_row, n, s.x.data(), c.n_embd);
   }
   if (cancelled()) return absl::CancelledError("evaluation cancelled");
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ForwardLayers(const Model& model, absl::Span<const int32_t> tokens, int pos0, int first_row,
+                           RunState& s, const EvalHooks* hooks) {
+  const int n = static_cast<int>(tokens.size());
+  // One segment: a single token is a decode pass, several a batch-mode chunk.
+  const std::vector<StepSegment> one{{&s.cache, pos0, n, /*one_by_one=*/n == 1, 0}};
+  return RunLayers(model, tokens, one, s, hooks, first_row);
+}
+
+void ForwardSegments(const Model& model, absl::Span<const int32_t> tokens, std::vector<StepSegment>& segments,
+                     RunState& s) {
+  int row = 0;
+  for (StepSegment& g : segments) {
+    g.first_row = row;
+    row += g.n;
+  }
+  (void)RunLayers(model, tokens, segments, s, /*hooks=*/nullptr, 0);  // no hooks: cannot fail
 }
 
 absl::Status OutputHead(const Model& model, int first_row, int n, const std::vector<int>& wanted,

@@ -84,6 +84,31 @@ struct RunState {
 absl::Status ForwardLayers(const Model& model, absl::Span<const int32_t> tokens, int pos0, int first_row,
                            RunState& s, const EvalHooks* hooks);
 
+// One sequence's rows in a step that evaluates several sequences at once (continuous
+// batching, engine/model/batch_step.h). Its `n` tokens are the step's rows
+// first_row .. first_row + n - 1, at positions pos0 .. pos0 + n - 1 of `cache`.
+//   one_by_one = true:  each token is computed exactly as a pass of that one token
+//                       (sequential mode, and every decode step);
+//   one_by_one = false: the n tokens are computed as one batch-mode chunk (n >= 2).
+// Products whose rounding does not depend on the row count (I2_S, TQ1_0, TQ2_0,
+// Q8_0, BF16: integer or per-row arithmetic) run over all the step's rows at once, so
+// the weights are read once per step; the others run per segment or per token. Every
+// row's values are thus bit-identical to its sequence's own pass.
+struct StepSegment {
+  KvCache* cache = nullptr;
+  int pos0 = 0;
+  int n = 0;
+  bool one_by_one = true;
+  int first_row = 0;  // set by ForwardSegments
+};
+
+// ForwardLayers for several sequences' segments at once: tokens[first_row ..] are each
+// segment's; the residual stream of every row is left in s.x (s's own cache unused).
+// REQUIRES: as ForwardLayers, per segment; segments of different caches, or of one
+// cache in increasing positions; s sized for tokens.size() rows.
+void ForwardSegments(const Model& model, absl::Span<const int32_t> tokens, std::vector<StepSegment>& segments,
+                     RunState& s);
+
 // The final norm and output head for the wanted rows of the chunk just run (rows
 // first_row .. first_row + n - 1), starting at wanted[*next_wanted] and advancing it,
 // kHeadRows at a time; each row goes to on_logits. `screen`: see HeadScreen.

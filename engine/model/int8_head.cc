@@ -87,12 +87,16 @@ void Int8Head::Forward(const Kernels& k, ThreadPool& pool, const float* x, int n
   std::vector<int32_t> act_sum(n);
   for (int t = 0; t < n; ++t) k.quantize_row_i8s(x + t * cols_, cols_, xq.data() + t * cols_, &act_scale[t], &act_sum[t]);
   pool.ParallelFor(rows_, [&](int64_t r0, int64_t r1, int) {
-    thread_local std::vector<int32_t> sums;
-    sums.resize(static_cast<size_t>(r1 - r0));
-    for (int t = 0; t < n; ++t) {
-      k.i8_gemv(values() + r0 * cols_, row_sum_.data() + r0, cols_, r1 - r0, xq.data() + t * cols_, sums.data());
-      float* yt = y + static_cast<int64_t>(t) * rows_;
-      for (int64_t r = r0; r < r1; ++r) yt[r] = static_cast<float>(sums[r - r0]) / act_scale[t] * row_scale_[r];
+    // Blocks of rows that stay in L2 while every token reads them.
+    constexpr int64_t kBlockRows = 128;
+    int32_t sums[kBlockRows];
+    for (int64_t b0 = r0; b0 < r1; b0 += kBlockRows) {
+      const int64_t b1 = std::min(r1, b0 + kBlockRows);
+      for (int t = 0; t < n; ++t) {
+        k.i8_gemv(values() + b0 * cols_, row_sum_.data() + b0, cols_, b1 - b0, xq.data() + t * cols_, sums);
+        float* yt = y + static_cast<int64_t>(t) * rows_;
+        for (int64_t r = b0; r < b1; ++r) yt[r] = static_cast<float>(sums[r - b0]) / act_scale[t] * row_scale_[r];
+      }
     }
   }, 16);
 }

@@ -137,11 +137,19 @@ void LinearF16(const Model& model, const WeightMatrix& w, const float* x, int n,
   s.blocks.resize(static_cast<size_t>(n) * cols * sizeof(uint16_t));
   uint16_t* xh = reinterpret_cast<uint16_t*>(s.blocks.data());
   for (int t = 0; t < n; ++t) k.fp32_to_fp16_row(x + t * cols, xh + t * cols, cols);
+  // Several tokens (a batch step of decode rows, each rounded as if alone): blocks of
+  // kF16BlockRows weight rows stay in L2 while every token reads them, so the head is
+  // read from memory once per step.
+  constexpr int64_t kF16BlockRows = 64;
   model.pool().ParallelFor(
       w.rows,
       [&](int64_t r0, int64_t r1, int) {
-        for (int t = 0; t < n; ++t) {
-          k.f16_dot_rows(wd + r0 * stride, stride, r1 - r0, cols, xh + t * cols, y + static_cast<int64_t>(t) * w.rows + r0);
+        for (int64_t b0 = r0; b0 < r1; b0 += kF16BlockRows) {
+          const int64_t b1 = std::min(r1, b0 + kF16BlockRows);
+          for (int t = 0; t < n; ++t) {
+            k.f16_dot_rows(wd + b0 * stride, stride, b1 - b0, cols, xh + t * cols,
+                           y + static_cast<int64_t>(t) * w.rows + b0);
+          }
         }
       },
       kMinRowsPerThread);
@@ -240,6 +248,11 @@ void LinearShared(const Model& model, absl::Span<const LinearOutput> outs, const
         }
       },
       MinI2SRowsPerThread(first, n_tokens));
+}
+
+bool RowInvariantType(GgmlType t) {
+  return t == GgmlType::kI2_S || t == GgmlType::kTQ1_0 || t == GgmlType::kTQ2_0 || t == GgmlType::kQ8_0 ||
+         t == GgmlType::kBF16;
 }
 
 void EmbeddingRow(const WeightMatrix& w, int32_t id, float* out) {

@@ -47,6 +47,12 @@ struct LinearOutput {
 void LinearShared(const Model& model, absl::Span<const LinearOutput> outs, const float* x, int n_tokens,
                   LinearScratch& scratch);
 
+// True for the types whose products give every row the same values however many rows
+// share the call (integer sums, or per-row float loops): I2_S, TQ1_0, TQ2_0, Q8_0,
+// BF16. F16 rounds differently for one row and for several (see Linear's ggml_rows),
+// and F32 goes through OpenBLAS, whose kernels depend on the row count.
+bool RowInvariantType(GgmlType t);
+
 // One row of token_embd as floats (embedding lookup): out[w.cols].
 void EmbeddingRow(const WeightMatrix& w, int32_t id, float* out);
 

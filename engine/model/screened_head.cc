@@ -3,6 +3,7 @@
 #include "engine/model/screened_head.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <fcntl.h>
 #include <unistd.h>
@@ -101,7 +102,7 @@ int64_t ScreenedHead::bytes() const {
   return int8_.bytes() + static_cast<int64_t>((slope_x_.size() + slope_d_.size()) * sizeof(float));
 }
 
-bool ScreenedHead::Bounds(const Kernels& k, ThreadPool& pool, const float* x, ScreenScratch& s) const {
+bool ScreenedHead::Prepare(const Kernels& k, const float* x, ScreenScratch& s) const {
   const int64_t n = cols(), rows_n = rows();
   s.xh.resize(n);
   s.xf.resize(n);
@@ -125,26 +126,30 @@ bool ScreenedHead::Bounds(const Kernels& k, ThreadPool& pool, const float* x, Sc
     const double e = static_cast<double>(s.xf[i]) - static_cast<double>(s.xq[i]) / t;
     d2 += e * e;
   }
-  const double X = std::sqrt(x2) * (1.0 + 1e-9), D = std::sqrt(d2) * (1.0 + 1e-9);
-  if (!std::isfinite(X) || !std::isfinite(D)) return false;
+  s.X = std::sqrt(x2) * (1.0 + 1e-9);
+  s.D = std::sqrt(d2) * (1.0 + 1e-9);
+  s.inv_t = 1.0 / static_cast<double>(t);  // rounded: covered by the 8 u_d below
+  return std::isfinite(s.X) && std::isfinite(s.D);
+}
 
-  const int8_t* values = int8_.values();
+void ScreenedHead::ScreenRows(const Kernels& k, int64_t r0, int64_t r1, ScreenScratch& s) const {
+  const int64_t n = cols();
+  k.i8_gemv(int8_.values() + r0 * n, int8_.row_sums() + r0, n, r1 - r0, s.xq.data(), s.isum.data() + r0);
   const float* scales = int8_.row_scales();
-  const int32_t* sums = int8_.row_sums();
-  const double inv_t = 1.0 / static_cast<double>(t);  // rounded: covered by the 8 u_d below
-  const double scale = bound_scale_;
-  pool.ParallelFor(rows_n, [&](int64_t r0, int64_t r1, int) {
-    k.i8_gemv(values + r0 * n, sums + r0, n, r1 - r0, s.xq.data(), s.isum.data() + r0);
-    for (int64_t r = r0; r < r1; ++r) {
-      const double approx = static_cast<double>(s.isum[r]) * scales[r] * inv_t;
-      double b = slope_x_[r] * X + slope_d_[r] * D;
-      b += 8 * kUnitD * (std::fabs(approx) + b);  // proof (c) and this arithmetic
-      b *= scale;
-      const bool ok = std::isfinite(approx) && std::isfinite(b);
-      s.lo[r] = ok ? approx - b : -kInf;
-      s.hi[r] = ok ? approx + b : kInf;
-    }
-  }, kMinScreenRows);
+  for (int64_t r = r0; r < r1; ++r) {
+    const double approx = static_cast<double>(s.isum[r]) * scales[r] * s.inv_t;
+    double b = slope_x_[r] * s.X + slope_d_[r] * s.D;
+    b += 8 * kUnitD * (std::fabs(approx) + b);  // proof (c) and this arithmetic
+    b *= bound_scale_;
+    const bool ok = std::isfinite(approx) && std::isfinite(b);
+    s.lo[r] = ok ? approx - b : -kInf;
+    s.hi[r] = ok ? approx + b : kInf;
+  }
+}
+
+bool ScreenedHead::Bounds(const Kernels& k, ThreadPool& pool, const float* x, ScreenScratch& s) const {
+  if (!Prepare(k, x, s)) return false;
+  pool.ParallelFor(rows(), [&](int64_t r0, int64_t r1, int) { ScreenRows(k, r0, r1, s); }, kMinScreenRows);
   return true;
 }
 
@@ -158,6 +163,47 @@ void ScreenedHead::ExactAll(const Kernels& k, ThreadPool& pool, const ScreenScra
 
 ScreenResult ScreenedHead::Logits(const Kernels& k, ThreadPool& pool, const float* x, const ScreenRequest& request,
                                   ScreenScratch& s, float* out) const {
+  ScreenResult result;
+  LogitsBatch(k, pool, 1, &x, std::array<const ScreenRequest*, 1>{&request}.data(),
+              std::array<ScreenScratch*, 1>{&s}.data(), &out, &result);
+  return result;
+}
+
+void ScreenedHead::LogitsBatch(const Kernels& k, ThreadPool& pool, int m, const float* const* x,
+                               const ScreenRequest* const* requests, ScreenScratch* const* s, float* const* out,
+                               ScreenResult* results) const {
+  const int64_t rows_n = rows();
+  // Step 1 per row; a row that needs (nearly) every logit skips the screen.
+  std::vector<char> prepared(m);
+  bool any = false;
+  for (int a = 0; a < m; ++a) {
+    if (std::max(1, requests[a]->top_k) >= rows_n) {
+      s[a]->xh.resize(cols());
+      k.fp32_to_fp16_row(x[a], s[a]->xh.data(), cols());
+      prepared[a] = false;
+    } else {
+      prepared[a] = Prepare(k, x[a], *s[a]);  // fills s.xh before it can decline
+    }
+    any = any || prepared[a];
+  }
+  // Step 2: each block of int8 rows is read from memory once, then screened for every
+  // row from the cache (a block of kScreenBlock rows fits in L2).
+  constexpr int64_t kScreenBlock = 128;
+  if (any) {
+    pool.ParallelFor(rows_n, [&](int64_t r0, int64_t r1, int) {
+      for (int64_t b0 = r0; b0 < r1; b0 += kScreenBlock) {
+        const int64_t b1 = std::min(r1, b0 + kScreenBlock);
+        for (int a = 0; a < m; ++a) {
+          if (prepared[a]) ScreenRows(k, b0, b1, *s[a]);
+        }
+      }
+    }, kMinScreenRows);
+  }
+  for (int a = 0; a < m; ++a) results[a] = Finish(k, pool, prepared[a], *requests[a], *s[a], out[a]);
+}
+
+ScreenResult ScreenedHead::Finish(const Kernels& k, ThreadPool& pool, bool prepared, const ScreenRequest& request,
+                                  ScreenScratch& s, float* out) const {
   const int64_t rows_n = rows();
   ScreenResult result;
   auto full = [&] {  // REQUIRES: s.xh holds x in F16
@@ -166,13 +212,8 @@ ScreenResult ScreenedHead::Logits(const Kernels& k, ThreadPool& pool, const floa
     if (result.candidates == 0) result.candidates = rows_n;
     return result;
   };
+  if (!prepared) return full();
   const int top_k = std::max(1, request.top_k);
-  if (top_k >= rows_n) {
-    s.xh.resize(cols());
-    k.fp32_to_fp16_row(x, s.xh.data(), cols());
-    return full();
-  }
-  if (!Bounds(k, pool, x, s)) return full();  // Bounds fills s.xh before it can decline
   // The penalty moves both ends of a penalized row's interval (monotone map).
   if (request.repetition_penalty != 1.0f) {
     for (int32_t id : request.penalized) {

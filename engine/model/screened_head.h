@@ -101,6 +101,7 @@ struct ScreenScratch {
   std::vector<double> lo, hi;        // [rows]  lo <= exact logit <= hi
   std::vector<int32_t> candidates;   // rows with hi >= L, ascending
   std::vector<double> heap;          // [top_k] the k largest lo (a min-heap)
+  double X = 0, D = 0, inv_t = 0;    // the activation's norms and 1 / its int8 scale
 };
 
 class ScreenedHead {
@@ -117,6 +118,13 @@ class ScreenedHead {
   // RanksBefore order, are those of the exact row.
   ScreenResult Logits(const Kernels& k, ThreadPool& pool, const float* x, const ScreenRequest& request,
                       ScreenScratch& s, float* out) const;
+
+  // Logits for m activation rows at once (a batch step of several sequences): the
+  // int8 rows are read once for all of them. Row a's out and result are exactly what
+  // Logits(x[a], *requests[a], *s[a]) gives alone.
+  void LogitsBatch(const Kernels& k, ThreadPool& pool, int m, const float* const* x,
+                   const ScreenRequest* const* requests, ScreenScratch* const* s, float* const* out,
+                   ScreenResult* results) const;
 
   // Steps 1-2 alone (tests): s.xh, s.lo, s.hi for x, without a penalty. False when
   // the screen declines (non-finite activation or scale).
@@ -136,6 +144,15 @@ class ScreenedHead {
   int64_t bytes() const;
 
  private:
+  // Step 1: x rounded to F16 (s.xh, always), its int8 quantization and norms. False
+  // when the screen declines (non-finite activation or scale).
+  bool Prepare(const Kernels& k, const float* x, ScreenScratch& s) const;
+  // Step 2 for head rows [r0, r1): s.isum, s.lo, s.hi. REQUIRES: Prepare(s) was true.
+  void ScreenRows(const Kernels& k, int64_t r0, int64_t r1, ScreenScratch& s) const;
+  // Steps 3-4: candidates and exact rescoring (or the full exact head).
+  ScreenResult Finish(const Kernels& k, ThreadPool& pool, bool prepared, const ScreenRequest& request,
+                      ScreenScratch& s, float* out) const;
+
   WeightMatrix head_;   // the F16 head, in the file mapping
   Int8Head int8_;
   std::vector<float> slope_x_;  // [rows] E_r + γ W_r: multiplies X

@@ -196,6 +196,18 @@ struct ChatRendering {
   ChatTemplateSource source = ChatTemplateSource::kRequest;
 };
 
+// What one step of a batching backend's loop did (continuous batching: several
+// requests' tokens in one forward pass; services/native/batch_scheduler.h).
+struct BatchStepReport {
+  int sequences = 0;       // requests in the step
+  int decode_rows = 0;     // of them, decoding one token
+  int prefill_tokens = 0;  // prompt tokens in the step
+  int waiting = 0;         // requests queued for a place in the batch
+  int64_t kv_bytes = 0;    // KV caches held by running requests
+  double seconds = 0;      // the step's forward pass and sampling
+};
+using BatchStepObserver = std::function<void(const BatchStepReport& step)>;
+
 // Called with whether the backend can serve now (see SetReadinessObserver).
 using ReadinessObserver = std::function<void(bool ready)>;
 
@@ -226,6 +238,10 @@ class EngineBackend {
   // not called again. The default suits a backend that is ready from load to
   // destruction: it never calls the observer, so the server keeps SERVING.
   virtual void SetReadinessObserver(ReadinessObserver observer) { (void)observer; }
+
+  // A backend that batches Generate requests calls `observer` after each step, on
+  // its loop thread (metrics). Set before serving; the default never calls it.
+  virtual void SetBatchObserver(BatchStepObserver observer) { (void)observer; }
 
   // Text -> ids (add_bos already resolved against Info().add_bos).
   // FailedPrecondition when the model has no tokenizer.

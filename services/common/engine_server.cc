@@ -204,6 +204,7 @@ void EngineServer::SetBackend(std::shared_ptr<EngineBackend> backend) {
   }
   // Called at once with the backend's current readiness, then on changes. Not
   // under health_mu_: the backend calls the observer under its own lock.
+  backend->SetBatchObserver([metrics = metrics_.get()](const BatchStepReport& step) { metrics->BatchStep(step); });
   backend->SetReadinessObserver([this](bool ready) { OnBackendReadiness(ready); });
   std::lock_guard<std::mutex> lock(health_mu_);
   UpdateHealth();
@@ -240,7 +241,10 @@ void EngineServer::Shutdown(double grace_seconds) {
   server_->Shutdown(std::chrono::system_clock::now() + kFlushResponses);
   server_->Wait();
   // The backend may outlive this server (it is shared): no calls into us later.
-  if (backend_ != nullptr) backend_->SetReadinessObserver(nullptr);
+  if (backend_ != nullptr) {
+    backend_->SetReadinessObserver(nullptr);
+    backend_->SetBatchObserver(nullptr);
+  }
 }
 
 namespace {

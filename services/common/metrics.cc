@@ -80,7 +80,36 @@ ServiceMetrics::ServiceMetrics()
                           .Name("bitnet_screened_head_fallbacks_total")
                           .Help("Screened tokens that ran the full exact output head instead")
                           .Register(*registry_)
-                          .Add({})) {}
+                          .Add({})),
+      batch_sequences_(prometheus::BuildHistogram()
+                           .Name("bitnet_batch_sequences")
+                           .Help("Requests evaluated together in one step of the batch loop")
+                           .Register(*registry_)
+                           .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64})),
+      batch_step_seconds_(prometheus::BuildHistogram()
+                              .Name("bitnet_batch_step_seconds")
+                              .Help("Time of one step of the batch loop (forward pass and sampling)")
+                              .Register(*registry_)
+                              .Add({}, LatencyBuckets())),
+      batch_queue_depth_(prometheus::BuildGauge()
+                             .Name("bitnet_batch_queue_depth")
+                             .Help("Generate requests waiting for a place in the batch")
+                             .Register(*registry_)
+                             .Add({})),
+      batch_kv_bytes_(prometheus::BuildGauge()
+                          .Name("bitnet_batch_kv_cache_bytes")
+                          .Help("KV cache bytes held by the requests in the batch")
+                          .Register(*registry_)
+                          .Add({})),
+      batch_tokens_(prometheus::BuildCounter()
+                        .Name("bitnet_batch_tokens_total")
+                        .Help("Tokens evaluated by the batch loop, by kind (decode, prefill)")
+                        .Register(*registry_)),
+      batch_decode_rate_(prometheus::BuildGauge()
+                             .Name("bitnet_batch_decode_tokens_per_second")
+                             .Help("Decode tokens per second of the last step (all its requests together)")
+                             .Register(*registry_)
+                             .Add({})) {}
 
 void ServiceMetrics::RequestDone(const std::string& rpc, const std::string& code, double seconds) {
   requests_.Add({{"rpc", rpc}, {"code", code}}).Increment();
@@ -107,6 +136,16 @@ void ServiceMetrics::OutputHead(const std::string& head, const std::vector<int32
   head_requests_.Add({{"head", head}}).Increment();
   for (int32_t c : candidates) head_candidates_.Observe(c);
   if (fallbacks > 0) head_fallbacks_.Increment(fallbacks);
+}
+
+void ServiceMetrics::BatchStep(const BatchStepReport& step) {
+  batch_sequences_.Observe(step.sequences);
+  batch_step_seconds_.Observe(step.seconds);
+  batch_queue_depth_.Set(step.waiting);
+  batch_kv_bytes_.Set(static_cast<double>(step.kv_bytes));
+  if (step.decode_rows > 0) batch_tokens_.Add({{"kind", "decode"}}).Increment(step.decode_rows);
+  if (step.prefill_tokens > 0) batch_tokens_.Add({{"kind", "prefill"}}).Increment(step.prefill_tokens);
+  if (step.seconds > 0) batch_decode_rate_.Set(step.decode_rows / step.seconds);
 }
 
 absl::StatusOr<int> ServiceMetrics::Expose(const std::string& host, int port) {

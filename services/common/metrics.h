@@ -19,6 +19,13 @@
 //   bitnet_screened_head_candidates              histogram, per screened token: head rows
 //                                                recomputed exactly (engine/model/screened_head.h)
 //   bitnet_screened_head_fallbacks_total         screened tokens that ran the full exact head
+//   bitnet_batch_sequences                       histogram, per step of a batching backend:
+//                                                requests in the step (continuous batching)
+//   bitnet_batch_step_seconds                    histogram, time of each step
+//   bitnet_batch_queue_depth                     requests waiting for a place in the batch
+//   bitnet_batch_kv_cache_bytes                  KV caches held by the running requests
+//   bitnet_batch_tokens_total{kind}              tokens evaluated by steps (decode, prefill)
+//   bitnet_batch_decode_tokens_per_second        aggregate decode rate of the last step
 //
 // Thread safety: all methods may be called from any thread.
 #pragma once
@@ -35,6 +42,7 @@
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
+#include "services/common/engine_backend.h"
 
 namespace bitparity {
 
@@ -50,6 +58,7 @@ class ServiceMetrics {
   void PrefillRate(double tokens_per_s);
   void WorkerRetries(const std::string& rpc, int n);
   void OutputHead(const std::string& head, const std::vector<int32_t>& candidates, int fallbacks);
+  void BatchStep(const BatchStepReport& step);
 
   // Serves /metrics on host:port (port 0 = any free port). Returns the bound port.
   absl::StatusOr<int> Expose(const std::string& host, int port);
@@ -71,6 +80,12 @@ class ServiceMetrics {
   prometheus::Family<prometheus::Counter>& head_requests_;
   prometheus::Histogram& head_candidates_;
   prometheus::Counter& head_fallbacks_;
+  prometheus::Histogram& batch_sequences_;
+  prometheus::Histogram& batch_step_seconds_;
+  prometheus::Gauge& batch_queue_depth_;
+  prometheus::Gauge& batch_kv_bytes_;
+  prometheus::Family<prometheus::Counter>& batch_tokens_;
+  prometheus::Gauge& batch_decode_rate_;
   std::unique_ptr<prometheus::Exposer> exposer_;
 };
 

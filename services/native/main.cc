@@ -12,6 +12,11 @@ int main(int argc, char** argv) {
   bitparity::AddServerFlags(app, &server);
   bitparity::AddNativeFlags(app, &native);
   CLI11_PARSE(app, argc, argv);
+  // Requests the batch loop can hold must get past the admission gate: unless told
+  // otherwise, as many run at once as one batch holds.
+  if (app.count("--max-concurrent") == 0 && native.max_batch > server.limits.max_concurrent) {
+    server.limits.max_concurrent = native.max_batch;
+  }
   // The model load cannot stop midway: a stop signal during it abandons it
   // (RunEngineServer exits after kStopLoadWaitMs).
   return bitparity::RunEngineServer(server, [&](const bitparity::CancelledFn&) {

@@ -1,5 +1,7 @@
 #include "services/native/native_backend.h"
 
+#include "services/native/batch_scheduler.h"
+
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -126,11 +128,34 @@ class NativeBackend::Lease {
 };
 
 NativeBackend::NativeBackend(std::shared_ptr<const Model> model, int max_context,
-                             int max_idle_sessions)
+                             int max_idle_sessions, BatchOptions batch)
     : model_(std::move(model)),
       max_context_(max_context > 0 ? max_context : model_->config().n_ctx_train),
       max_idle_sessions_(std::max(1, max_idle_sessions)) {
   info_ = DescribeModel(*model_, max_context_);
+  if (batch.max_batch > 0) {
+    batch.max_context = max_context_;
+    scheduler_ = std::make_unique<BatchScheduler>(model_, batch);
+    scheduler_->on_step = [this](const BatchStepReport& step) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (batch_observer_) batch_observer_(step);
+    };
+    const BatchOptions& o = scheduler_->options();
+    info_.build_extra["batching"] = absl::StrCat(
+        "continuous, batch-invariant: max_batch ", o.max_batch, ", prefill_chunk ", o.prefill_chunk,
+        ", kv_budget_mib ", (o.kv_budget_bytes > 0 ? o.kv_budget_bytes : o.max_batch * scheduler_->KvBytes(max_context_)) >> 20);
+  }
+}
+
+NativeBackend::~NativeBackend() = default;
+
+int64_t NativeBackend::SessionBytes() const {
+  return session_bytes_.load() + (scheduler_ != nullptr ? scheduler_->kv_bytes_in_use() : 0);
+}
+
+void NativeBackend::SetBatchObserver(BatchStepObserver observer) {
+  std::lock_guard<std::mutex> lock(mu_);
+  batch_observer_ = std::move(observer);
 }
 
 absl::StatusOr<std::unique_ptr<NativeBackend>> NativeBackend::Load(
@@ -144,13 +169,13 @@ absl::StatusOr<std::unique_ptr<NativeBackend>> NativeBackend::Load(
   mo.metadata_overrides = options.metadata_overrides;
   ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Load(options.model_path, mo));
   return Wrap(std::shared_ptr<const Model>(std::move(model)), options.max_context,
-              options.max_idle_sessions);
+              options.max_idle_sessions, options.batch);
 }
 
 std::unique_ptr<NativeBackend> NativeBackend::Wrap(std::shared_ptr<const Model> model,
-                                                   int max_context, int max_idle_sessions) {
+                                                   int max_context, int max_idle_sessions, BatchOptions batch) {
   return std::unique_ptr<NativeBackend>(
-      new NativeBackend(std::move(model), max_context, max_idle_sessions));
+      new NativeBackend(std::move(model), max_context, max_idle_sessions, batch));
 }
 
 std::unique_ptr<Session> NativeBackend::AcquireSession() {
@@ -277,8 +302,15 @@ absl::StatusOr<GenerationResult> NativeBackend::Generate(absl::Span<const int32_
   if (on_token) {
     cb = [&](const GeneratedToken& t) { return on_token(ToTokenInfo(t, logprobs)); };
   }
-  Lease session(*this);
-  ASSIGN_OR_RETURN(GenerateResult r, bitparity::Generate(*session, prompt, o, cb, cancelled));
+  absl::StatusOr<GenerateResult> generated;
+  if (scheduler_ != nullptr) {
+    generated = scheduler_->Generate(prompt, o, cb, cancelled);
+  } else {
+    Lease session(*this);
+    generated = bitparity::Generate(*session, prompt, o, cb, cancelled);
+  }
+  if (!generated.ok()) return generated.status();
+  GenerateResult& r = *generated;
   if (notes != nullptr) {  // which head served it: GetModelInfo's choice, per request
     notes->output_head = HeadModeName(r.head.path);
     notes->head_candidates = r.head.candidates;

@@ -1,9 +1,12 @@
 // File: services/native/native_backend.h
 //
-// The bitparity engine as an EngineBackend: one Model shared by every request,
-// and a pool of Sessions (each with its own KV cache), one per request in
-// flight. Sessions are made on first need and kept for reuse, so memory grows
-// with the concurrency actually reached, up to the server's max_concurrent.
+// The bitparity engine as an EngineBackend: one Model shared by every request.
+// Generate goes through a BatchScheduler (batch_scheduler.h: continuous batching,
+// every request bit-identical to being served alone) when options.batch.max_batch
+// > 0, as bitnet-native-server runs it; otherwise each request runs on its own
+// Session. EvalLogits and EvalTrace always take a Session from a pool (each with
+// its own KV cache), made on first need and kept for reuse, so memory grows with
+// the concurrency actually reached, up to the server's max_concurrent.
 //
 //   NativeBackendOptions o;  o.model_path = "tiny.gguf";  o.threads = 2;
 //   ASSIGN_OR_RETURN(std::unique_ptr<NativeBackend> b, NativeBackend::Load(o));
@@ -26,6 +29,7 @@
 #include "engine/model/model.h"
 #include "engine/model/session.h"
 #include "services/common/engine_backend.h"
+#include "services/native/batch_options.h"
 
 namespace bitparity {
 
@@ -39,7 +43,10 @@ struct NativeBackendOptions {
   WeightMemory weight_memory = WeightMemory::kHugePages;  // engine/model/weight_memory.h
   int max_idle_sessions = 2;           // sessions kept for reuse (= max_concurrent)
   std::vector<MetadataOverride> metadata_overrides;  // --override-kv (ModelOptions)
+  BatchOptions batch = NoBatchLoop();  // the batch loop for Generate (max_context filled in)
 };
+
+class BatchScheduler;
 
 class NativeBackend final : public EngineBackend {
  public:
@@ -47,10 +54,12 @@ class NativeBackend final : public EngineBackend {
   static absl::StatusOr<std::unique_ptr<NativeBackend>> Load(const NativeBackendOptions& options);
   // Wraps a model that is already loaded (tests, benchmarks).
   static std::unique_ptr<NativeBackend> Wrap(std::shared_ptr<const Model> model, int max_context,
-                                             int max_idle_sessions);
+                                             int max_idle_sessions, BatchOptions batch = NoBatchLoop());
 
+  ~NativeBackend() override;
   const BackendInfo& Info() const override { return info_; }
-  int64_t SessionBytes() const override { return session_bytes_.load(); }
+  int64_t SessionBytes() const override;
+  void SetBatchObserver(BatchStepObserver observer) override;
   const Model& model() const { return *model_; }
 
   absl::StatusOr<std::vector<int32_t>> Tokenize(absl::string_view text, bool add_bos,
@@ -73,7 +82,7 @@ class NativeBackend final : public EngineBackend {
 
  private:
   class Lease;
-  NativeBackend(std::shared_ptr<const Model> model, int max_context, int max_idle_sessions);
+  NativeBackend(std::shared_ptr<const Model> model, int max_context, int max_idle_sessions, BatchOptions batch);
   std::unique_ptr<Session> AcquireSession();
   void ReleaseSession(std::unique_ptr<Session> session);
   absl::Status RequireTokenizer() const;
@@ -85,6 +94,8 @@ class NativeBackend final : public EngineBackend {
   std::atomic<int64_t> session_bytes_{0};
   std::mutex mu_;
   std::vector<std::unique_ptr<Session>> idle_ ABSL_GUARDED_BY(mu_);
+  BatchStepObserver batch_observer_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<BatchScheduler> scheduler_;  // null: Generate on Sessions
 };
 
 }  // namespace bitparity

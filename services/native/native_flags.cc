@@ -35,6 +35,23 @@ void AddNativeFlags(CLI::App& app, NativeFlags* f) {
   app.add_option("--override-kv", f->override_kv,
                  "KEY=TYPE:VALUE (TYPE int, float, bool, str): run the model with this metadata "
                  "value, as llama.cpp's flag; repeatable (base/metadata_override.h)");
+  app.add_option("--max-batch", f->max_batch,
+                 "Generate requests decoding together in one forward pass (continuous batching; every "
+                 "request's tokens and logits equal being served alone: services/native/batch_scheduler.h). "
+                 "0 = no batch loop: each request runs on its own")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 256));
+  app.add_option("--prefill-chunk", f->prefill_chunk,
+                 "Prompt tokens evaluated per batch step beside the running requests' decode tokens: larger "
+                 "gives new requests their first token sooner, smaller keeps running streams' pace")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 4096));
+  app.add_option("--kv-budget-mb", f->kv_budget_mb,
+                 "KV cache memory for the requests in the batch (each needs prompt + max_new_tokens "
+                 "positions); a request larger than the whole budget gets RESOURCE_EXHAUSTED, others wait "
+                 "for room. 0 = max-batch caches of the full context")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 24));
 }
 
 absl::StatusOr<std::unique_ptr<EngineBackend>> LoadNativeBackend(const NativeFlags& f,
@@ -53,6 +70,9 @@ absl::StatusOr<std::unique_ptr<EngineBackend>> LoadNativeBackend(const NativeFla
   ASSIGN_OR_RETURN(o.head, ParseHeadMode(f.head));
   ASSIGN_OR_RETURN(o.weight_memory, ParseWeightMemory(f.weight_memory));
   ASSIGN_OR_RETURN(o.metadata_overrides, ParseMetadataOverrides(f.override_kv));
+  o.batch.max_batch = f.max_batch;
+  o.batch.prefill_chunk = f.prefill_chunk;
+  o.batch.kv_budget_bytes = int64_t{f.kv_budget_mb} << 20;
   ASSIGN_OR_RETURN(std::unique_ptr<NativeBackend> backend, NativeBackend::Load(o));
   return std::unique_ptr<EngineBackend>(std::move(backend));
 }

@@ -1,7 +1,8 @@
 // File: services/native/native_flags.h
 //
 // The engine flags of bitnet-native-server (--model, --threads, --max-context,
-// --kernels, --inject-fault) and turning them into a loaded NativeBackend.
+// --kernels, --inject-fault, --max-batch, ...) and turning them into a loaded
+// NativeBackend.
 #pragma once
 
 #include <memory>
@@ -26,6 +27,9 @@ struct NativeFlags {
   std::string weight_memory = "hugepages";
   std::string inject_fault;
   std::vector<std::string> override_kv;  // KEY=TYPE:VALUE (base/metadata_override.h)
+  int max_batch = 8;       // Generate requests decoding together (batch_scheduler.h)
+  int prefill_chunk = 16;  // prompt tokens per batch step
+  int kv_budget_mb = 0;    // KV caches of running requests; 0 = max_batch full-context caches
 };
 
 void AddNativeFlags(CLI::App& app, NativeFlags* flags);

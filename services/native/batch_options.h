@@ -1,0 +1,26 @@
+// File: services/native/batch_options.h
+//
+// The settings of bitnet-native-server's batch loop (batch_scheduler.h), apart from
+// the scheduler so that NativeBackend's users need not see the engine's generation
+// headers.
+#pragma once
+
+#include <cstdint>
+
+namespace bitparity {
+
+struct BatchOptions {
+  int max_context = 0;       // positions one request may hold (> 0)
+  int max_batch = 8;         // requests running together
+  int prefill_chunk = 16;    // prompt tokens per step (>= 2)
+  int64_t kv_budget_bytes = 0;  // KV caches of running requests; 0 = max_batch full-context caches
+};
+
+// Options that turn the batch loop off (NativeBackend then runs Generate on Sessions).
+inline BatchOptions NoBatchLoop() {
+  BatchOptions o;
+  o.max_batch = 0;
+  return o;
+}
+
+}  // namespace bitparity
