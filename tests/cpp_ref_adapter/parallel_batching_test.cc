@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -147,6 +148,26 @@ TEST_F(ParallelBatchingTest, ConcurrentGreedyCallsAllReturnTheirTokenCounts) {
     EXPECT_EQ(static_cast<int>(got[i].ids.size()), reqs[i].max_new_tokens()) << "call " << i;
   }
 
+  // Batched, the same requests need not give the N=1 tokens (bitnet.cpp's
+  // multi-row products round differently): reported, not asserted.
+  std::unique_ptr<Served> one = Serve(1);
+  ASSERT_NE(one, nullptr);
+  int differ = 0;
+  for (int i = 0; i < kCalls; ++i) {
+    const Outcome sequential = Unary(one->stub.get(), reqs[i]);
+    ASSERT_TRUE(sequential.status.ok()) << sequential.status.error_message();
+    differ += sequential.ids != got[i].ids;
+    size_t same = 0;
+    while (same < got[i].ids.size() && same < sequential.ids.size() &&
+           got[i].ids[same] == sequential.ids[same]) {
+      ++same;
+    }
+    std::printf("call %d: the first %zu of %zu tokens equal the N=1 server's\n", i, same,
+                got[i].ids.size());
+  }
+  std::printf("%d of %d concurrent greedy calls differ from the N=1 server's tokens\n", differ, kCalls);
+  RecordProperty("differ_from_sequential", differ);
+
   // GetModelInfo says how it serves.
   grpc::ClientContext ctx;
   v1::GetModelInfoResponse info;
@@ -245,7 +266,7 @@ TEST_F(ParallelBatchingTest, WorkerKilledFailsStreamsInFlightWithUnavailable) {
         << st.error_message();
     EXPECT_NE(st.error_message().find("SIGKILL"), std::string::npos) << st.error_message();
     EXPECT_NE(st.error_message().find("last stderr lines"), std::string::npos) << st.error_message();
-    ++unavailable;
+    if (unavailable++ == 0) std::printf("in flight: %s\n", st.error_message().c_str());
   }
   EXPECT_GE(unavailable, 1) << "no stream was in flight when the worker was killed";
 
