@@ -25,6 +25,8 @@
 //                 token), then one llama_decode per token, each token chosen by a
 //                 llama_sampler chain: [penalties] + greedy (temperature 0: argmax,
 //                 lowest id on ties), or [penalties] top_k top_p min_p temp dist(seed)
+//                 With --parallel N > 1, Generate runs by continuous batching
+//                 instead (ParallelServer, near the end of this file).
 // Context: F16 K and V cache, flash attention off, n_threads = n_threads_batch.
 #include <sys/stat.h>
 

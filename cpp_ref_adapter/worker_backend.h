@@ -55,7 +55,7 @@
 // With options.parallel > 1 (bitnet-cpp-server --parallel N) every call goes
 // through a WorkerMux over the single worker instead (worker_mux.h): a death
 // fails every call in flight on it (Unavailable, with the worker's stderr), and
-// a call is run again only when none of its frames reached the caller; a
+// a call is run again only when it had received no partial frame yet; a
 // deadline or cancel sends Cancel{id} and the worker keeps serving the others.
 //
 // Thread safety: as EngineBackend; calls beyond the number of workers (times
@@ -92,8 +92,8 @@ struct WorkerBackendOptions {
   int max_worker_retries = 2;
   // > 1: the one worker (pool.workers must be 1) serves this many requests at
   // once, multiplexed (worker_mux.h; bitnet-cpp-worker --parallel N). A call
-  // then runs again after a death only when no partial frame reached its
-  // caller: batched outputs are not deterministic, so nothing is replayed.
+  // then runs again after a death only when it had received no partial frame:
+  // batched outputs depend on the batch, so nothing is replayed.
   int parallel = 1;
 };
 
