@@ -22,8 +22,9 @@ int main(int argc, char** argv) {
   bitparity::AddServerFlags(app, &server);
   bitparity::worker::AddWorkerServerFlags(app, &flags, BP_DEFAULT_WORKER);
   CLI11_PARSE(app, argc, argv);
-  // One request per worker: without an explicit limit, admit as many as there are workers.
-  if (app.count("--max-concurrent") == 0) server.limits.max_concurrent = flags.workers;
+  // One request per worker (--parallel per worker): without an explicit limit,
+  // admit as many as the workers serve at once.
+  if (app.count("--max-concurrent") == 0) server.limits.max_concurrent = flags.workers * flags.parallel;
   // A stop signal during start-up ends the wait for the first worker at once.
   return bitparity::RunEngineServer(server, [&](const bitparity::CancelledFn& stop) {
     return bitparity::worker::LoadWorkerBackend(flags, BP_DEFAULT_WORKER, BP_WORKER_LABEL, stop);

@@ -14,6 +14,10 @@ namespace bitparity::worker {
 
 absl::StatusOr<std::unique_ptr<WorkerBackend>> WorkerBackend::Start(
     const WorkerBackendOptions& options, const StopFn& stop) {
+  if (options.parallel > 1 && options.pool.workers != 1) {
+    return absl::InvalidArgumentError(absl::StrCat("--parallel ", options.parallel,
+                                                   " serves from one worker; --workers must be 1"));
+  }
   std::unique_ptr<WorkerBackend> b(new WorkerBackend());
   b->options_ = options;
   absl::StatusOr<std::unique_ptr<WorkerPool>> pool = WorkerPool::Start(options.pool);
@@ -38,6 +42,8 @@ absl::StatusOr<std::unique_ptr<WorkerBackend>> WorkerBackend::Start(
   }
   b->info_.build_extra["worker_command"] = options.pool.command.executable;
   b->info_.build_extra["workers"] = std::to_string(options.pool.workers);
+  b->info_.build_extra["parallel"] = std::to_string(options.parallel);
+  if (options.parallel > 1) b->mux_ = std::make_unique<WorkerMux>(b->pool_.get());
   return b;
 }
 
@@ -71,7 +77,9 @@ absl::Status WorkerBackend::Call(const char* what, wpb::Request& request, const 
     // that a request that kills every worker it meets stops after
     // max_worker_retries of them; one that makes progress goes on.
     if (attempt > 0) fruitless = delivered.size() > before ? 0 : fruitless + 1;
-    const bool replayable = delivered.empty() || plan.replay != Replay::kNever;
+    // Multiplexed (parallel): a batched call gives other results the next
+    // time, so only a call none of whose frames went out runs again.
+    const bool replayable = delivered.empty() || (plan.replay != Replay::kNever && mux_ == nullptr);
     if (!replayable || fruitless >= options_.max_worker_retries || attempt >= kMaxAttempts - 1) {
       if (attempt == 0) return st;
       return absl::Status(st.code(), absl::StrCat(st.message(), " (after ", attempt,
@@ -106,6 +114,13 @@ absl::Status WorkerBackend::CallOnce(const char* what, wpb::Request& request, co
                                      const PartialFn& on_partial, size_t repeats,
                                      std::vector<size_t>* delivered, bool* worker_died,
                                      wpb::Response* final_frame) const {
+  if (mux_ != nullptr) {
+    WorkerMux::Outcome outcome;
+    absl::Status st = mux_->Call(what, request, stop, on_partial, final_frame, &outcome);
+    delivered->resize(delivered->size() + outcome.partials);  // counted, never replayed
+    *worker_died = outcome.worker_died;
+    return st;
+  }
   absl::StatusOr<WorkerPool::Lease> leased = pool_->Acquire(stop);
   if (!leased.ok()) return leased.status();
   WorkerPool::Lease lease = std::move(*leased);

@@ -52,8 +52,14 @@
 // Tokenize, Detokenize and TokenPiece get no caller deadline through the
 // interface, so they are bounded by `quick_timeout` (DeadlineExceeded).
 //
-// Thread safety: as EngineBackend; calls beyond the number of workers wait for
-// a free one.
+// With options.parallel > 1 (bitnet-cpp-server --parallel N) every call goes
+// through a WorkerMux over the single worker instead (worker_mux.h): a death
+// fails every call in flight on it (Unavailable, with the worker's stderr), and
+// a call is run again only when it had received no partial frame yet; a
+// deadline or cancel sends Cancel{id} and the worker keeps serving the others.
+//
+// Thread safety: as EngineBackend; calls beyond the number of workers (times
+// parallel) wait for a free one.
 #pragma once
 
 #include <atomic>
@@ -66,6 +72,7 @@
 
 #include "absl/status/statusor.h"
 #include "cpp_ref_adapter/worker.pb.h"
+#include "cpp_ref_adapter/worker_mux.h"
 #include "cpp_ref_adapter/worker_pool.h"
 #include "services/common/engine_backend.h"
 
@@ -83,6 +90,11 @@ struct WorkerBackendOptions {
   // How many times one call is run again on a fresh worker after the worker
   // serving it died (see the top of the file). 0 turns retries off.
   int max_worker_retries = 2;
+  // > 1: the one worker (pool.workers must be 1) serves this many requests at
+  // once, multiplexed (worker_mux.h; bitnet-cpp-worker --parallel N). A call
+  // then runs again after a death only when it had received no partial frame:
+  // batched outputs depend on the batch, so nothing is replayed.
+  int parallel = 1;
 };
 
 class WorkerBackend final : public EngineBackend {
@@ -163,6 +175,7 @@ class WorkerBackend final : public EngineBackend {
 
   WorkerBackendOptions options_;
   std::unique_ptr<WorkerPool> pool_;
+  std::unique_ptr<WorkerMux> mux_;  // parallel > 1 only; goes before pool_
   BackendInfo info_;
   mutable std::atomic<uint64_t> next_id_{1};
   mutable std::atomic<int64_t> retried_calls_{0};

@@ -5,6 +5,7 @@
 #include <climits>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
 
 namespace bitparity::worker {
 
@@ -52,6 +53,15 @@ void AddWorkerServerFlags(CLI::App& app, WorkerServerFlags* f, const std::string
       ->capture_default_str()
       ->check(CLI::Range(0.05, 3600.0));
   app.add_flag("--worker-stderr", f->worker_stderr, "Copy the workers' stderr to the server's");
+  app.add_option("--parallel", f->parallel,
+                 "Requests one worker serves at once (bitnet-cpp-worker only; needs --workers 1): "
+                 "N sequences in one llama context of N x --max-context cells, decoded together "
+                 "by continuous batching as llama-server -np N -cb. Generate streams through it; "
+                 "the other calls run one at a time between its steps. Outputs are then NOT "
+                 "batch-invariant (a sequence's tokens depend on what shares its steps). "
+                 "Also the default --max-concurrent (x --workers)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
 }
 
 absl::StatusOr<WorkerBackendOptions> MakeWorkerBackendOptions(const WorkerServerFlags& f,
@@ -75,6 +85,15 @@ absl::StatusOr<WorkerBackendOptions> MakeWorkerBackendOptions(const WorkerServer
     o.pool.command.args.push_back("--override-kv");
     o.pool.command.args.push_back(FormatMetadataOverride(ov));
   }
+  if (f.parallel > 1) {
+    if (f.workers != 1) {
+      return absl::InvalidArgumentError(absl::StrCat("--parallel ", f.parallel,
+                                                     " serves from one worker; --workers must be 1"));
+    }
+    o.pool.command.args.push_back("--parallel");
+    o.pool.command.args.push_back(std::to_string(f.parallel));
+  }
+  o.parallel = f.parallel;
   o.pool.command.args.insert(o.pool.command.args.end(), f.worker_args.begin(), f.worker_args.end());
   o.pool.command.forward_stderr = f.worker_stderr;
   o.pool.workers = f.workers;

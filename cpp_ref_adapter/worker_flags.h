@@ -13,6 +13,8 @@
 //                                               --worker-arg=--kernels=scalar
 //   --worker-start-timeout S, --worker-backoff-max S, --worker-stopped-timeout S,
 //   --worker-stderr
+//   --parallel N                                N requests at once in one worker by
+//                                               continuous batching (bitnet-cpp-worker)
 #pragma once
 
 #include <memory>
@@ -40,6 +42,7 @@ struct WorkerServerFlags {
   double backoff_max_s = 10;
   double stopped_timeout_s = 5;
   bool worker_stderr = false;
+  int parallel = 1;  // > 1: bitnet-cpp-worker --parallel N (worker_mux.h)
 };
 
 // `default_worker`: file name of the worker looked up beside /proc/self/exe.

@@ -27,9 +27,9 @@ std::vector<int> Rows(const google::protobuf::RepeatedField<int32_t>& rows) {
   return std::vector<int>(rows.begin(), rows.end());
 }
 
-// One request: partial frames through `send`, then the final frame (returned).
-wpb::Response Answer(EngineBackend& backend, const wpb::Request& req,
-                     const std::function<absl::Status(const wpb::Response&)>& send) {
+}  // namespace
+
+wpb::Response AnswerRequest(EngineBackend& backend, const wpb::Request& req, const SendFn& send) {
   wpb::Response resp;
   resp.set_id(req.id());
   absl::Status st;
@@ -156,8 +156,6 @@ wpb::Response Answer(EngineBackend& backend, const wpb::Request& req,
   return resp;
 }
 
-}  // namespace
-
 int ServeRequests(EngineBackend& backend, int in_fd, int out_fd) {
   bool broken_output = false;
   auto send = [&](const wpb::Response& m) -> absl::Status {
@@ -173,7 +171,8 @@ int ServeRequests(EngineBackend& backend, int in_fd, int out_fd) {
       std::fprintf(stderr, "worker: bad request stream: %s\n", st.ToString().c_str());
       return 2;
     }
-    wpb::Response final_frame = Answer(backend, req, send);
+    if (req.has_cancel()) continue;  // nothing runs between our requests: nothing to stop
+    wpb::Response final_frame = AnswerRequest(backend, req, send);
     if (broken_output || !send(final_frame).ok()) {
       std::fprintf(stderr, "worker: cannot write to the supervisor; exiting\n");
       return 2;
@@ -182,7 +181,7 @@ int ServeRequests(EngineBackend& backend, int in_fd, int out_fd) {
 }
 
 int WorkerMain(int argc, char** argv, const std::string& description, const AddFlagsFn& add_flags,
-               const LoadBackendFn& load) {
+               const LoadBackendFn& load, const ServeFn& serve) {
   // Die with the supervisor, even if it is SIGKILLed while we compute.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   // The server blocks SIGTERM/SIGINT in all threads and the mask survives exec.
@@ -219,6 +218,7 @@ int WorkerMain(int argc, char** argv, const std::string& description, const AddF
   ToProto((*backend)->Info(), hello.mutable_hello()->mutable_info());
   hello.mutable_hello()->set_session_bytes((*backend)->SessionBytes());
   if (!WriteFrame(out_fd, hello).ok()) return 2;
+  if (serve) return serve(**backend, STDIN_FILENO, out_fd);
   return ServeRequests(**backend, STDIN_FILENO, out_fd);
 }
 

@@ -48,7 +48,7 @@ namespace bitparity::worker {
 
 constexpr size_t kHeaderSize = 4;                     // uint32 little-endian payload length
 constexpr uint32_t kMaxFramePayload = 256u << 20;     // 256 MiB
-constexpr uint32_t kProtocolVersion = 3;              // Hello.protocol_version (3: chat_template)
+constexpr uint32_t kProtocolVersion = 4;  // Hello.protocol_version (3: chat_template, 4: Cancel)
 
 // Writes the header of a frame with `length` payload bytes into out[0..3].
 void EncodeFrameHeader(uint32_t length, char out[kHeaderSize]);
