@@ -355,26 +355,51 @@ struct BenchCommand {
   SideFlags a, b;
   CommonRun run;
   SpeedOptions options;
-  std::string json_path;
+  BenchOutputs out;
+  bool no_streams = false;
 
   void Setup(CLI::App* app) {
-    cmd = app->add_subcommand("bench", "speed alone, at several concurrency levels");
+    cmd = app->add_subcommand(
+        "bench",
+        "speed alone, at several concurrency levels. Per level and side, k GenerateStream calls start together "
+        "(greedy, ignore_eos, --stream-tokens each) and the arrival of every token is timed: aggregate decode "
+        "tokens/s = the tokens of all k streams arriving while all k are decoding (from the latest first token to "
+        "the earliest last token) over that window's length (n/a when the streams never all decoded at once); "
+        "per-stream decode tokens/s = (tokens - 1) / (last - first arrival), the median; TTFT = first arrival - "
+        "call start, p50/p99; inter-token latency = gaps between a stream's arrivals, p50/p99. Scaling: each "
+        "figure at level k over level 1; A/B: side A over side B at each level");
     a.Add(cmd, "a", true);
     b.Add(cmd, "b", false);
     run.Add(cmd);
     options.concurrency = {1, 2, 4};  // before the option captures it as the default
-    cmd->add_option("--concurrency", options.concurrency, "concurrency levels")->delimiter(',')->capture_default_str();
-    cmd->add_option("--requests", options.requests, "requests per level")->capture_default_str();
+    options.streams = true;
+    options.stream_rounds = 2;
+    cmd->add_option("--concurrency", options.concurrency, "concurrency levels (include 1 for the scaling)")
+        ->delimiter(',')
+        ->check(CLI::Range(1, 1024))
+        ->capture_default_str();
+    cmd->add_option("--requests", options.requests, "Generate requests per level (request latency)")
+        ->check(CLI::Range(0, 1000000))
+        ->capture_default_str();
     cmd->add_option("--runs", options.runs, "timed single generations")->capture_default_str();
     cmd->add_option("--warmup", options.warmup, "untimed generations first")->capture_default_str();
     cmd->add_option("--max-new-tokens,-n", options.max_new_tokens, "new tokens per timed generation")
         ->capture_default_str();
     cmd->add_option("--load-new-tokens", options.load_max_new_tokens, "new tokens per load request")
         ->capture_default_str();
-    cmd->add_option("--json", json_path, "write the results as JSON");
+    cmd->add_option("--stream-tokens", options.stream_max_new_tokens, "new tokens per concurrent stream")
+        ->check(CLI::Range(2, 1000000))
+        ->capture_default_str();
+    cmd->add_option("--stream-rounds", options.stream_rounds, "rounds of k concurrent streams per level")
+        ->check(CLI::Range(1, 1000))
+        ->capture_default_str();
+    cmd->add_flag("--no-streams", no_streams, "skip the concurrent streaming measurement");
+    cmd->add_option("--json", out.json_path, "write the results as JSON (schema bitparity.bench v1)");
+    cmd->add_option("--html", out.html_path, "write a self-contained HTML page (throughput against concurrency)");
   }
 
-  int Run(const std::string& command_line) const {
+  int Run(const std::string& command_line) {
+    if (no_streams) options.streams = false;
     auto prompts = LoadPrompts(run);
     if (!prompts.ok()) return Fail("bitparity bench", prompts.status());
     auto ca = EngineClient::Connect(a.e, run.Client());
@@ -386,7 +411,7 @@ struct BenchCommand {
       cb = std::move(*bo);
     }
     Progress progress(run.ProgressOn());
-    return RunBench(**ca, cb.get(), *prompts, options, json_path, command_line, &progress);
+    return RunBench(**ca, cb.get(), *prompts, options, out, command_line, &progress);
   }
 };
 
