@@ -89,7 +89,7 @@ struct CompareFlags {
   std::string mode = "batch";
   std::vector<std::string> sets;
   std::string thresholds_file;
-  bool no_speed = false, no_localize = false, stop_at_eos = false;
+  bool no_speed = false, no_localize = false, stop_at_eos = false, require_batch_invariance = false;
   std::vector<int> concurrency = {2};
   void Add(CLI::App* cmd, CompareOptions* o) {
     cmd->add_option("--mode", mode, "evaluation mode of both sides (the noise floor uses the other)")
@@ -111,6 +111,23 @@ struct CompareFlags {
         ->capture_default_str();
     cmd->add_option("--concurrency", concurrency, "latency test concurrency levels")->delimiter(',')->capture_default_str();
     cmd->add_option("--requests", o->speed_options.requests, "requests per concurrency level")->capture_default_str();
+    cmd->add_option("--batch-invariance", o->batch_invariance.others,
+                    "K > 0: per side, generate a few prompts alone, then again among K concurrent streams "
+                    "started at staggered times, and compare ids, logits and logprobs bit for bit. Off by default: "
+                    "it adds 2 x (1 + K) generations per probe and side, and it answers a property of serving, "
+                    "not of the model, so it is a finding (warn) unless --require-batch-invariance")
+        ->check(CLI::Range(0, 256))
+        ->capture_default_str();
+    cmd->add_option("--batch-invariance-prompts", o->batch_invariance.prompts,
+                    "probe prompts (the first measured ones); the rest feed the concurrent streams")
+        ->check(CLI::Range(1, 1000))
+        ->capture_default_str();
+    cmd->add_option("--batch-invariance-tokens", o->batch_invariance.max_new_tokens, "greedy tokens per probe")
+        ->check(CLI::Range(1, 100000))
+        ->capture_default_str();
+    cmd->add_flag("--require-batch-invariance", require_batch_invariance,
+                  "a side that is not bit-identical among concurrent streams (or not shown to be) fails the "
+                  "verdict (the threshold require_batch_invariance=1)");
     cmd->add_option("--thresholds", thresholds_file, "JSON file of thresholds (names as in the report)");
     cmd->add_option("--set", sets, "set a threshold: NAME=VALUE (repeatable; known: " +
                                        absl::StrJoin(Thresholds::Names(), ", ") + ")");
@@ -141,6 +158,13 @@ struct CompareFlags {
         std::fprintf(stderr, "bitparity: --set: %s\n", std::string(s.message()).c_str());
         return false;
       }
+    }
+    if (require_batch_invariance) {
+      if (o->batch_invariance.others == 0) {
+        std::fprintf(stderr, "bitparity: --require-batch-invariance needs --batch-invariance K (K > 0)\n");
+        return false;
+      }
+      o->thresholds.require_batch_invariance = 1;
     }
     return true;
   }
