@@ -82,6 +82,9 @@ int RunBench(EngineClient& a, EngineClient* b, const PromptSet& prompts, const S
        "than it closes), over the window's length; the median over rounds; null when the streams never all decoded "
        "at once"},
       {"per_stream_decode_tokens_per_s", "(tokens - 1) / (last arrival - first arrival) of each stream; the median"},
+      {"level_tokens_per_s",
+       "every token of a round (prefill waits included) over the round's wall time, from the first call to the last "
+       "arrival; the median over rounds; defined even when the server runs the streams one after the other"},
       {"ttft_ms", "first token's arrival minus the call's start, per stream; p50/p99 over streams"},
       {"itl_ms", "gaps between consecutive token arrivals of a stream, pooled over streams; p50/p99"},
       {"scaling", "a side's figure at concurrency k over its figure at concurrency 1"},

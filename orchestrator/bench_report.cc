@@ -56,12 +56,14 @@ std::string RenderBenchText(const json& r) {
     t += fmt::format("  streaming decode: k streams of {} tokens started together, {} round(s) per level; "
                      "scaling = level k / level 1\n",
                      Fig(o["stream_max_new_tokens"]), Fig(o["stream_rounds"]));
-    t += fmt::format("  {:<12} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>7}\n", "concurrency", "agg tok/s",
-                     "per-strm", "TTFT p50", "TTFT p99", "ITL p50", "ITL p99", "agg x1", "ITLp99x1", "failed");
+    t += fmt::format("  {:<12} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>7}\n", "concurrency",
+                     "agg tok/s", "per-strm", "level tok/s", "TTFT p50", "TTFT p99", "ITL p50", "ITL p99", "agg x1",
+                     "ITLp99x1", "failed");
     for (const json& l : s["streams"]) {
       const json sc = ScalingAt(s, l["concurrency"].get<int>());
-      t += fmt::format("  {:<12} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>7}\n", Fig(l["concurrency"]),
-                       Fig(l["aggregate_decode_tokens_per_s"]), Fig(l["per_stream_decode_tokens_per_s"]),
+      t += fmt::format("  {:<12} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>7}\n",
+                       Fig(l["concurrency"]), Fig(l["aggregate_decode_tokens_per_s"]),
+                       Fig(l["per_stream_decode_tokens_per_s"]), Fig(l["level_tokens_per_s"]),
                        Fig(l["ttft_p50_ms"]), Fig(l["ttft_p99_ms"]), Fig(l["itl_p50_ms"]), Fig(l["itl_p99_ms"]),
                        Fig(At(sc, "aggregate_decode_tokens_per_s"), 3), Fig(At(sc, "itl_p99_ms"), 3),
                        Fig(l["failed"]));
@@ -124,15 +126,16 @@ th{background:#f4f4f4} .ct{font-size:13px;font-weight:600;fill:#222}.tk{font-siz
                      Fig(s["prefill_tokens_per_s"]["median"]), Fig(s["decode_tokens_per_s"]["median"]),
                      Fig(s["ttft_ms"]["median"]));
     if (!s.contains("streams")) continue;
-    h += "<table><tr><th>concurrency</th><th>aggregate tok/s</th><th>per-stream tok/s</th><th>TTFT p50 ms</th>"
+    h += "<table><tr><th>concurrency</th><th>aggregate tok/s</th><th>per-stream tok/s</th><th>level tok/s</th>"
+         "<th>TTFT p50 ms</th>"
          "<th>TTFT p99 ms</th><th>ITL p50 ms</th><th>ITL p99 ms</th><th>aggregate / level 1</th>"
          "<th>ITL p99 / level 1</th><th>failed</th></tr>\n";
     for (const json& l : s["streams"]) {
       const json sc = ScalingAt(s, l["concurrency"].get<int>());
       h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
-                       "<td>{}</td><td>{}</td></tr>\n",
+                       "<td>{}</td><td>{}</td><td>{}</td></tr>\n",
                        Fig(l["concurrency"]), Fig(l["aggregate_decode_tokens_per_s"]),
-                       Fig(l["per_stream_decode_tokens_per_s"]), Fig(l["ttft_p50_ms"]), Fig(l["ttft_p99_ms"]),
+                       Fig(l["per_stream_decode_tokens_per_s"]), Fig(l["level_tokens_per_s"]), Fig(l["ttft_p50_ms"]), Fig(l["ttft_p99_ms"]),
                        Fig(l["itl_p50_ms"]), Fig(l["itl_p99_ms"]), Fig(At(sc, "aggregate_decode_tokens_per_s"), 3),
                        Fig(At(sc, "itl_p99_ms"), 3), Fig(l["failed"]));
     }

@@ -49,9 +49,12 @@ StreamLevel SummarizeStreams(int concurrency, int max_new_tokens, const std::vec
   l.concurrency = concurrency;
   l.max_new_tokens = max_new_tokens;
   l.rounds = static_cast<int>(rounds.size());
-  std::vector<double> aggregate, per_stream, ttft, itl;
+  std::vector<double> aggregate, per_stream, ttft, itl, level;
   for (const auto& round : rounds) {
+    double first_start = INFINITY, last_arrival = -INFINITY;
+    int64_t round_tokens = 0;
     for (const StreamTrace& s : round) {
+      first_start = std::min(first_start, s.start_s);
       ++l.streams;
       if (!s.ok) {
         ++l.failed;
@@ -59,6 +62,8 @@ StreamLevel SummarizeStreams(int concurrency, int max_new_tokens, const std::vec
         continue;
       }
       l.tokens += static_cast<int64_t>(s.arrivals_s.size());
+      round_tokens += static_cast<int64_t>(s.arrivals_s.size());
+      if (!s.arrivals_s.empty()) last_arrival = std::max(last_arrival, s.arrivals_s.back());
       if (static_cast<int>(s.arrivals_s.size()) < max_new_tokens) ++l.short_streams;
       if (s.arrivals_s.empty()) continue;
       ttft.push_back((s.arrivals_s.front() - s.start_s) * 1e3);
@@ -66,6 +71,7 @@ StreamLevel SummarizeStreams(int concurrency, int max_new_tokens, const std::vec
       const double span = s.arrivals_s.back() - s.arrivals_s.front();
       if (s.arrivals_s.size() > 1 && span > 0) per_stream.push_back((s.arrivals_s.size() - 1) / span);
     }
+    if (round_tokens > 0 && last_arrival > first_start) level.push_back(round_tokens / (last_arrival - first_start));
     int64_t tokens = 0;
     double seconds = 0;
     if (RoundWindow(round, &tokens, &seconds)) {
@@ -77,6 +83,7 @@ StreamLevel SummarizeStreams(int concurrency, int max_new_tokens, const std::vec
   }
   l.aggregate_decode_tokens_per_s = Median(aggregate);
   l.per_stream_decode_tokens_per_s = Median(per_stream);
+  l.level_tokens_per_s = Median(level);
   if (!ttft.empty()) {
     l.ttft_p50_ms = Percentile(ttft, 50);
     l.ttft_p99_ms = Percentile(ttft, 99);
@@ -159,6 +166,7 @@ json StreamLevelToJson(const StreamLevel& l) {
           {"window_s", l.window_s},
           {"rounds_with_window", l.rounds_with_window},
           {"per_stream_decode_tokens_per_s", Num(l.per_stream_decode_tokens_per_s)},
+          {"level_tokens_per_s", Num(l.level_tokens_per_s)},
           {"ttft_p50_ms", Num(l.ttft_p50_ms)},
           {"ttft_p99_ms", Num(l.ttft_p99_ms)},
           {"itl_p50_ms", Num(l.itl_p50_ms)},
@@ -175,6 +183,7 @@ const std::vector<std::pair<const char*, double StreamLevel::*>>& RatioFields() 
   static const std::vector<std::pair<const char*, double StreamLevel::*>> f = {
       {"aggregate_decode_tokens_per_s", &StreamLevel::aggregate_decode_tokens_per_s},
       {"per_stream_decode_tokens_per_s", &StreamLevel::per_stream_decode_tokens_per_s},
+      {"level_tokens_per_s", &StreamLevel::level_tokens_per_s},
       {"ttft_p50_ms", &StreamLevel::ttft_p50_ms},
       {"ttft_p99_ms", &StreamLevel::ttft_p99_ms},
       {"itl_p50_ms", &StreamLevel::itl_p50_ms},

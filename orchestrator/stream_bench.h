@@ -19,6 +19,10 @@
 //   TTFT  first arrival - call start, per stream; p50 and p99 over streams.
 //   inter-token latency  the gap between consecutive arrivals of one stream,
 //       pooled over every stream; p50 and p99.
+//   level tokens/s  every token of the round (prefill waits included) over
+//       the round's wall time, from the first call to the last arrival; the
+//       median over rounds. Always defined, so a server that runs the streams
+//       one after the other still shows its throughput here.
 //
 // The issue-16 targets read straight off these figures: aggregate at k = 8
 // over aggregate at k = 1 (the "scaling"), and itl p99 at k = 8 over k = 1.
@@ -59,6 +63,7 @@ struct StreamLevel {
   double window_s = 0;                         // summed likewise
   int rounds_with_window = 0;
   double per_stream_decode_tokens_per_s = NAN; // median over streams
+  double level_tokens_per_s = NAN;             // median over rounds
   double ttft_p50_ms = NAN, ttft_p99_ms = NAN;
   double itl_p50_ms = NAN, itl_p99_ms = NAN;
   std::string first_error;
@@ -75,7 +80,7 @@ absl::StatusOr<StreamLevel> MeasureStreamLevel(EngineClient& client, const std::
                                                const std::function<void()>& tick);
 
 nlohmann::json StreamLevelToJson(const StreamLevel& l);
-// Level k against level 1 of the same side: aggregate and per-stream tokens/s,
+// Level k against level 1 of the same side: aggregate, per-stream and level tokens/s,
 // TTFT and inter-token latency p50/p99 (null where level 1 is missing or 0).
 nlohmann::json StreamScaling(const std::vector<StreamLevel>& levels);
 // A/B at each concurrency both sides measured.

@@ -53,6 +53,7 @@ TEST(SummarizeStreams, AggregateCountsOnlyTheWindowInWhichAllStreamsDecode) {
   EXPECT_GE(l.ttft_p99_ms, l.ttft_p50_ms);
   EXPECT_GE(l.itl_p99_ms, l.itl_p50_ms);
   EXPECT_DOUBLE_EQ(l.itl_p99_ms, 2 * u * 1e3);
+  EXPECT_DOUBLE_EQ(l.level_tokens_per_s, 20 / (37 * u));
 }
 
 TEST(SummarizeStreams, StreamsRunOneAfterAnotherHaveNoAggregate) {
@@ -60,6 +61,8 @@ TEST(SummarizeStreams, StreamsRunOneAfterAnotherHaveNoAggregate) {
   EXPECT_TRUE(std::isnan(l.aggregate_decode_tokens_per_s));
   EXPECT_EQ(l.rounds_with_window, 0);
   EXPECT_NEAR(l.per_stream_decode_tokens_per_s, 100, 1e-9);
+  // Level throughput: 10 tokens from the calls' start (0) to the last arrival (0.14 s).
+  EXPECT_NEAR(l.level_tokens_per_s, 10 / 0.14, 1e-9);
 }
 
 TEST(SummarizeStreams, FailedAndShortStreamsAreCounted) {
