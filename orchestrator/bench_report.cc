@@ -74,9 +74,11 @@ std::string RenderBenchText(const json& r) {
     t += fmt::format("A/B: prefill {}, decode {}, TTFT {}\n", Fig(ratio["prefill_tokens_per_s"], 3),
                      Fig(ratio["decode_tokens_per_s"], 3), Fig(ratio["ttft_ms"], 3));
     for (const json& l : ratio.value("streams", json::array())) {
-      t += fmt::format("A/B streaming at {}: aggregate {}, per-stream {}, TTFT p50 {} p99 {}, ITL p50 {} p99 {}\n",
+      t += fmt::format("A/B streaming at {}: aggregate {}, per-stream {}, level {}, TTFT p50 {} p99 {}, ITL p50 {} "
+                       "p99 {}\n",
                        Fig(l["concurrency"]), Fig(l["aggregate_decode_tokens_per_s"], 3),
-                       Fig(l["per_stream_decode_tokens_per_s"], 3), Fig(l["ttft_p50_ms"], 3),
+                       Fig(l["per_stream_decode_tokens_per_s"], 3), Fig(l["level_tokens_per_s"], 3),
+                       Fig(l["ttft_p50_ms"], 3),
                        Fig(l["ttft_p99_ms"], 3), Fig(l["itl_p50_ms"], 3), Fig(l["itl_p99_ms"], 3));
     }
   }
@@ -142,12 +144,15 @@ th{background:#f4f4f4} .ct{font-size:13px;font-weight:600;fill:#222}.tk{font-siz
     h += "</table>\n";
   }
   if (r.contains("ratio_a_over_b") && r["ratio_a_over_b"].contains("streams")) {
-    h += "<h2>A/B per level</h2>\n<table><tr><th>concurrency</th><th>aggregate</th><th>per-stream</th><th>TTFT p50</th>"
+    h += "<h2>A/B per level</h2>\n<table><tr><th>concurrency</th><th>aggregate</th><th>per-stream</th><th>level</th>"
+         "<th>TTFT p50</th>"
          "<th>TTFT p99</th><th>ITL p50</th><th>ITL p99</th></tr>\n";
     for (const json& l : r["ratio_a_over_b"]["streams"]) {
-      h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+      h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+                       "</tr>\n",
                        Fig(l["concurrency"]), Fig(l["aggregate_decode_tokens_per_s"], 3),
-                       Fig(l["per_stream_decode_tokens_per_s"], 3), Fig(l["ttft_p50_ms"], 3),
+                       Fig(l["per_stream_decode_tokens_per_s"], 3), Fig(l["level_tokens_per_s"], 3),
+                       Fig(l["ttft_p50_ms"], 3),
                        Fig(l["ttft_p99_ms"], 3), Fig(l["itl_p50_ms"], 3), Fig(l["itl_p99_ms"], 3));
     }
     h += "</table>\n";
