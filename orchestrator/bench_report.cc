@@ -45,9 +45,13 @@ std::string RenderBenchText(const json& r) {
                      Fig(s["prefill_tokens_per_s"]["max"]), Fig(s["decode_tokens_per_s"]["median"]),
                      Fig(s["decode_tokens_per_s"]["min"]), Fig(s["decode_tokens_per_s"]["max"]),
                      Fig(s["ttft_ms"]["median"]));
-    t += fmt::format("  {:<12} {:>10} {:>10} {:>10} {:>10} {:>12} {:>7}\n", "concurrency", "p50 ms", "p95 ms", "p99 ms",
-                     "req/s", "tokens/s", "failed");
-    for (const json& l : s["load"]) {
+    // The request-latency load (--requests 0 skips it).
+    const json& load = o["requests"].get<int>() > 0 ? s["load"] : json::array();
+    if (!load.empty()) {
+      t += fmt::format("  {:<12} {:>10} {:>10} {:>10} {:>10} {:>12} {:>7}\n", "concurrency", "p50 ms", "p95 ms",
+                       "p99 ms", "req/s", "tokens/s", "failed");
+    }
+    for (const json& l : load) {
       t += fmt::format("  {:<12} {:>10} {:>10} {:>10} {:>10} {:>12} {:>7}\n", Fig(l["concurrency"]), Fig(l["p50_ms"]),
                        Fig(l["p95_ms"]), Fig(l["p99_ms"]), Fig(l["requests_per_s"]), Fig(l["tokens_per_s"]),
                        Fig(l["failed"]));

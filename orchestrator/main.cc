@@ -402,7 +402,7 @@ struct BenchCommand {
         ->delimiter(',')
         ->check(CLI::Range(1, 1024))
         ->capture_default_str();
-    cmd->add_option("--requests", options.requests, "Generate requests per level (request latency)")
+    cmd->add_option("--requests", options.requests, "Generate requests per level (request latency; 0 skips it)")
         ->check(CLI::Range(0, 1000000))
         ->capture_default_str();
     cmd->add_option("--runs", options.runs, "timed single generations")->capture_default_str();

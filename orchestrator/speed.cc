@@ -72,7 +72,7 @@ absl::StatusOr<SideSpeed> MeasureSpeed(EngineClient& client, const std::vector<i
   out.server_ttft_ms = MakeSpread(server_ttft);
   out.total_ms = MakeSpread(total);
 
-  for (int conc : o.concurrency) {
+  for (int conc : o.requests > 0 ? o.concurrency : std::vector<int>{}) {
     LoadResult lr;
     lr.concurrency = conc;
     lr.requests = o.requests;
