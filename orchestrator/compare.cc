@@ -526,6 +526,41 @@ void LocalizeWorst(EngineClient& a, EngineClient& b, const CompareOptions& o, Pr
   progress->End();
 }
 
+// Batch invariance, one side after the other: the first prompts that were
+// measured are the probes, the rest (or, with too few, all) feed the
+// concurrent streams, cut to leave room for their tokens.
+void MeasureRunInvariance(EngineClient& a, EngineClient& b, const CompareOptions& o, int max_ctx, Progress* progress,
+                          CompareRun* run) {
+  const BatchInvarianceOptions& bo = o.batch_invariance;
+  std::vector<ProbePrompt> probes;
+  std::vector<std::vector<int32_t>> others, all;
+  const int probe_room = std::max(1, max_ctx - bo.max_new_tokens);
+  const int other_room = std::max(1, max_ctx - OtherStreamTokens(bo));
+  for (const PromptResult& p : run->prompts) {
+    if (p.ids.empty() || !p.error_code.empty()) continue;
+    std::vector<int32_t> ids = p.ids;
+    all.push_back(ids);
+    if (static_cast<int>(all.back().size()) > other_room) all.back().resize(other_room);
+    if (static_cast<int>(probes.size()) < bo.prompts) {
+      if (static_cast<int>(ids.size()) > probe_room) ids.resize(probe_room);
+      probes.push_back({p.prompt.id, std::move(ids)});
+    } else {
+      others.push_back(all.back());
+    }
+  }
+  if (probes.empty()) {
+    run->warnings.push_back("batch invariance: no prompt was measured without error, so nothing was probed");
+    return;
+  }
+  if (others.empty()) others = all;
+  progress->Begin("batch invariance (A, then B)", 2);
+  run->invariance_a = MeasureBatchInvariance(a, probes, others, bo);
+  progress->Advance();
+  run->invariance_b = MeasureBatchInvariance(b, probes, others, bo);
+  progress->Advance();
+  progress->End();
+}
+
 // What the speed measurement sends: the longest prompt for the timed runs, every
 // prompt for the load test, each cut to leave room for its generated tokens.
 struct SpeedPrompts {
@@ -680,6 +715,7 @@ absl::StatusOr<CompareRun> RunCompare(EngineClient& a, EngineClient& b, const Pr
   MeasurePrompts(a, b, set, o, max_prompt, progress, &run);
   // Once a server is gone, the later phases would only add errors.
   if (o.localize && !run.connection_lost) LocalizeWorst(a, b, o, progress, &run);
+  if (o.batch_invariance.others > 0 && !run.connection_lost) MeasureRunInvariance(a, b, o, max_ctx, progress, &run);
   if (o.speed && !run.connection_lost) MeasureRunSpeed(a, b, o, max_ctx, progress, &run);
   CountServerRecoveries(a, run.info_a, &run.resilience_a);
   CountServerRecoveries(b, run.info_b, &run.resilience_b);

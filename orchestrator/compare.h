@@ -12,7 +12,9 @@
 //   3. greedy generation on both, with top-N alternatives for near-tie analysis;
 //   4. (prompts whose drift fails) EvalTrace on A, B and B-other-mode: the first
 //      layer whose residual stream diverges beyond B's own noise at that layer.
-// Then speed, one side at a time (speed.h).
+// Then, with --batch-invariance K, each side alone: a few prompts alone and
+// among K concurrent streams (batch_invariance.h). Then speed, one side at a
+// time (speed.h).
 #pragma once
 
 #include <cmath>
@@ -23,6 +25,7 @@
 
 #include "absl/status/statusor.h"
 #include "bitnet/v1/engine.pb.h"
+#include "orchestrator/batch_invariance.h"
 #include "orchestrator/engine_client.h"
 #include "orchestrator/metrics.h"
 #include "orchestrator/progress.h"
@@ -49,6 +52,8 @@ struct CompareOptions {
   // this many times, after retry_backoff_s, doubling each time.
   int retries = 2;
   double retry_backoff_s = 0.5;
+  // others == 0: no batch-invariance check (the default).
+  BatchInvarianceOptions batch_invariance;
   Thresholds thresholds;
 };
 
@@ -161,6 +166,7 @@ struct CompareRun {
   std::string prompt_source, prompt_sha256;
   CompareOptions options;
   std::vector<PromptResult> prompts;
+  std::optional<SideInvariance> invariance_a, invariance_b;  // with --batch-invariance
   std::optional<SideSpeed> speed_a, speed_b;
   std::string speed_error;
   std::string started_utc;

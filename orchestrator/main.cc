@@ -89,7 +89,7 @@ struct CompareFlags {
   std::string mode = "batch";
   std::vector<std::string> sets;
   std::string thresholds_file;
-  bool no_speed = false, no_localize = false, stop_at_eos = false;
+  bool no_speed = false, no_localize = false, stop_at_eos = false, require_batch_invariance = false;
   std::vector<int> concurrency = {2};
   void Add(CLI::App* cmd, CompareOptions* o) {
     cmd->add_option("--mode", mode, "evaluation mode of both sides (the noise floor uses the other)")
@@ -111,6 +111,23 @@ struct CompareFlags {
         ->capture_default_str();
     cmd->add_option("--concurrency", concurrency, "latency test concurrency levels")->delimiter(',')->capture_default_str();
     cmd->add_option("--requests", o->speed_options.requests, "requests per concurrency level")->capture_default_str();
+    cmd->add_option("--batch-invariance", o->batch_invariance.others,
+                    "K > 0: per side, generate a few prompts alone, then again among K concurrent streams "
+                    "started at staggered times, and compare ids, logits and logprobs bit for bit. Off by default: "
+                    "it adds 2 x (1 + K) generations per probe and side, and it answers a property of serving, "
+                    "not of the model, so it is a finding (warn) unless --require-batch-invariance")
+        ->check(CLI::Range(0, 256))
+        ->capture_default_str();
+    cmd->add_option("--batch-invariance-prompts", o->batch_invariance.prompts,
+                    "probe prompts (the first measured ones); the rest feed the concurrent streams")
+        ->check(CLI::Range(1, 1000))
+        ->capture_default_str();
+    cmd->add_option("--batch-invariance-tokens", o->batch_invariance.max_new_tokens, "greedy tokens per probe")
+        ->check(CLI::Range(1, 100000))
+        ->capture_default_str();
+    cmd->add_flag("--require-batch-invariance", require_batch_invariance,
+                  "a side that is not bit-identical among concurrent streams (or not shown to be) fails the "
+                  "verdict (the threshold require_batch_invariance=1)");
     cmd->add_option("--thresholds", thresholds_file, "JSON file of thresholds (names as in the report)");
     cmd->add_option("--set", sets, "set a threshold: NAME=VALUE (repeatable; known: " +
                                        absl::StrJoin(Thresholds::Names(), ", ") + ")");
@@ -141,6 +158,13 @@ struct CompareFlags {
         std::fprintf(stderr, "bitparity: --set: %s\n", std::string(s.message()).c_str());
         return false;
       }
+    }
+    if (require_batch_invariance) {
+      if (o->batch_invariance.others == 0) {
+        std::fprintf(stderr, "bitparity: --require-batch-invariance needs --batch-invariance K (K > 0)\n");
+        return false;
+      }
+      o->thresholds.require_batch_invariance = 1;
     }
     return true;
   }
@@ -355,26 +379,51 @@ struct BenchCommand {
   SideFlags a, b;
   CommonRun run;
   SpeedOptions options;
-  std::string json_path;
+  BenchOutputs out;
+  bool no_streams = false;
 
   void Setup(CLI::App* app) {
-    cmd = app->add_subcommand("bench", "speed alone, at several concurrency levels");
+    cmd = app->add_subcommand(
+        "bench",
+        "speed alone, at several concurrency levels. Per level and side, k GenerateStream calls start together "
+        "(greedy, ignore_eos, --stream-tokens each) and the arrival of every token is timed: aggregate decode "
+        "tokens/s = the tokens of all k streams arriving while all k are decoding (from the latest first token to "
+        "the earliest last token) over that window's length (n/a when the streams never all decoded at once); "
+        "per-stream decode tokens/s = (tokens - 1) / (last - first arrival), the median; TTFT = first arrival - "
+        "call start, p50/p99; inter-token latency = gaps between a stream's arrivals, p50/p99. Scaling: each "
+        "figure at level k over level 1; A/B: side A over side B at each level");
     a.Add(cmd, "a", true);
     b.Add(cmd, "b", false);
     run.Add(cmd);
     options.concurrency = {1, 2, 4};  // before the option captures it as the default
-    cmd->add_option("--concurrency", options.concurrency, "concurrency levels")->delimiter(',')->capture_default_str();
-    cmd->add_option("--requests", options.requests, "requests per level")->capture_default_str();
+    options.streams = true;
+    options.stream_rounds = 2;
+    cmd->add_option("--concurrency", options.concurrency, "concurrency levels (include 1 for the scaling)")
+        ->delimiter(',')
+        ->check(CLI::Range(1, 1024))
+        ->capture_default_str();
+    cmd->add_option("--requests", options.requests, "Generate requests per level (request latency; 0 skips it)")
+        ->check(CLI::Range(0, 1000000))
+        ->capture_default_str();
     cmd->add_option("--runs", options.runs, "timed single generations")->capture_default_str();
     cmd->add_option("--warmup", options.warmup, "untimed generations first")->capture_default_str();
     cmd->add_option("--max-new-tokens,-n", options.max_new_tokens, "new tokens per timed generation")
         ->capture_default_str();
     cmd->add_option("--load-new-tokens", options.load_max_new_tokens, "new tokens per load request")
         ->capture_default_str();
-    cmd->add_option("--json", json_path, "write the results as JSON");
+    cmd->add_option("--stream-tokens", options.stream_max_new_tokens, "new tokens per concurrent stream")
+        ->check(CLI::Range(2, 1000000))
+        ->capture_default_str();
+    cmd->add_option("--stream-rounds", options.stream_rounds, "rounds of k concurrent streams per level")
+        ->check(CLI::Range(1, 1000))
+        ->capture_default_str();
+    cmd->add_flag("--no-streams", no_streams, "skip the concurrent streaming measurement");
+    cmd->add_option("--json", out.json_path, "write the results as JSON (schema bitparity.bench v1)");
+    cmd->add_option("--html", out.html_path, "write a self-contained HTML page (throughput against concurrency)");
   }
 
-  int Run(const std::string& command_line) const {
+  int Run(const std::string& command_line) {
+    if (no_streams) options.streams = false;
     auto prompts = LoadPrompts(run);
     if (!prompts.ok()) return Fail("bitparity bench", prompts.status());
     auto ca = EngineClient::Connect(a.e, run.Client());
@@ -386,7 +435,7 @@ struct BenchCommand {
       cb = std::move(*bo);
     }
     Progress progress(run.ProgressOn());
-    return RunBench(**ca, cb.get(), *prompts, options, json_path, command_line, &progress);
+    return RunBench(**ca, cb.get(), *prompts, options, out, command_line, &progress);
   }
 };
 

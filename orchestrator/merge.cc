@@ -132,7 +132,7 @@ absl::StatusOr<json> MergeShardReports(const std::vector<json>& reports, const s
   bool lost = false;
   double wall = 0;
   std::string created = first["created_utc"].get<std::string>();
-  json speed = nullptr, speed_error = nullptr;
+  json speed = nullptr, speed_error = nullptr, invariance = nullptr;
   CheckStatus mc_status = CheckStatus::kPass;
   json mc_messages = json::array();
   std::set<std::string> seen_messages;
@@ -156,6 +156,10 @@ absl::StatusOr<json> MergeShardReports(const std::vector<json>& reports, const s
     wall = std::max(wall, r["wall_s"].get<double>());
     created = std::min(created, r["created_utc"].get<std::string>());
     if (speed.is_null() && r["speed"].is_object()) speed = r["speed"];
+    // Each shard probes its own first prompts; the first shard's that has any wins.
+    if (invariance.is_null() && r.contains("batch_invariance") && r["batch_invariance"].is_object()) {
+      invariance = r["batch_invariance"];
+    }
     if (speed_error.is_null() && !r["speed_error"].is_null()) speed_error = r["speed_error"];
     const json& mc = r["model_check"];
     const std::optional<CheckStatus> status = ParseCheckStatus(mc["status"].get<std::string>());
@@ -171,6 +175,7 @@ absl::StatusOr<json> MergeShardReports(const std::vector<json>& reports, const s
   m["wall_s"] = wall;
   m["created_utc"] = created;
   m["speed"] = speed;
+  m["batch_invariance"] = invariance;
   // A shard that measured speed wins over one whose speed failed.
   m["speed_error"] = speed.is_object() ? json(nullptr) : speed_error;
   m["model_check"] = {{"status", CheckStatusName(mc_status)}, {"messages", mc_messages}};

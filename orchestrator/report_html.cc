@@ -8,6 +8,7 @@
 
 #include "fmt/format.h"
 #include "orchestrator/reports.h"
+#include "orchestrator/throughput_chart.h"
 
 namespace bitparity {
 using nlohmann::json;
@@ -444,6 +445,29 @@ std::string SpeedTable(const json& s) {
   return h;
 }
 
+// Tokens/s per side against concurrency: the streaming aggregate decode rate
+// when it was measured, else the load test's generated tokens over wall time.
+std::string ThroughputAgainstConcurrency(const json& s) {
+  const bool streams = s["a"].contains("streams") && s["b"].contains("streams");
+  const char* list = streams ? "streams" : "load";
+  const char* key = streams ? "aggregate_decode_tokens_per_s" : "tokens_per_s";
+  std::vector<ThroughputSeries> series;
+  const char* colors[] = {"#2980b9", "#7f8c8d"};
+  for (const char* side : {"a", "b"}) {
+    ThroughputSeries t;
+    t.name = side[0] == 'a' ? "A" : "B (reference)";
+    t.color = colors[side[0] == 'a' ? 0 : 1];
+    for (const auto& l : s[side][list]) {
+      t.concurrency.push_back(l["concurrency"].get<int>());
+      t.tokens_per_s.push_back(l[key].is_number() ? l[key].get<double>() : NAN);
+    }
+    series.push_back(std::move(t));
+  }
+  return ThroughputChartSvg(streams ? "aggregate decode tokens/s against concurrency"
+                                    : "load tokens/s against concurrency (generated tokens / wall time)",
+                            "tokens/s", series);
+}
+
 // Only when speed was measured.
 std::string SpeedSection(const json& r) {
   if (!r["speed"].is_object()) return "";
@@ -454,7 +478,36 @@ std::string SpeedSection(const json& r) {
                    Fig(r["settings"]["speed_runs"]), Fig(r["settings"]["speed_warmup"]),
                    Fig(s["a"]["prompt_tokens"]), Fig(r["settings"]["speed_max_new_tokens"]));
   h += SpeedCharts(s);
+  h += ThroughputAgainstConcurrency(s);
   h += SpeedTable(s);
+  return h;
+}
+
+// Only with --batch-invariance: per side and probe, alone vs among K streams.
+std::string BatchInvarianceSection(const json& r) {
+  if (!r.contains("batch_invariance") || !r["batch_invariance"].is_object()) return "";
+  const json& bi = r["batch_invariance"];
+  std::string h = "<h2>Batch invariance</h2>\n";
+  h += fmt::format("<p class=\"muted\">Each probe prompt generated alone, then among {} concurrent streams started at "
+                   "staggered times; ids, logits and logprobs (top-{}) compared bit for bit over {} greedy tokens. "
+                   "Concurrent tokens: the other streams' tokens that arrived while the probe decoded (0: not "
+                   "exercised).</p>\n",
+                   Fig(bi["settings"]["others"]), Fig(bi["settings"]["top_n"]), Fig(bi["settings"]["max_new_tokens"]));
+  h += "<table><tr><th>side</th><th>prompt</th><th>bit-identical</th><th>tokens differ</th><th>values differ</th>"
+       "<th>max |drift|</th><th>first differing step</th><th>concurrent tokens</th></tr>\n";
+  for (const char* side : {"a", "b"}) {
+    for (const auto& p : bi[side]["probes"]) {
+      const std::string status = !p["error"].is_null() ? "error" : p["bit_identical"].get<bool>() ? "pass" : "warn";
+      h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}{}</td><td>{}</td><td>{} / {}</td><td>{}</td><td>{}</td>"
+                       "<td>{}</td></tr>\n",
+                       side[0] == 'a' ? "A" : "B", Esc(p["prompt"].get<std::string>()), StatusBadge(status),
+                       p["error"].is_null() ? "" : " " + Esc(p["error"].get<std::string>()), Fig(p["tokens_differ"]),
+                       Fig(p["values_differ"]), Fig(p["values_compared"]), Fig(p["max_abs_drift"]),
+                       p["first_diff_step"].get<int>() < 0 ? "none" : Fig(p["first_diff_step"]),
+                       Fig(p["concurrent_tokens"]));
+    }
+  }
+  h += "</table>\n";
   return h;
 }
 
@@ -570,6 +623,7 @@ std::string RenderHtml(const json& r) {
   h += DriftSection(r);
   h += GenerationSection(r);
   h += LocalizationSection(r);
+  h += BatchInvarianceSection(r);
   h += SpeedSection(r);
   h += BaselineSection(r);
   h += PromptsSection(r);

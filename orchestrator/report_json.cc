@@ -347,6 +347,55 @@ CheckStatus CountedStatus(int failed, int measured) {
   return measured == 0 ? CheckStatus::kSkip : (failed > 0 ? CheckStatus::kFail : CheckStatus::kPass);
 }
 
+// One side's batch-invariance check: a side that is not bit-identical among
+// concurrent streams is a named finding (warn), a failure only when required.
+json BatchInvarianceCheck(const json& bi, const char* side, bool required) {
+  const json& s = bi[side];
+  const std::string name = absl::StrCat("batch_invariance_", side);
+  const std::string label = side[0] == 'a' ? "side A" : "side B";
+  const int k = bi["settings"]["others"].get<int>();
+  const size_t n = s["probes"].size();
+  int64_t concurrent = 0;
+  int differing = 0;
+  std::string first;  // the first differing probe
+  for (const json& p : s["probes"]) {
+    concurrent += p["concurrent_tokens"].get<int64_t>();
+    if (p["error"].is_null() && !p["bit_identical"].get<bool>() && differing++ == 0) {
+      first = absl::StrCat(p["prompt"].get<std::string>(), ", first at step ", p["first_diff_step"].get<int>());
+    }
+  }
+  if (s["errors"].get<int>() > 0) {
+    std::string msg;
+    for (const json& p : s["probes"]) {
+      if (!p["error"].is_null()) {
+        msg = p["error"].get<std::string>();
+        break;
+      }
+    }
+    return CheckSummary(name.c_str(), CheckStatus::kError,
+                        absl::StrCat(label, ": ", s["errors"].get<int>(), " of ", n, " probe(s) failed: ", msg));
+  }
+  if (!s["bit_identical"].get<bool>()) {
+    return CheckSummary(
+        name.c_str(), required ? CheckStatus::kFail : CheckStatus::kWarn,
+        absl::StrCat(label, " is not batch-invariant: ", differing, " of ", n, " probe(s) differ among ", k,
+                     " concurrent streams; ", s["tokens_differ"].get<int64_t>(), " token(s) and ",
+                     s["values_differ"].get<int64_t>(), " of ", s["values_compared"].get<int64_t>(),
+                     " logit/logprob value(s) differ, max |drift| ", s["max_abs_drift"].dump(), " (", first, ")"));
+  }
+  if (!s["exercised"].get<bool>()) {
+    return CheckSummary(
+        name.c_str(), required ? CheckStatus::kFail : CheckStatus::kInfo,
+        absl::StrCat(label, ": not exercised: on some probe no other stream's token arrived while it decoded (",
+                     concurrent, " concurrent tokens in all; the server ran the streams one after another?); "
+                     "identical as far as that shows"));
+  }
+  return CheckSummary(name.c_str(), CheckStatus::kPass,
+                      absl::StrCat(label, " bit-identical alone and among ", k, " concurrent streams (", n,
+                                   " probe(s), ", s["values_compared"].get<int64_t>(), " values, ", concurrent,
+                                   " concurrent tokens)"));
+}
+
 }  // namespace
 
 json SummarizeChecks(const json& r, const Thresholds& t) {
@@ -390,6 +439,11 @@ json SummarizeChecks(const json& r, const Thresholds& t) {
     checks.push_back(CheckSummary("speed", ok ? CheckStatus::kPass : CheckStatus::kFail,
                                   absl::StrCat("decode tokens/s A/B ", ratio.is_number() ? ratio.dump() : "n/a",
                                                " (minimum ", t.min_decode_speed_ratio, ")")));
+  }
+  if (r.contains("batch_invariance") && r["batch_invariance"].is_object()) {
+    for (const char* side : {"a", "b"}) {
+      checks.push_back(BatchInvarianceCheck(r["batch_invariance"], side, t.require_batch_invariance != 0));
+    }
   }
   if (!r["speed_error"].is_null()) {
     checks.push_back(
@@ -472,6 +526,19 @@ json BuildReport(const CompareRun& run, const std::string& command_line) {
     r["speed"] = nullptr;
   }
   r["speed_error"] = run.speed_error.empty() ? json(nullptr) : json(run.speed_error);
+  r["batch_invariance"] = nullptr;
+  if (run.invariance_a && run.invariance_b) {
+    const BatchInvarianceOptions& bo = o.batch_invariance;
+    r["batch_invariance"] = {{"settings",
+                              {{"others", bo.others},
+                               {"prompts", bo.prompts},
+                               {"max_new_tokens", bo.max_new_tokens},
+                               {"top_n", bo.top_n},
+                               {"other_stream_tokens", OtherStreamTokens(bo)},
+                               {"require", o.thresholds.require_batch_invariance != 0}}},
+                             {"a", SideInvarianceToJson(*run.invariance_a)},
+                             {"b", SideInvarianceToJson(*run.invariance_b)}};
+  }
   r["resilience"] = ResilienceJson(run);
   r["warnings"] = run.warnings;
   r["connection_lost"] = run.connection_lost;

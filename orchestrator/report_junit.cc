@@ -91,6 +91,28 @@ std::string RenderJUnit(const json& r) {
     }
     body += Suite(std::string("bitparity.") + check, cases, &tests, &failures, &errors, &skipped);
   }
+  // One case per side and probe prompt: bit-identical alone and among concurrent streams.
+  if (r.contains("batch_invariance") && r["batch_invariance"].is_object()) {
+    const json& bi = r["batch_invariance"];
+    const bool required = bi["settings"].value("require", false);
+    std::vector<Case> cases;
+    for (const char* side : {"a", "b"}) {
+      for (const auto& p : bi[side]["probes"]) {
+        const bool identical = p["bit_identical"].get<bool>();
+        std::string status = !p["error"].is_null() ? "error" : identical ? "pass" : required ? "fail" : "warn";
+        std::string msg = !p["error"].is_null() ? p["error"].get<std::string>()
+                          : identical
+                              ? fmt::format("bit-identical among {} concurrent streams", Fig(bi["settings"]["others"]))
+                              : fmt::format("not bit-identical: {} token(s), {} of {} value(s) differ, max |drift| {}, "
+                                            "first at step {}",
+                                            Fig(p["tokens_differ"]), Fig(p["values_differ"]), Fig(p["values_compared"]),
+                                            Fig(p["max_abs_drift"]), Fig(p["first_diff_step"]));
+        cases.push_back({std::string(side[0] == 'a' ? "A " : "B ") + p["prompt"].get<std::string>(), status, msg,
+                         msg + fmt::format("\nconcurrent tokens: {}", Fig(p["concurrent_tokens"]))});
+      }
+    }
+    body += Suite("bitparity.batch_invariance", cases, &tests, &failures, &errors, &skipped);
+  }
   return fmt::format(
       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"bitparity\" tests=\"{}\" failures=\"{}\" "
       "errors=\"{}\" skipped=\"{}\" time=\"{:.3f}\">\n{}</testsuites>\n",

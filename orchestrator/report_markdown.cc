@@ -114,6 +114,30 @@ std::string RenderMarkdown(const json& r) {
                                                       : "n/a"));
     }
   }
+  if (r.contains("batch_invariance") && r["batch_invariance"].is_object()) {
+    const json& bi = r["batch_invariance"];
+    line("");
+    line("## Batch invariance");
+    line("");
+    line(fmt::format("Each probe prompt generated alone, then among {} concurrent streams; ids, logits and logprobs "
+                     "compared bit for bit ({} greedy tokens, top-{} alternatives).",
+                     Fig(bi["settings"]["others"]), Fig(bi["settings"]["max_new_tokens"]), Fig(bi["settings"]["top_n"])));
+    line("");
+    line("| side | prompt | bit-identical | tokens differ | values differ | max \\|drift\\| | first differing step | "
+         "concurrent tokens |");
+    line("|---|---|---|---|---|---|---|---|");
+    for (const char* side : {"a", "b"}) {
+      for (const auto& p : bi[side]["probes"]) {
+        const std::string first = p["first_diff_step"].get<int>() < 0 ? "none" : Fig(p["first_diff_step"]);
+        line(fmt::format("| {} | {} | {} | {} | {}/{} | {} | {} | {} |", side[0] == 'a' ? "A" : "B",
+                         Cell(p["prompt"].get<std::string>()),
+                         p["error"].is_null() ? (p["bit_identical"].get<bool>() ? "yes" : "**no**")
+                                              : "error: " + Cell(p["error"].get<std::string>()),
+                         Fig(p["tokens_differ"]), Fig(p["values_differ"]), Fig(p["values_compared"]),
+                         Fig(p["max_abs_drift"]), first, Fig(p["concurrent_tokens"])));
+      }
+    }
+  }
   if (r["baseline"].is_object()) {
     line("");
     line("## Baseline: `" + r["baseline"]["path"].get<std::string>() + "`");

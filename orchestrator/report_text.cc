@@ -198,10 +198,34 @@ std::string RenderText(const json& r, bool color) {
     line("");
   }
 
-  line(fmt::format("{:<14} {:<7} {}", "check", "status", "summary"));
+  if (r.contains("batch_invariance") && r["batch_invariance"].is_object()) {
+    const json& bi = r["batch_invariance"];
+    line(fmt::format("batch invariance: {} probe prompt(s) of {} tokens, alone vs among {} concurrent streams",
+                     Fig(bi["settings"]["prompts"]), Fig(bi["settings"]["max_new_tokens"]),
+                     Fig(bi["settings"]["others"])));
+    line(fmt::format("{:<6} {:>13} {:>13} {:>15} {:>12} {:>10} {:>11}", "side", "bit-identical", "tokens differ",
+                     "values differ", "max |drift|", "first step", "concurrent"));
+    for (const char* side : {"a", "b"}) {
+      const json& s = bi[side];
+      int first = -1;
+      for (const auto& p : s["probes"]) {
+        const int f = p["first_diff_step"].get<int>();
+        if (f >= 0 && (first < 0 || f < first)) first = f;
+      }
+      int64_t concurrent = 0;
+      for (const auto& p : s["probes"]) concurrent += p["concurrent_tokens"].get<int64_t>();
+      line(fmt::format("{:<6} {:>13} {:>13} {:>15} {:>12} {:>10} {:>11}", side[0] == 'a' ? "A" : "B",
+                       s["bit_identical"].get<bool>() ? "yes" : "NO", Fig(s["tokens_differ"]),
+                       Fig(s["values_differ"]) + "/" + Fig(s["values_compared"]), Fig(s["max_abs_drift"]),
+                       first < 0 ? std::string("none") : std::to_string(first), concurrent));
+    }
+    line("");
+  }
+
+  line(fmt::format("{:<18} {:<7} {}", "check", "status", "summary"));
   for (const auto& c : r["checks"]) {
     const std::string st = c["status"].get<std::string>();
-    line(fmt::format("{:<14} {}{} {}", c["name"].get<std::string>(), Status(st, color),
+    line(fmt::format("{:<18} {}{} {}", c["name"].get<std::string>(), Status(st, color),
                      std::string(std::max<int>(0, 7 - static_cast<int>(st.size())), ' '), c["summary"].get<std::string>()));
   }
   line("");

@@ -72,7 +72,7 @@ absl::StatusOr<SideSpeed> MeasureSpeed(EngineClient& client, const std::vector<i
   out.server_ttft_ms = MakeSpread(server_ttft);
   out.total_ms = MakeSpread(total);
 
-  for (int conc : o.concurrency) {
+  for (int conc : o.requests > 0 ? o.concurrency : std::vector<int>{}) {
     LoadResult lr;
     lr.concurrency = conc;
     lr.requests = o.requests;
@@ -118,6 +118,12 @@ absl::StatusOr<SideSpeed> MeasureSpeed(EngineClient& client, const std::vector<i
     }
     out.load.push_back(lr);
   }
+  for (int conc : o.streams ? o.concurrency : std::vector<int>{}) {
+    auto level = MeasureStreamLevel(client, load_prompts.empty() ? std::vector<std::vector<int32_t>>{prompt} : load_prompts,
+                                    conc, o.stream_max_new_tokens, o.stream_rounds, tick);
+    if (!level.ok()) return level.status();
+    out.streams.push_back(*level);
+  }
   return out;
 }
 
@@ -140,6 +146,11 @@ nlohmann::json SideSpeedToJson(const SideSpeed& s) {
                          {"wall_s", l.wall_s}, {"requests_per_s", l.requests_per_s},
                          {"tokens_per_s", l.tokens_per_s}, {"first_error", l.first_error}});
   }
+  if (!s.streams.empty()) {
+    j["streams"] = nlohmann::json::array();
+    for (const auto& l : s.streams) j["streams"].push_back(StreamLevelToJson(l));
+    j["scaling"] = StreamScaling(s.streams);
+  }
   return j;
 }
 
@@ -160,6 +171,7 @@ nlohmann::json SpeedRatios(const SideSpeed& a, const SideSpeed& b) {
       }
     }
   }
+  if (!a.streams.empty() && !b.streams.empty()) j["streams"] = StreamRatios(a.streams, b.streams);
   return j;
 }
 

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
 #include "orchestrator/engine_client.h"
+#include "orchestrator/stream_bench.h"
 
 namespace bitparity {
 
@@ -23,6 +24,11 @@ struct SpeedOptions {
   std::vector<int> concurrency = {2};
   int requests = 8;         // per concurrency level
   int load_max_new_tokens = 16;
+  // Concurrent streaming decode at each concurrency level (stream_bench.h):
+  // `stream_rounds` rounds of k streams of `stream_max_new_tokens` tokens.
+  bool streams = false;
+  int stream_max_new_tokens = 32;
+  int stream_rounds = 1;
 };
 
 // median, spread and the raw runs of one measurement.
@@ -47,6 +53,7 @@ struct SideSpeed {
   int prompt_tokens = 0;
   Spread prefill_tokens_per_s, decode_tokens_per_s, ttft_ms, server_ttft_ms, total_ms;
   std::vector<LoadResult> load;
+  std::vector<StreamLevel> streams;  // when SpeedOptions::streams
 };
 
 // `prompt` is the ids of the timed generation; `load_prompts` are cycled through.
@@ -55,8 +62,10 @@ absl::StatusOr<SideSpeed> MeasureSpeed(EngineClient& client, const std::vector<i
                                        const SpeedOptions& options, const std::function<void()>& tick);
 
 nlohmann::json SpreadToJson(const Spread& s);
+// "streams" and "scaling" (level k over level 1) only when streams were measured.
 nlohmann::json SideSpeedToJson(const SideSpeed& s);
-// A/B ratios of the medians (and of p50 latency at each common concurrency).
+// A/B ratios of the medians (and of p50 latency at each common concurrency;
+// "streams": the streaming figures per common level, when both sides have them).
 nlohmann::json SpeedRatios(const SideSpeed& a, const SideSpeed& b);
 
 }  // namespace bitparity

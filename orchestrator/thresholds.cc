@@ -29,6 +29,7 @@ std::vector<std::pair<const char*, double Thresholds::*>> Fields() {
       {"min_decode_speed_ratio", &Thresholds::min_decode_speed_ratio},
       {"baseline_drift_factor", &Thresholds::baseline_drift_factor},
       {"baseline_speed_drop", &Thresholds::baseline_speed_drop},
+      {"require_batch_invariance", &Thresholds::require_batch_invariance},
   };
 }
 

@@ -48,6 +48,10 @@ struct Thresholds {
   // may drop by this fraction.
   double baseline_drift_factor = 1.5;
   double baseline_speed_drop = 0.15;
+  // Batch invariance (compare --batch-invariance): 1 makes a side that is not
+  // bit-identical among concurrent streams (or could not be shown to be) fail
+  // the verdict; 0 reports it as a finding (warn) only.
+  double require_batch_invariance = 0;
 
   nlohmann::json ToJson() const;
   // Unknown names and non-numbers are InvalidArgument.
