@@ -210,7 +210,8 @@ asan_services() {
   return $failed
 }
 
-# TSan covers the admission gate, the thread pool and the worker supervisor (pool,
+# TSan covers the admission gate, the thread pool, the batch loop of the native
+# server (batch_server_test) and the worker supervisor (pool,
 # processes, backend, retries after a worker death) without gRPC, and the
 # gRPC-facing tests too: the services on a fake backend, the native server (and
 # its process: drain on SIGTERM), the worker server, the fault and security
@@ -225,7 +226,7 @@ asan_services() {
 # and the fault suite (~2.5 min more, too long for the 30-minute CI budget).
 tsan_ci_tests=(services_unit_test thread_pool_test cpp_ref_adapter_pool_race_test
                services_fake_test native_process_test security_test cpp_ref_adapter_supervisor_test
-               cpp_ref_adapter_retry_test orchestrator_chaos_test)
+               cpp_ref_adapter_retry_test orchestrator_chaos_test batch_server_test)
 tsan_tests=("${tsan_ci_tests[@]}" native_server_test faults_test)
 
 tsan() {

@@ -51,4 +51,27 @@ struct AttentionScratch {
 void Attention(const Model& model, KvCache& cache, int layer, int pos0, int n, const float* q,
                const float* k, const float* v, float* out, std::vector<AttentionScratch>& scratch);
 
+// Several attention calls of one layer at once (a batch step: each sequence's decode
+// token or prompt chunk), with one hand-off to the thread pool for all their heads.
+// Every call's output equals Attention() with its arguments. The keys and values of
+// `writes` are stored first, so calls must be of different sequences (two tokens of
+// one sequence one by one go through Attention() in turn).
+struct AttentionCall {
+  KvCache* cache;
+  int pos0;
+  int n;
+  const float* q;  // [n][q_dim]
+  float* out;      // [n][q_dim]
+};
+// kv: per sequence, the keys and values to store (k, v: [n][kv_dim] at positions pos0..).
+struct KvWrite {
+  KvCache* cache;
+  int pos0;
+  int n;
+  const float* k;
+  const float* v;
+};
+void AttentionBatch(const Model& model, int layer, const std::vector<KvWrite>& writes,
+                    const std::vector<AttentionCall>& calls, std::vector<AttentionScratch>& scratch);
+
 }  // namespace bitparity

@@ -133,15 +133,26 @@ void AttentionBlock(const LayerPass& p) {
   }
   p.StepDone("rope_q", s.q.data(), Q);
 
-  // grouped-query attention over each segment's KV cache
+  // grouped-query attention over each segment's KV cache: one call per token of a
+  // one-by-one segment, one for a chunk; all of the step's heads in one hand-off
+  // (several tokens of one sequence one by one go in order, each storing its own key
+  // and value first, as their solo passes do)
+  std::vector<KvWrite> writes;
+  std::vector<AttentionCall> calls;
   for (const StepSegment& g : p.segments) {
-    const int pieces = g.one_by_one ? g.n : 1, rows = g.one_by_one ? 1 : g.n;
-    for (int i = 0; i < pieces; ++i) {
-      const size_t t = static_cast<size_t>(g.first_row + i);
-      Attention(p.model, *g.cache, p.layer, g.pos0 + i, rows, &s.q[t * Q], &s.k[t * KV], &s.v[t * KV], &s.att[t * Q],
-                s.att_scratch);
+    const size_t t0 = static_cast<size_t>(g.first_row);
+    if (g.one_by_one && g.n > 1) {
+      for (int i = 0; i < g.n; ++i) {
+        const size_t t = t0 + i;
+        Attention(p.model, *g.cache, p.layer, g.pos0 + i, 1, &s.q[t * Q], &s.k[t * KV], &s.v[t * KV], &s.att[t * Q],
+                  s.att_scratch);
+      }
+      continue;
     }
+    writes.push_back({g.cache, g.pos0, g.n, &s.k[t0 * KV], &s.v[t0 * KV]});
+    calls.push_back({g.cache, g.pos0, g.n, &s.q[t0 * Q], &s.att[t0 * Q]});
   }
+  AttentionBatch(p.model, p.layer, writes, calls, s.att_scratch);
 
   // attention sub-norm (BitNet; into q, free now), output projection, residual
   const float* att_out = s.att.data();
