@@ -134,7 +134,12 @@ const char* HeadModeName(HeadMode mode) {
 int Model::threads() const { return pool_->size(); }
 
 const std::string& Model::Sha256() const {
-  std::call_once(sha_once_, [this] { sha256_ = Sha256Hex(file_->bytes()); });
+  std::call_once(sha_once_, [this] {
+    // Streamed from the file: hashing through the mapping would leave all of it
+    // resident in this process (1.2 GB of RSS on the 2B-4T shape for nothing).
+    absl::StatusOr<std::string> streamed = Sha256HexOfFile(file_->path());
+    sha256_ = streamed.ok() ? *streamed : Sha256Hex(file_->bytes());
+  });
   return sha256_;
 }
 
