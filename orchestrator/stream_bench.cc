@@ -16,7 +16,7 @@ using nlohmann::json;
 namespace {
 
 // JSON has no NaN: an undefined figure is null.
-json Num(double x) { return std::isfinite(x) ? json(x) : json(nullptr); }
+json JsonOrNull(double x) { return std::isfinite(x) ? json(x) : json(nullptr); }
 
 double Median(std::vector<double> v) { return v.empty() ? NAN : Percentile(std::move(v), 50); }
 
@@ -161,22 +161,22 @@ json StreamLevelToJson(const StreamLevel& l) {
           {"max_new_tokens", l.max_new_tokens},
           {"tokens", l.tokens},
           {"short_streams", l.short_streams},
-          {"aggregate_decode_tokens_per_s", Num(l.aggregate_decode_tokens_per_s)},
+          {"aggregate_decode_tokens_per_s", JsonOrNull(l.aggregate_decode_tokens_per_s)},
           {"window_tokens", l.window_tokens},
           {"window_s", l.window_s},
           {"rounds_with_window", l.rounds_with_window},
-          {"per_stream_decode_tokens_per_s", Num(l.per_stream_decode_tokens_per_s)},
-          {"level_tokens_per_s", Num(l.level_tokens_per_s)},
-          {"ttft_p50_ms", Num(l.ttft_p50_ms)},
-          {"ttft_p99_ms", Num(l.ttft_p99_ms)},
-          {"itl_p50_ms", Num(l.itl_p50_ms)},
-          {"itl_p99_ms", Num(l.itl_p99_ms)},
+          {"per_stream_decode_tokens_per_s", JsonOrNull(l.per_stream_decode_tokens_per_s)},
+          {"level_tokens_per_s", JsonOrNull(l.level_tokens_per_s)},
+          {"ttft_p50_ms", JsonOrNull(l.ttft_p50_ms)},
+          {"ttft_p99_ms", JsonOrNull(l.ttft_p99_ms)},
+          {"itl_p50_ms", JsonOrNull(l.itl_p50_ms)},
+          {"itl_p99_ms", JsonOrNull(l.itl_p99_ms)},
           {"first_error", l.first_error}};
 }
 
 namespace {
 
-json Ratio(double x, double y) { return (y > 0 && std::isfinite(x / y)) ? json(x / y) : json(nullptr); }
+json RatioOrNull(double x, double y) { return (y > 0 && std::isfinite(x / y)) ? json(x / y) : json(nullptr); }
 
 // The figures that get a ratio, by JSON name.
 const std::vector<std::pair<const char*, double StreamLevel::*>>& RatioFields() {
@@ -193,7 +193,7 @@ const std::vector<std::pair<const char*, double StreamLevel::*>>& RatioFields() 
 
 json LevelRatio(const StreamLevel& x, const StreamLevel* y) {
   json j = {{"concurrency", x.concurrency}};
-  for (const auto& [name, field] : RatioFields()) j[name] = y ? Ratio(x.*field, y->*field) : json(nullptr);
+  for (const auto& [name, field] : RatioFields()) j[name] = y ? RatioOrNull(x.*field, y->*field) : json(nullptr);
   return j;
 }
 
