@@ -132,7 +132,9 @@ int main(int argc, char** argv) {
         if (startup_delay_ms > 0) {
           std::this_thread::sleep_for(std::chrono::milliseconds(startup_delay_ms));
         }
-        // One request at a time per worker: one session is all it needs.
+        // One request at a time per worker: one session is all it needs, and a
+        // batch loop would have nothing to batch.
+        flags.max_batch = 0;
         auto backend = bitparity::LoadNativeBackend(flags, /*max_concurrent=*/1);
         if (!backend.ok() || crash_after_frames == 0) return backend;
         return std::unique_ptr<bitparity::EngineBackend>(
