@@ -7,9 +7,13 @@
 // test with a message naming the missing folder, so a CI log says what did not run.
 #pragma once
 
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <string>
-#include <sys/stat.h>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -32,6 +36,21 @@ inline bool PathExists(const std::string& p) {
 inline bool HaveFixtures() { return PathExists(FixturesDir() + "/README.md"); }
 
 inline std::string FixturePath(const std::string& rel) { return FixturesDir() + "/" + rel; }
+
+// Every .gguf under fixtures/models, sorted (empty without the fixtures).
+inline std::vector<std::string> FixtureModels() {
+  std::vector<std::string> out;
+  const std::string dir = FixturePath("models");
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      const std::string name = e->d_name;
+      if (name.size() > 5 && name.substr(name.size() - 5) == ".gguf") out.push_back(dir + "/" + name);
+    }
+    ::closedir(d);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
 
 }  // namespace bitparity::testing
 

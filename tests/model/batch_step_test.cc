@@ -4,8 +4,6 @@
 // every logits row bit-identical to the same sequence evaluated alone by
 // Session::Eval. On every fixture model (I2_S, TQ1_0, TQ2_0, F32 llama, the three
 // architectures) and with the exact, screened and int8 heads.
-#include <dirent.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -24,6 +22,7 @@
 namespace bitparity {
 namespace {
 
+using ::bitparity::testing::FixtureModels;
 using ::bitparity::testing::FixturePath;
 
 // One sequence of the test: its prompt, how it is evaluated, the tokens fed after it.
@@ -164,20 +163,6 @@ void ExpectBatchInvariant(const std::string& path, HeadMode head, int chunk, uin
       ASSERT_TRUE(SameBits(together[i][r], alone[r])) << "logits row " << r << " differs";
     }
   }
-}
-
-std::vector<std::string> FixtureModels() {
-  std::vector<std::string> out;
-  const std::string dir = FixturePath("models");
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (dirent* e = ::readdir(d)) {
-      const std::string name = e->d_name;
-      if (name.size() > 5 && name.substr(name.size() - 5) == ".gguf") out.push_back(dir + "/" + name);
-    }
-    ::closedir(d);
-  }
-  std::sort(out.begin(), out.end());
-  return out;
 }
 
 TEST(BatchPrefillChunkTest, KeepsLoneTokensWhereSessionEvalHasThem) {

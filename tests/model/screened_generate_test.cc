@@ -5,8 +5,6 @@
 // proportions (vocabulary / width = 50; the 2b4t file itself is too slow for CI, see
 // README "Screened output head" for its manual check). Also top-k sampling with a
 // repetition penalty, and which head serves which request.
-#include <dirent.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <cstdio>
@@ -26,6 +24,7 @@
 namespace bitparity {
 namespace {
 
+using ::bitparity::testing::FixtureModels;
 using ::bitparity::testing::FixturePath;
 
 // Tokens generated per prompt: 64 keeps CI short; the environment can ask for more.
@@ -124,20 +123,6 @@ void ExpectSameGreedyTokens(const std::string& path) {
                 all_candidates[n / 2], all_candidates[std::min(n - 1, n * 99 / 100)], all_candidates.back(),
                 screened->config().n_vocab);
   }
-}
-
-std::vector<std::string> FixtureModels() {
-  std::vector<std::string> out;
-  const std::string dir = FixturePath("models");
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (dirent* e = ::readdir(d)) {
-      const std::string name = e->d_name;
-      if (name.size() > 5 && name.substr(name.size() - 5) == ".gguf") out.push_back(dir + "/" + name);
-    }
-    ::closedir(d);
-  }
-  std::sort(out.begin(), out.end());
-  return out;
 }
 
 TEST(ScreenedGenerateTest, GreedyTokensEqualTheExactHeadOnEveryFixtureModel) {
