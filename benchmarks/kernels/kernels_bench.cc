@@ -5,6 +5,7 @@
 //   build-quant/bin/kernels_bench --benchmark_filter=I2sGemv
 #include <cstdint>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "benchmark/benchmark.h"
@@ -101,6 +102,57 @@ void BM_I2sGemvDecodeLayers(benchmark::State& state) {
 }
 BENCHMARK(BM_I2sGemvDecodeLayers)->ArgsProduct({{1, 2}, {0, 1}})->Unit(benchmark::kMillisecond);
 
+// args: path, n_act. The same 521 MB of layers as BM_I2sGemvDecodeLayers (huge pages),
+// through the GEMM for n_act activation rows at once: a batched decode step of n_act
+// sequences. "GMAC/s" = multiply-adds per second, "GB/s" = weight bytes per second.
+void BM_I2sGemmDecodeLayers(benchmark::State& state) {
+  const Kernels* K = PathOrSkip(state, state.range(0));
+  if (K == nullptr) return;
+  const int64_t acts = state.range(1);
+  struct Shape {
+    int64_t rows, k;
+  };
+  const Shape layer[] = {{2560, 2560}, {640, 2560}, {640, 2560}, {2560, 2560}, {6912, 2560}, {6912, 2560}, {2560, 6912}};
+  std::vector<Shape> shapes;
+  std::vector<size_t> offsets;
+  size_t total = 0;
+  for (int l = 0; l < 30; ++l) {
+    for (const Shape& sh : layer) {
+      shapes.push_back(sh);
+      offsets.push_back(total);
+      total += (I2sTensorBytes(sh.rows * sh.k) + 63) / 64 * 64;
+    }
+  }
+  absl::StatusOr<HugePageBuffer> huge = HugePageBuffer::Allocate(total);
+  if (!huge.ok()) {
+    state.SkipWithError(std::string(huge.status().message()).c_str());
+    return;
+  }
+  uint8_t* w = huge->data();
+  std::mt19937 rng(7);
+  for (size_t i = 0; i < total; ++i) w[i] = static_cast<uint8_t>(rng() % 3 * 0x55);
+  std::vector<int8_t> q(acts * 6912), qa(acts * 6912);
+  for (auto& v : q) v = static_cast<int8_t>(rng());
+  std::vector<int32_t> out(acts * 6912);
+  double bytes = 0, macs = 0;
+  for (const Shape& sh : shapes) {
+    bytes += static_cast<double>(sh.rows * sh.k / 4);
+    macs += static_cast<double>(sh.rows * sh.k * acts);
+  }
+  for (auto _ : state) {
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      const int64_t k = shapes[i].k;
+      for (int64_t a = 0; a < acts; ++a) K->i2s_prepare_act(q.data() + a * k, k, qa.data() + a * k);
+      K->i2s_gemm(w + offsets[i], k, shapes[i].rows, qa.data(), k, acts, out.data(), shapes[i].rows);
+    }
+    benchmark::DoNotOptimize(out.data());
+  }
+  SetBytes(state, bytes);
+  state.counters["GMAC/s"] =
+      benchmark::Counter(macs * static_cast<double>(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_I2sGemmDecodeLayers)->ArgsProduct({{1, 2}, {2, 4, 8}})->Unit(benchmark::kMillisecond);
+
 // args: rows, k, n_act, path
 void BM_I2sGemm(benchmark::State& state) {
   const Kernels* K = PathOrSkip(state, state.range(3));
@@ -121,7 +173,7 @@ void BM_I2sGemm(benchmark::State& state) {
   SetBytes(state, static_cast<double>(rows * k / 4));
   state.counters["tok/s"] = benchmark::Counter(static_cast<double>(acts * state.iterations()), benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_I2sGemm)->ArgsProduct({{2560}, {2560}, {8, 128}, {1, 2}})->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_I2sGemm)->ArgsProduct({{2560}, {2560}, {8, 128}, {1, 2}})->ArgsProduct({{640, 6912}, {2560, 6912}, {2, 4, 8}, {2}})->Unit(benchmark::kMicrosecond);
 
 // args: rows, k, path. F16 head, one token (f16_dot_rows).
 void BM_F16Head(benchmark::State& state) {

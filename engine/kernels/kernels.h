@@ -95,6 +95,11 @@ struct Kernels {
   // out[r] = sum_j w[r][j] * x[j], exact in int32 on every path. REQUIRES k <= 65536.
   void (*i8_gemv)(const int8_t* w, const int32_t* row_sums, int64_t k, int64_t n_rows, const int8_t* x,
                   int32_t* out);
+  // The same for n_act activations at once (the screened head of a batched step):
+  // out[a][r] = sum_j w[r][j] * x[a][j] for a < n_act, the same integers as i8_gemv
+  // on each x[a]. Each block of weight rows is read once for all activations.
+  void (*i8_gemm)(const int8_t* w, const int32_t* row_sums, int64_t k, int64_t n_rows, int n_act,
+                  const int8_t* const* x, int32_t* const* out);
 
   // ---- TQ1_0 / TQ2_0 weights x Q8_K activations (ggml_vec_dot_tq{1,2}_0_q8_K)
   // w: n_rows rows of k / 256 blocks each (row r at block r * k / 256); y: [k / 256]

@@ -405,6 +405,12 @@ void I8Gemv(const int8_t* w, const int32_t* /*row_sums*/, int64_t k, int64_t n_r
   }
 }
 
+// One activation after the other (this path's i8_gemv); the AVX-512 path shares weight loads.
+void I8Gemm(const int8_t* w, const int32_t* row_sums, int64_t k, int64_t n_rows, int n_act, const int8_t* const* x,
+            int32_t* const* out) {
+  for (int a = 0; a < n_act; ++a) I8Gemv(w, row_sums, k, n_rows, x[a], out[a]);
+}
+
 void Fp16ToFp32Row(const uint16_t* x, float* y, int64_t n) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, LoadF16(x + i));
@@ -423,7 +429,7 @@ void Fp32ToFp16Row(const float* x, uint16_t* y, int64_t n) {
 
 const Kernels& Avx2Kernels() {
   static const Kernels k = {
-      "avx2",  KernelPath::kAvx2, I2sGemv,        I2sGemm,       QuantizeRowI8S, I2sPrepareActIdentity, F16DotRows, F16GemmF32, I8Gemv,
+      "avx2",  KernelPath::kAvx2, I2sGemv,        I2sGemm,       QuantizeRowI8S, I2sPrepareActIdentity, F16DotRows, F16GemmF32, I8Gemv, I8Gemm,
       Tq1Dot,  Tq2Dot,            QuantizeRowQ8K, Fp16ToFp32Row, Fp32ToFp16Row,
       SoftmaxExpScalar,  // the reference's 16-lane order; no 8-lane version would match it
   };

@@ -29,6 +29,12 @@ void I8Gemv(const int8_t* w, const int32_t* /*row_sums*/, int64_t k, int64_t n_r
   }
 }
 
+// One activation after the other (this path's i8_gemv); the AVX-512 path shares weight loads.
+void I8Gemm(const int8_t* w, const int32_t* row_sums, int64_t k, int64_t n_rows, int n_act, const int8_t* const* x,
+            int32_t* const* out) {
+  for (int a = 0; a < n_act; ++a) I8Gemv(w, row_sums, k, n_rows, x[a], out[a]);
+}
+
 // ggml_vec_dot_f16 (AVX-512 build): 4 x 16 lanes, FMA, tail in double.
 float DotF16Ggml(const uint16_t* w, const uint16_t* x, int64_t k) {
   float lanes[64] = {};
@@ -129,7 +135,7 @@ double SoftmaxExpScalar(const float* x, float max, float* y, int64_t n) {
 
 const Kernels& ScalarKernels() {
   static const Kernels k = {
-      "scalar",       KernelPath::kScalar, I2sGemv, I2sGemm, QuantizeRowI8S, I2sPrepareActIdentity, F16DotRows, F16GemmF32, I8Gemv,
+      "scalar",       KernelPath::kScalar, I2sGemv, I2sGemm, QuantizeRowI8S, I2sPrepareActIdentity, F16DotRows, F16GemmF32, I8Gemv, I8Gemm,
       Tq1Dot,         Tq2Dot,              QuantizeRowQ8KRow, Fp16ToFp32Row, Fp32ToFp16Row,
       SoftmaxExpScalar,
   };

@@ -162,7 +162,52 @@ TEST_P(SimdVsScalarTest, I8GemvMatchesScalarExactly) {
       simd().i8_gemv(w.data(), sums.data(), k, rows, x.data(), a.data());
       scalar().i8_gemv(w.data(), sums.data(), k, rows, x.data(), b.data());
       ASSERT_EQ(a, b);
-      if (k == 65536) EXPECT_EQ(b[0], 127 * -128 * 65536);
+      if (k == 65536) {
+        EXPECT_EQ(b[0], 127 * -128 * 65536);
+      }
+    }
+  }
+}
+
+TEST_P(SimdVsScalarTest, I8GemmMatchesScalarAndGemvExactly) {
+  std::mt19937 rng(kSeed + 9);
+  std::uniform_int_distribution<int> wd(-127, 127), xd(-128, 127);
+  for (int64_t rows : kRowCounts) {
+    for (int64_t k : {int64_t{1}, int64_t{64}, int64_t{200}, int64_t{2560}, int64_t{65536}}) {
+      for (int acts : {1, 2, 3, 4, 5, 8, 9}) {
+        if (k == 65536 && acts > 2) continue;
+        SCOPED_TRACE(Case(rows, k, acts));
+        std::vector<int8_t> w(rows * k);
+        for (auto& v : w) v = static_cast<int8_t>(wd(rng));
+        std::vector<std::vector<int8_t>> x(acts, std::vector<int8_t>(k));
+        for (auto& row : x)
+          for (auto& v : row) v = static_cast<int8_t>(xd(rng));
+        if (k == 65536) {  // the extremes: every product 127 * -128
+          std::fill(x[0].begin(), x[0].end(), int8_t{-128});
+          std::fill(w.begin(), w.begin() + k, int8_t{127});
+        }
+        std::vector<int32_t> sums(rows);
+        for (int64_t r = 0; r < rows; ++r) sums[r] = std::accumulate(w.begin() + r * k, w.begin() + (r + 1) * k, 0);
+        std::vector<std::vector<int32_t>> a(acts, std::vector<int32_t>(rows, -1)), b(acts, std::vector<int32_t>(rows, -2));
+        std::vector<const int8_t*> xp;
+        std::vector<int32_t*> ap, bp;
+        for (int i = 0; i < acts; ++i) {
+          xp.push_back(x[i].data());
+          ap.push_back(a[i].data());
+          bp.push_back(b[i].data());
+        }
+        simd().i8_gemm(w.data(), sums.data(), k, rows, acts, xp.data(), ap.data());
+        scalar().i8_gemm(w.data(), sums.data(), k, rows, acts, xp.data(), bp.data());
+        ASSERT_EQ(a, b);
+        std::vector<int32_t> one(rows);
+        for (int i = 0; i < acts; ++i) {
+          simd().i8_gemv(w.data(), sums.data(), k, rows, x[i].data(), one.data());
+          ASSERT_EQ(one, a[i]);
+        }
+        if (k == 65536) {
+          EXPECT_EQ(b[0][0], 127 * -128 * 65536);
+        }
+      }
     }
   }
 }
