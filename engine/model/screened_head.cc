@@ -135,6 +135,24 @@ bool ScreenedHead::Prepare(const Kernels& k, const float* x, ScreenScratch& s) c
 void ScreenedHead::ScreenRows(const Kernels& k, int64_t r0, int64_t r1, ScreenScratch& s) const {
   const int64_t n = cols();
   k.i8_gemv(int8_.values() + r0 * n, int8_.row_sums() + r0, n, r1 - r0, s.xq.data(), s.isum.data() + r0);
+  BoundRows(r0, r1, s);
+}
+
+void ScreenedHead::ScreenRowsBatch(const Kernels& k, int64_t r0, int64_t r1,
+                                   const std::vector<ScreenScratch*>& s) const {
+  const int64_t n = cols();
+  std::vector<const int8_t*> xq(s.size());
+  std::vector<int32_t*> isum(s.size());
+  for (size_t a = 0; a < s.size(); ++a) {
+    xq[a] = s[a]->xq.data();
+    isum[a] = s[a]->isum.data() + r0;
+  }
+  k.i8_gemm(int8_.values() + r0 * n, int8_.row_sums() + r0, n, r1 - r0, static_cast<int>(s.size()), xq.data(),
+            isum.data());
+  for (ScreenScratch* one : s) BoundRows(r0, r1, *one);
+}
+
+void ScreenedHead::BoundRows(int64_t r0, int64_t r1, ScreenScratch& s) const {
   const float* scales = int8_.row_scales();
   for (int64_t r = r0; r < r1; ++r) {
     const double approx = static_cast<double>(s.isum[r]) * scales[r] * s.inv_t;
@@ -175,7 +193,6 @@ void ScreenedHead::LogitsBatch(const Kernels& k, ThreadPool& pool, int m, const 
   const int64_t rows_n = rows();
   // Step 1 per row; a row that needs (nearly) every logit skips the screen.
   std::vector<char> prepared(m);
-  bool any = false;
   for (int a = 0; a < m; ++a) {
     if (std::max(1, requests[a]->top_k) >= rows_n) {
       s[a]->xh.resize(cols());
@@ -184,20 +201,16 @@ void ScreenedHead::LogitsBatch(const Kernels& k, ThreadPool& pool, int m, const 
     } else {
       prepared[a] = Prepare(k, x[a], *s[a]);  // fills s.xh before it can decline
     }
-    any = any || prepared[a];
   }
-  // Step 2: each block of int8 rows is read from memory once, then screened for every
-  // row from L1 (kScreenBlock rows of 2,560 int8 are 20 KB).
-  constexpr int64_t kScreenBlock = 8;
-  if (any) {
-    pool.ParallelFor(rows_n, [&](int64_t r0, int64_t r1, int) {
-      for (int64_t b0 = r0; b0 < r1; b0 += kScreenBlock) {
-        const int64_t b1 = std::min(r1, b0 + kScreenBlock);
-        for (int a = 0; a < m; ++a) {
-          if (prepared[a]) ScreenRows(k, b0, b1, *s[a]);
-        }
-      }
-    }, kMinScreenRows);
+  // Step 2: one int8 product for every prepared row, each block of weight rows read
+  // from memory once for all of them.
+  std::vector<ScreenScratch*> screened;
+  for (int a = 0; a < m; ++a) {
+    if (prepared[a]) screened.push_back(s[a]);
+  }
+  if (!screened.empty()) {
+    pool.ParallelFor(rows_n, [&](int64_t r0, int64_t r1, int) { ScreenRowsBatch(k, r0, r1, screened); },
+                     kMinScreenRows);
   }
   for (int a = 0; a < m; ++a) results[a] = Finish(k, pool, prepared[a], *requests[a], *s[a], out[a]);
 }

@@ -149,6 +149,11 @@ class ScreenedHead {
   bool Prepare(const Kernels& k, const float* x, ScreenScratch& s) const;
   // Step 2 for head rows [r0, r1): s.isum, s.lo, s.hi. REQUIRES: Prepare(s) was true.
   void ScreenRows(const Kernels& k, int64_t r0, int64_t r1, ScreenScratch& s) const;
+  // Step 2 for several prepared rows at once: one i8_gemm reads each weight row once
+  // for all of them (the same integers as ScreenRows on each).
+  void ScreenRowsBatch(const Kernels& k, int64_t r0, int64_t r1, const std::vector<ScreenScratch*>& s) const;
+  // The bounds of step 2 from s.isum[r0, r1).
+  void BoundRows(int64_t r0, int64_t r1, ScreenScratch& s) const;
   // Steps 3-4: candidates and exact rescoring (or the full exact head).
   ScreenResult Finish(const Kernels& k, ThreadPool& pool, bool prepared, const ScreenRequest& request,
                       ScreenScratch& s, float* out) const;
