@@ -52,7 +52,9 @@ TEST(ToValidUtf8, OutputIsAlwaysValid) {
       const std::string fixed = ToValidUtf8(s);
       ASSERT_EQ(FindInvalidUtf8(fixed), kNpos) << a << " " << b;
       ASSERT_EQ(fixed.back(), 'z');
-      if (FindInvalidUtf8(s) == kNpos) ASSERT_EQ(fixed, s);
+      if (FindInvalidUtf8(s) == kNpos) {
+        ASSERT_EQ(fixed, s);
+      }
     }
   }
 }

@@ -234,7 +234,9 @@ TEST_F(TinyGenerateTest, WorkerStyleReplayOfTheIdsGivesTheSameText) {
         const GenerationText::Step step = worker.Push(*piece, /*adds_text=*/true, last);
         EXPECT_EQ(step.text, native.tokens[i].text) << "token " << i;
         stopped = step.stopped;
-        if (stopped) EXPECT_EQ(i + 1, native.ids.size()) << "the worker stops where Generate stopped";
+        if (stopped) {
+          EXPECT_EQ(i + 1, native.ids.size()) << "the worker stops where Generate stopped";
+        }
       }
       EXPECT_EQ(worker.text(), native.text);
       EXPECT_EQ(stopped, native.finish_reason == FinishReason::kStopSequence);

@@ -71,7 +71,9 @@ TEST(MetadataOverrideModelTest, RopeFreqBaseOverrideChangesLogits) {
   EXPECT_EQ((*other)->config().rope_theta, 100.0f);
   const std::vector<int32_t> ids = {1, 2, 3, 4, 5, 6};
   const std::vector<float> a = LastLogits(**base, ids);
-  if ((*base)->config().rope_theta == 10000.0f) EXPECT_EQ(a, LastLogits(**same, ids));
+  if ((*base)->config().rope_theta == 10000.0f) {
+    EXPECT_EQ(a, LastLogits(**same, ids));
+  }
   EXPECT_NE(a, LastLogits(**other, ids));
 }
 

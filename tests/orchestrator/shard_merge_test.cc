@@ -14,7 +14,7 @@ PromptSet Set(int n) {
   PromptSet s;
   s.source = "test";
   s.sha256 = std::string(64, 'a');
-  for (int i = 0; i < n; ++i) s.prompts.push_back(Prompt{"p" + std::to_string(i), "", std::string("text"), {}});
+  for (int i = 0; i < n; ++i) s.prompts.push_back(Prompt{"p" + std::to_string(i), "", std::string("text"), {}, {}, ""});
   return s;
 }
 

@@ -231,7 +231,7 @@ TEST_F(ServiceFakeTest, WithoutAByteBoundTextIsTokenizedAndCounted) {
 // never reaches a backend, because a proto3 string is checked when it is parsed.
 TEST_F(ServiceFakeTest, IllFormedUtf8TextNeverReachesTheBackend) {
   StartServer();
-  for (const std::string bad : {std::string("\xC0\xAF"), std::string("ab\xF0\x80\x80\xAFcd"),
+  for (const std::string& bad : {std::string("\xC0\xAF"), std::string("ab\xF0\x80\x80\xAF" "cd"),
                                 std::string("\xED\xA0\x80"), std::string("x\x80")}) {
     v1::TokenizeRequest req;
     req.set_text(bad);
