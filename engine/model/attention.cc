@@ -13,12 +13,16 @@ KvCache::KvCache(const ModelConfig& c, int max_context)
   const size_t n = static_cast<size_t>(c.n_layer) * c.n_head_kv * capacity_ * c.head_dim;
   k_.assign(n, 0);
   v_.assign(n, 0);
+  zero_from_.assign(c.n_layer, 0);
 }
 
 namespace {
 
 // The n new tokens' keys and values into the cache, rounded to F16 as ggml_cpy into
-// the cache does; the cells after them up to the padded attention length are zeroed.
+// the cache does; the cells after them up to the padded attention length must hold
+// zeros (they are read with weight 0, and an old inf there would give NaN): those an
+// earlier use of the cache left non-zero are cleared. Clearing all of them on every
+// step cost a decode step ~30 strided stores per V value, on one thread.
 void StoreKv(const Model& model, KvCache& cache, int layer, int pos0, int n, const float* k, const float* v) {
   const ModelConfig& c = model.config();
   const Kernels& kern = model.kernels();
@@ -26,6 +30,8 @@ void StoreKv(const Model& model, KvCache& cache, int layer, int pos0, int n, con
   const int kv_dim = c.kv_dim();
   const int cap = cache.capacity();
   const int n_kv = std::min(cap, std::max(32, (pos0 + n + 31) / 32 * 32));
+  const int zero_from = cache.zero_from(layer);
+  const int stale_end = std::min(n_kv, zero_from);  // [pos0 + n, stale_end) may be non-zero
   for (int g = 0; g < c.n_head_kv; ++g) {
     uint16_t* kc = cache.K(layer, g);
     uint16_t* vt = cache.Vt(layer, g);
@@ -34,12 +40,14 @@ void StoreKv(const Model& model, KvCache& cache, int layer, int pos0, int n, con
       kern.fp32_to_fp16_row(k + static_cast<size_t>(t) * kv_dim + g * hd, kc + pos * hd, hd);
       for (int d = 0; d < hd; ++d) vt[static_cast<size_t>(d) * cap + pos] = Fp32ToFp16(v[static_cast<size_t>(t) * kv_dim + g * hd + d]);
     }
-    // Cells past the sequence are read (with weight 0) up to n_kv: keep them finite.
-    for (int pos = pos0 + n; pos < n_kv; ++pos) {
+    // Cells past the sequence are read (with weight 0) up to n_kv: keep them zero.
+    for (int pos = pos0 + n; pos < stale_end; ++pos) {
       std::fill(kc + static_cast<size_t>(pos) * hd, kc + static_cast<size_t>(pos + 1) * hd, 0);
       for (int d = 0; d < hd; ++d) vt[static_cast<size_t>(d) * cap + pos] = 0;
     }
   }
+  // Past pos0 + n all is zero now, unless stale cells remain beyond n_kv.
+  if (zero_from <= n_kv) cache.set_zero_from(layer, pos0 + n);
 }
 
 // Query head h of the n tokens of `call` over the cache (whose keys and values for

@@ -28,6 +28,11 @@ class KvCache {
   uint16_t* Vt(int layer, int kv_head) { return Slot(v_, layer, kv_head); }
   int capacity() const { return capacity_; }
   size_t bytes() const { return (k_.size() + v_.size()) * sizeof(uint16_t); }
+  // Every cell of `layer` at this position or after holds zeros (the cache starts
+  // zeroed; attention's store keeps the mark), so a step re-zeroes only the cells an
+  // earlier, longer use of the cache left behind.
+  int zero_from(int layer) const { return zero_from_[layer]; }
+  void set_zero_from(int layer, int pos) { zero_from_[layer] = pos; }
 
  private:
   uint16_t* Slot(std::vector<uint16_t>& buf, int layer, int kv_head) {
@@ -35,6 +40,7 @@ class KvCache {
   }
   int n_head_kv_, head_dim_, capacity_;
   std::vector<uint16_t> k_, v_;
+  std::vector<int> zero_from_;  // per layer
 };
 
 // Per-thread buffers for attention (sized on first use).

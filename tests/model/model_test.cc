@@ -12,10 +12,12 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "engine/model/attention.h"
 #include "engine/model/fault_injection.h"
 #include "engine/model/linear.h"
 #include "engine/model/model.h"
@@ -414,6 +416,42 @@ TEST_F(SessionTest, ResetThenReevalReproducesTheLogits) {
     ASSERT_EQ(first.size(), again.size());
     for (const auto& [row, v] : first) EXPECT_EQ(v, again.at(row)) << "row " << row;
   }
+}
+
+// Attention reads the cache up to the used length rounded up to 32, those cells with
+// weight 0: cells an earlier, longer use of the cache left there must be cleared (an
+// inf would make 0 * inf = NaN), and only those (zero_from marks where zeros start).
+TEST_F(SessionTest, AttentionClearsTheStaleCacheCellsItReads) {
+  const ModelConfig& c = model().config();
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(-1, 1);
+  auto random = [&](int n) {
+    std::vector<float> v(n);
+    for (float& x : v) x = u(rng);
+    return v;
+  };
+  const int long_n = 40, short_n = 10;
+  const std::vector<float> q = random(long_n * c.q_dim()), k = random(long_n * c.kv_dim()),
+                           v = random(long_n * c.kv_dim());
+  std::vector<AttentionScratch> scratch;
+  KvCache used(c, 64), fresh(c, 64);
+  std::vector<float> out(long_n * c.q_dim()), want(short_n * c.q_dim()), got(short_n * c.q_dim());
+  Attention(model(), used, 0, 0, long_n, q.data(), k.data(), v.data(), out.data(), scratch);
+  EXPECT_EQ(used.zero_from(0), long_n);
+  // The first use's cells after the short sequence become infinities.
+  for (int g = 0; g < c.n_head_kv; ++g) {
+    for (int pos = short_n; pos < long_n; ++pos) {
+      std::fill(used.K(0, g) + pos * c.head_dim, used.K(0, g) + (pos + 1) * c.head_dim, uint16_t{0x7C00});
+      for (int d = 0; d < c.head_dim; ++d) used.Vt(0, g)[d * used.capacity() + pos] = 0x7C00;
+    }
+  }
+  Attention(model(), fresh, 0, 0, short_n, q.data(), k.data(), v.data(), want.data(), scratch);
+  Attention(model(), used, 0, 0, short_n, q.data(), k.data(), v.data(), got.data(), scratch);
+  EXPECT_EQ(got, want);
+  for (float x : got) ASSERT_TRUE(std::isfinite(x));
+  // Cells 32..39 were past this read: still stale, so the mark stays.
+  EXPECT_EQ(used.zero_from(0), long_n);
+  EXPECT_EQ(fresh.zero_from(0), short_n);
 }
 
 TEST_F(SessionTest, TruncateThenReevalReproducesTheLogits) {
