@@ -54,6 +54,28 @@ void BM_I2sGemv(benchmark::State& state) {
 BENCHMARK(BM_I2sGemv)->ArgsProduct({{2560}, {2560}, {0, 1, 2}})->ArgsProduct({{6912}, {2560}, {0, 1, 2}})
     ->ArgsProduct({{2560}, {6912}, {0, 1, 2}})->Unit(benchmark::kMicrosecond);
 
+// The ternary matrices of one decode token on the 2B-4T shape: 30 layers x (q, k, v,
+// o, gate, up, down), each at a 64-byte aligned offset of one 521 MB buffer.
+struct DecodeLayers {
+  struct Shape {
+    int64_t rows, k;
+  };
+  std::vector<Shape> shapes;
+  std::vector<size_t> offsets;
+  size_t total = 0;  // buffer bytes
+
+  DecodeLayers() {
+    const Shape layer[] = {{2560, 2560}, {640, 2560}, {640, 2560}, {2560, 2560}, {6912, 2560}, {6912, 2560}, {2560, 6912}};
+    for (int l = 0; l < 30; ++l) {
+      for (const Shape& sh : layer) {
+        shapes.push_back(sh);
+        offsets.push_back(total);
+        total += (I2sTensorBytes(sh.rows * sh.k) + 63) / 64 * 64;
+      }
+    }
+  }
+};
+
 // args: path, huge pages (0/1). One decode token's ternary layers on the 2B-4T shape:
 // 30 layers x (q, k, v, o, gate, up, down), 521 MB of I2_S weights, far more than the
 // last-level cache, so this is the gemv as a forward pass streams it (matrix after
@@ -61,20 +83,10 @@ BENCHMARK(BM_I2sGemv)->ArgsProduct({{2560}, {2560}, {0, 1, 2}})->ArgsProduct({{6
 void BM_I2sGemvDecodeLayers(benchmark::State& state) {
   const Kernels* K = PathOrSkip(state, state.range(0));
   if (K == nullptr) return;
-  struct Shape {
-    int64_t rows, k;
-  };
-  const Shape layer[] = {{2560, 2560}, {640, 2560}, {640, 2560}, {2560, 2560}, {6912, 2560}, {6912, 2560}, {2560, 6912}};
-  std::vector<Shape> shapes;
-  std::vector<size_t> offsets;
-  size_t total = 0;
-  for (int l = 0; l < 30; ++l) {
-    for (const Shape& sh : layer) {
-      shapes.push_back(sh);
-      offsets.push_back(total);
-      total += (I2sTensorBytes(sh.rows * sh.k) + 63) / 64 * 64;
-    }
-  }
+  const DecodeLayers layers;
+  const auto& shapes = layers.shapes;
+  const auto& offsets = layers.offsets;
+  const size_t total = layers.total;
   std::vector<uint8_t> small_pages;
   absl::StatusOr<HugePageBuffer> huge = HugePageBuffer::Allocate(state.range(1) != 0 ? total : 0);
   uint8_t* w = nullptr;
@@ -90,7 +102,7 @@ void BM_I2sGemvDecodeLayers(benchmark::State& state) {
   for (auto& v : q) v = static_cast<int8_t>(rng());
   std::vector<int32_t> out(6912);
   double bytes = 0;
-  for (const Shape& sh : shapes) bytes += static_cast<double>(sh.rows * sh.k / 4);
+  for (const DecodeLayers::Shape& sh : shapes) bytes += static_cast<double>(sh.rows * sh.k / 4);
   for (auto _ : state) {
     for (size_t i = 0; i < shapes.size(); ++i) {
       K->i2s_prepare_act(q.data(), shapes[i].k, qa.data());
@@ -109,20 +121,10 @@ void BM_I2sGemmDecodeLayers(benchmark::State& state) {
   const Kernels* K = PathOrSkip(state, state.range(0));
   if (K == nullptr) return;
   const int64_t acts = state.range(1);
-  struct Shape {
-    int64_t rows, k;
-  };
-  const Shape layer[] = {{2560, 2560}, {640, 2560}, {640, 2560}, {2560, 2560}, {6912, 2560}, {6912, 2560}, {2560, 6912}};
-  std::vector<Shape> shapes;
-  std::vector<size_t> offsets;
-  size_t total = 0;
-  for (int l = 0; l < 30; ++l) {
-    for (const Shape& sh : layer) {
-      shapes.push_back(sh);
-      offsets.push_back(total);
-      total += (I2sTensorBytes(sh.rows * sh.k) + 63) / 64 * 64;
-    }
-  }
+  const DecodeLayers layers;
+  const auto& shapes = layers.shapes;
+  const auto& offsets = layers.offsets;
+  const size_t total = layers.total;
   absl::StatusOr<HugePageBuffer> huge = HugePageBuffer::Allocate(total);
   if (!huge.ok()) {
     state.SkipWithError(std::string(huge.status().message()).c_str());
@@ -135,7 +137,7 @@ void BM_I2sGemmDecodeLayers(benchmark::State& state) {
   for (auto& v : q) v = static_cast<int8_t>(rng());
   std::vector<int32_t> out(acts * 6912);
   double bytes = 0, macs = 0;
-  for (const Shape& sh : shapes) {
+  for (const DecodeLayers::Shape& sh : shapes) {
     bytes += static_cast<double>(sh.rows * sh.k / 4);
     macs += static_cast<double>(sh.rows * sh.k * acts);
   }
