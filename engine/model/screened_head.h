@@ -147,10 +147,8 @@ class ScreenedHead {
   // Step 1: x rounded to F16 (s.xh, always), its int8 quantization and norms. False
   // when the screen declines (non-finite activation or scale).
   bool Prepare(const Kernels& k, const float* x, ScreenScratch& s) const;
-  // Step 2 for head rows [r0, r1): s.isum, s.lo, s.hi. REQUIRES: Prepare(s) was true.
-  void ScreenRows(const Kernels& k, int64_t r0, int64_t r1, ScreenScratch& s) const;
-  // Step 2 for several prepared rows at once: one i8_gemm reads each weight row once
-  // for all of them (the same integers as ScreenRows on each).
+  // Step 2 for head rows [r0, r1) of every s: s.isum, s.lo, s.hi. REQUIRES: Prepare(s)
+  // was true for each. One i8_gemm reads each weight row once for all of them.
   void ScreenRowsBatch(const Kernels& k, int64_t r0, int64_t r1, const std::vector<ScreenScratch*>& s) const;
   // The bounds of step 2 from s.isum[r0, r1).
   void BoundRows(int64_t r0, int64_t r1, ScreenScratch& s) const;
