@@ -223,6 +223,30 @@ BENCHMARK(BM_AttentionRows)
     ->ArgsProduct({{128}, {96, 128, 160}, {512}, {0, 1, 2}})
     ->Unit(benchmark::kMicrosecond);
 
+// args: rows, k, row stride, path. The same two shapes for the 4 query heads of one
+// KV head at once (f16_dot_rows_multi), as decode attention calls them.
+void BM_AttentionRowsGroup(benchmark::State& state) {
+  const Kernels* K = PathOrSkip(state, state.range(3));
+  if (K == nullptr) return;
+  const int64_t rows = state.range(0), k = state.range(1), stride = state.range(2), n_x = 4;
+  std::mt19937 rng(6);
+  std::normal_distribution<float> nd(0.0f, 0.5f);
+  std::vector<uint16_t> w(rows * stride);
+  for (auto& h : w) h = Fp32ToFp16(nd(rng));
+  std::vector<uint16_t> x(n_x * k);
+  for (auto& h : x) h = Fp32ToFp16(nd(rng));
+  std::vector<float> out(n_x * rows);
+  for (auto _ : state) {
+    K->f16_dot_rows_multi(w.data(), stride, rows, k, x.data(), k, n_x, out.data(), rows);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["rows/s"] = benchmark::Counter(static_cast<double>(n_x * rows * state.iterations()), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_AttentionRowsGroup)
+    ->ArgsProduct({{352}, {128}, {128}, {0, 1, 2}})
+    ->ArgsProduct({{128}, {320, 352}, {512}, {0, 1, 2}})
+    ->Unit(benchmark::kMicrosecond);
+
 // args: k, path
 void BM_QuantizeRowI8S(benchmark::State& state) {
   const Kernels* K = PathOrSkip(state, state.range(1));

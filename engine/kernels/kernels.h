@@ -81,6 +81,11 @@ struct Kernels {
   // then 16 -> 8 -> 4 -> 2 -> 1 by halves; the tail k % 64 is added in double.
   void (*f16_dot_rows)(const uint16_t* w, int64_t w_stride, int64_t n_rows, int64_t k, const uint16_t* x,
                        float* out);
+  // The same dot for n_x vectors at once (attention: a KV head's cache rows against
+  // every query head of its group): out[a * out_stride + r] = f16_dot_rows of
+  // x + a * x_stride, bit for bit. A path may read each row once for all of them.
+  void (*f16_dot_rows_multi)(const uint16_t* w, int64_t w_stride, int64_t n_rows, int64_t k, const uint16_t* x,
+                             int64_t x_stride, int64_t n_x, float* out, int64_t out_stride);
   // Batch (bitnet.cpp: two or more tokens go through llamafile's tinyBLAS with F32
   // activations, NOT rounded to F16): 16 float lanes, lane i % 16 takes
   // fma(w[i], x[i], lane), then reduced 16 -> 8 -> 4 -> 2 -> 1 by halves.

@@ -429,7 +429,8 @@ void Fp32ToFp16Row(const float* x, uint16_t* y, int64_t n) {
 
 const Kernels& Avx2Kernels() {
   static const Kernels k = {
-      "avx2",  KernelPath::kAvx2, I2sGemv,        I2sGemm,       QuantizeRowI8S, I2sPrepareActIdentity, F16DotRows, F16GemmF32, I8Gemv, I8Gemm,
+      "avx2",  KernelPath::kAvx2, I2sGemv,        I2sGemm,       QuantizeRowI8S, I2sPrepareActIdentity, F16DotRows, F16DotRowsEachX<F16DotRows>,
+      F16GemmF32, I8Gemv, I8Gemm,
       Tq1Dot,  Tq2Dot,            QuantizeRowQ8K, Fp16ToFp32Row, Fp32ToFp16Row,
       SoftmaxExpScalar,  // the reference's 16-lane order; no 8-lane version would match it
   };

@@ -292,68 +292,202 @@ void I8Gemm(const int8_t* w, const int32_t* row_sums, int64_t k, int64_t n_rows,
   for (; r < n_rows; ++r) I8RowTile<1>(w, row_sums, k, kv, r, n_act, x, xu.data(), out);
 }
 
-// ---------------------------------------------------------------- F16 head
+// ---------------------------------------------------------------- F16 rows . F16 vectors
 inline __m512 LoadF16x16(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)p)); }
 
-// ggml_vec_dot_f16 of the AVX-512 build: the 64-value body, reduced to a double. The
-// scalar tail (k % 64 values, added one by one in double) is done by TailSums.
-inline double DotF16GgmlBody(const uint16_t* w, const uint16_t* x, int64_t np) {
-  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-  for (int64_t i = 0; i < np; i += 64) {
-    for (int j = 0; j < 4; ++j) acc[j] = _mm512_fmadd_ps(LoadF16x16(w + i + 16 * j), LoadF16x16(x + i + 16 * j), acc[j]);
+// ggml_vec_dot_f16 of the AVX-512 build, for blocks of 16 rows against up to 4
+// vectors at once (attention: a KV head's rows against every query head of its
+// group). Per row and vector: 4 accumulators of 16 float lanes over the 64-value body,
+// (l0 + l2) + (l1 + l3), the lane tree of _mm512_reduce_add_ps, then the k % 64 tail
+// added one product at a time in double. Each row is loaded and converted once for
+// all vectors; the vectors are converted to float once per call (per chunk when
+// long), and the block's 16 reductions and tails run side by side.
+constexpr int kDotBlockRows = 16;
+constexpr int64_t kXFloats = 8192;  // converted vectors kept on the stack (32 KB)
+
+// lane r = _mm512_reduce_add_ps(v[r]): every level adds the same lane pairs as the
+// one-vector tree (halves 16 -> 8 -> 4 -> 2 -> 1), so each sum is bit-identical.
+inline __m512 ReduceAdd16Vectors(const __m512 (&v)[16]) {
+  __m512 s1[8], s2[4];
+  for (int m = 0; m < 8; ++m) {  // [row 2m: lanes i + i+8 | row 2m+1: same]
+    s1[m] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * m], v[2 * m + 1], 0x44),
+                          _mm512_shuffle_f32x4(v[2 * m], v[2 * m + 1], 0xEE));
   }
-  acc[0] = _mm512_add_ps(acc[0], acc[2]);
-  acc[1] = _mm512_add_ps(acc[1], acc[3]);
-  acc[0] = _mm512_add_ps(acc[0], acc[1]);
-  return _mm512_reduce_add_ps(acc[0]);
+  for (int n = 0; n < 4; ++n) {  // 128-bit chunk c: row 4n+c, lanes i + i+4
+    s2[n] = _mm512_add_ps(_mm512_shuffle_f32x4(s1[2 * n], s1[2 * n + 1], 0x88),
+                          _mm512_shuffle_f32x4(s1[2 * n], s1[2 * n + 1], 0xDD));
+  }
+  // chunk c: [row c: i + i+2 (i = 0, 1) | row 4+c: same], then rows 8+c, 12+c
+  const __m512 t0 = _mm512_add_ps(_mm512_shuffle_ps(s2[0], s2[1], 0x44), _mm512_shuffle_ps(s2[0], s2[1], 0xEE));
+  const __m512 t1 = _mm512_add_ps(_mm512_shuffle_ps(s2[2], s2[3], 0x44), _mm512_shuffle_ps(s2[2], s2[3], 0xEE));
+  // chunk c: the sums of rows c, 4+c, 8+c, 12+c (lane 4c + j holds row 4j + c)
+  const __m512 r = _mm512_add_ps(_mm512_shuffle_ps(t0, t1, 0x88), _mm512_shuffle_ps(t0, t1, 0xDD));
+  const __m512i to_rows = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  return _mm512_permutexvar_ps(to_rows, r);
 }
 
-// Rows in groups of 16. ggml adds a row's tail one product at a time to a double: a
-// chain of up to 63 dependent adds per row, which made attention's V product (n_kv
-// is a multiple of 32, so half the lengths have a 32-value tail) 10x slower than its
-// body. Here each of the 8 rows is one lane of a double vector, so the row chains run
-// side by side (16 rows: two chains of 8); every lane still sees the same adds in the same order, so every sum
-// is the same double. Products are formed in float (exact for F16 x F16) as ggml does.
-constexpr int kTailRows = 16;
+// Rows become lanes: t[c] lane r = t[r] lane c (before).
+inline void Transpose16x16(__m512 (&t)[16]) {
+  __m512 a[16], u[16];
+  for (int i = 0; i < 8; ++i) {
+    a[2 * i] = _mm512_unpacklo_ps(t[2 * i], t[2 * i + 1]);
+    a[2 * i + 1] = _mm512_unpackhi_ps(t[2 * i], t[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {  // u[4i + c], chunk L: column 4L + c of rows 4i .. 4i+3
+    const __m512d a0 = _mm512_castps_pd(a[4 * i]), a1 = _mm512_castps_pd(a[4 * i + 1]);
+    const __m512d a2 = _mm512_castps_pd(a[4 * i + 2]), a3 = _mm512_castps_pd(a[4 * i + 3]);
+    u[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, a2));
+    u[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, a2));
+    u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, a3));
+    u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, a3));
+  }
+  for (int c = 0; c < 4; ++c) {
+    const __m512 p0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88), p1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
+    const __m512 q0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88), q1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
+    t[c] = _mm512_shuffle_f32x4(p0, q0, 0x88);
+    t[8 + c] = _mm512_shuffle_f32x4(p0, q0, 0xDD);
+    t[4 + c] = _mm512_shuffle_f32x4(p1, q1, 0x88);
+    t[12 + c] = _mm512_shuffle_f32x4(p1, q1, 0xDD);
+  }
+}
 
-void TailSums(const uint16_t* w, int64_t w_stride, int rows, int64_t np, int64_t k, const uint16_t* x,
-              double* sums) {
-  const int64_t tail = k - np;  // < 64
-  alignas(64) float prod[kTailRows][64];
-  for (int r = 0; r < kTailRows; ++r) {
-    const uint16_t* wr = w + (r < rows ? r : 0) * w_stride;
-    for (int64_t i = 0; i < tail; i += 16) {
-      const __mmask16 m = static_cast<__mmask16>(tail - i >= 16 ? 0xFFFF : (1u << (tail - i)) - 1);
-      const __m512 a = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, wr + np + i));
-      const __m512 b = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, x + np + i));
-      _mm512_store_ps(&prod[r][i], _mm512_mul_ps(a, b));
+// R rows x A vectors over the body values [i0, i1) (multiples of 64); xf holds the
+// vectors' values from i0 on (vector a at xf + a * xf_stride). acc: R rows of A x 4,
+// loaded first unless `fresh`. With `sums` set, the row's (l0 + l2) + (l1 + l3) goes
+// to sums[a][r] instead (the last chunk).
+template <int R, int A>
+inline void DotBody(const uint16_t* const* wr, int64_t i0, int64_t i1, const float* xf, int64_t xf_stride,
+                    bool fresh, __m512 (*acc)[A][4], __m512 (*sums)[kDotBlockRows]) {
+  __m512 c[R][A][4];
+  for (int r = 0; r < R; ++r)
+    for (int a = 0; a < A; ++a)
+      for (int j = 0; j < 4; ++j) c[r][a][j] = fresh ? _mm512_setzero_ps() : acc[r][a][j];
+  for (int64_t i = i0; i < i1; i += 64) {
+    for (int j = 0; j < 4; ++j) {
+      __m512 wv[R];
+      for (int r = 0; r < R; ++r) wv[r] = LoadF16x16(wr[r] + i + 16 * j);
+      for (int a = 0; a < A; ++a) {
+        const __m512 xv = _mm512_load_ps(xf + a * xf_stride + (i - i0) + 16 * j);
+        for (int r = 0; r < R; ++r) c[r][a][j] = _mm512_fmadd_ps(wv[r], xv, c[r][a][j]);
+      }
     }
   }
-  // Two independent 8-row chains interleaved, so one's add latency hides the other's.
-  const __m256i row_offsets = _mm256_setr_epi32(0, 64, 128, 192, 256, 320, 384, 448);
-  __m512d acc0 = _mm512_loadu_pd(sums), acc1 = _mm512_loadu_pd(sums + 8);
-  for (int64_t j = 0; j < tail; ++j) {
-    acc0 = _mm512_add_pd(acc0, _mm512_cvtps_pd(_mm256_i32gather_ps(&prod[0][j], row_offsets, 4)));
-    acc1 = _mm512_add_pd(acc1, _mm512_cvtps_pd(_mm256_i32gather_ps(&prod[8][j], row_offsets, 4)));
+  for (int r = 0; r < R; ++r) {
+    for (int a = 0; a < A; ++a) {
+      if (sums != nullptr) {
+        sums[a][r] = _mm512_add_ps(_mm512_add_ps(c[r][a][0], c[r][a][2]), _mm512_add_ps(c[r][a][1], c[r][a][3]));
+      } else {
+        for (int j = 0; j < 4; ++j) acc[r][a][j] = c[r][a][j];
+      }
+    }
   }
-  _mm512_storeu_pd(sums, acc0);
-  _mm512_storeu_pd(sums + 8, acc1);
+}
+
+inline void ToFloat(const uint16_t* x, int64_t n, float* y) {
+  for (int64_t i = 0; i < n; i += 16) _mm512_store_ps(y + i, LoadF16x16(x + i));
+}
+
+// A vectors (x[a]) against all rows; out[a][r].
+template <int A>
+void F16DotRowsA(const uint16_t* w, int64_t w_stride, int64_t n_rows, int64_t k, const uint16_t* const* x,
+                 float* const* out) {
+  const int64_t np = k & ~int64_t{63}, tail = k - np;
+  const int64_t chunk = std::max<int64_t>(64, std::min<int64_t>(np, kXFloats / A / 64 * 64));
+  alignas(64) float xf[kXFloats];  // [A][chunk]
+  alignas(64) float xt[A][64];     // the tail values
+  for (int a = 0; a < A; ++a) {
+    for (int64_t j = 0; j < tail; ++j) xt[a][j] = Fp16ToFp32(x[a][np + j]);
+  }
+  const bool one_chunk = np <= chunk;
+  if (one_chunk) {
+    for (int a = 0; a < A; ++a) ToFloat(x[a], np, xf + a * chunk);
+  }
+  for (int64_t r0 = 0; r0 < n_rows; r0 += kDotBlockRows) {
+    const int rows = static_cast<int>(std::min<int64_t>(kDotBlockRows, n_rows - r0));
+    const uint16_t* wr[kDotBlockRows];
+    for (int r = 0; r < kDotBlockRows; ++r) wr[r] = w + (r0 + std::min(r, rows - 1)) * w_stride;
+    // per row and vector: the 4 accumulators while chunks remain, then their sum
+    __m512 acc[kDotBlockRows][A][4];
+    __m512 v[A][kDotBlockRows];
+    for (int a = 0; a < A; ++a)
+      for (int r = 0; r < kDotBlockRows; ++r) v[a][r] = _mm512_setzero_ps();
+    for (int64_t c0 = 0; c0 < np; c0 += chunk) {
+      const int64_t c1 = std::min(np, c0 + chunk);
+      if (!one_chunk) {
+        for (int a = 0; a < A; ++a) ToFloat(x[a] + c0, c1 - c0, xf + a * chunk);
+      }
+      const bool fresh = c0 == 0, last = c1 == np;
+      for (int r = 0; r < rows; ++r) {
+        __m512 row_sums[A][kDotBlockRows];
+        DotBody<1, A>(wr + r, c0, c1, xf, chunk, fresh, acc + r, last ? row_sums : nullptr);
+        if (last) {
+          for (int a = 0; a < A; ++a) v[a][r] = row_sums[a][0];
+        }
+      }
+    }
+    const __mmask16 row_mask = static_cast<__mmask16>((1u << rows) - 1);
+    __m512 body[A];
+    for (int a = 0; a < A; ++a) body[a] = ReduceAdd16Vectors(v[a]);
+    if (tail == 0) {
+      for (int a = 0; a < A; ++a) _mm512_mask_storeu_ps(out[a] + r0, row_mask, body[a]);
+      continue;
+    }
+    // The tail: each row one lane of a double vector (rows 0-7 lo, 8-15 hi), every
+    // vector its own chains, the block's rows side by side.
+    __m512 t[4][16];  // t[j / 16][j % 16] lane r = row r's value np + j
+    for (int64_t j0 = 0; j0 < tail; j0 += 16) {
+      const int n = static_cast<int>(std::min<int64_t>(16, tail - j0));
+      const __mmask16 m = static_cast<__mmask16>((1u << n) - 1);
+      for (int r = 0; r < kDotBlockRows; ++r) t[j0 / 16][r] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, wr[r] + np + j0));
+      Transpose16x16(t[j0 / 16]);
+    }
+    __m512d lo[A], hi[A];
+    for (int a = 0; a < A; ++a) {
+      lo[a] = _mm512_cvtps_pd(_mm512_castps512_ps256(body[a]));
+      hi[a] = _mm512_cvtps_pd(_mm512_extractf32x8_ps(body[a], 1));
+    }
+    for (int64_t j = 0; j < tail; ++j) {
+      for (int a = 0; a < A; ++a) {
+        const __m512 p = _mm512_mul_ps(t[j / 16][j % 16], _mm512_set1_ps(xt[a][j]));
+        lo[a] = _mm512_add_pd(lo[a], _mm512_cvtps_pd(_mm512_castps512_ps256(p)));
+        hi[a] = _mm512_add_pd(hi[a], _mm512_cvtps_pd(_mm512_extractf32x8_ps(p, 1)));
+      }
+    }
+    for (int a = 0; a < A; ++a) {
+      const __m512 sums = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo[a])), _mm512_cvtpd_ps(hi[a]), 1);
+      _mm512_mask_storeu_ps(out[a] + r0, row_mask, sums);
+    }
+  }
+}
+
+void F16DotRowsMulti(const uint16_t* w, int64_t w_stride, int64_t n_rows, int64_t k, const uint16_t* x,
+                     int64_t x_stride, int64_t n_x, float* out, int64_t out_stride) {
+  const uint16_t* xs[4];
+  float* outs[4];
+  int64_t a = 0;
+  auto group = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      xs[i] = x + (a + i) * x_stride;
+      outs[i] = out + (a + i) * out_stride;
+    }
+    a += n;
+  };
+  while (n_x - a >= 4) {
+    group(4);
+    F16DotRowsA<4>(w, w_stride, n_rows, k, xs, outs);
+  }
+  if (n_x - a >= 2) {
+    group(2);
+    F16DotRowsA<2>(w, w_stride, n_rows, k, xs, outs);
+  }
+  if (n_x - a == 1) {
+    group(1);
+    F16DotRowsA<1>(w, w_stride, n_rows, k, xs, outs);
+  }
 }
 
 void F16DotRows(const uint16_t* w, int64_t w_stride, int64_t n_rows, int64_t k, const uint16_t* x, float* out) {
-  const int64_t np = k & ~int64_t{63};
-  if (np == k) {
-    for (int64_t r = 0; r < n_rows; ++r) out[r] = static_cast<float>(DotF16GgmlBody(w + r * w_stride, x, np));
-    return;
-  }
-  for (int64_t r0 = 0; r0 < n_rows; r0 += kTailRows) {
-    const int rows = static_cast<int>(std::min<int64_t>(kTailRows, n_rows - r0));
-    const uint16_t* wg = w + r0 * w_stride;
-    alignas(64) double sums[kTailRows] = {};
-    for (int r = 0; r < rows; ++r) sums[r] = DotF16GgmlBody(wg + r * w_stride, x, np);
-    TailSums(wg, w_stride, rows, np, k, x, sums);
-    for (int r = 0; r < rows; ++r) out[r0 + r] = static_cast<float>(sums[r]);
-  }
+  F16DotRowsMulti(w, w_stride, n_rows, k, x, 0, 1, out, 0);
 }
 
 // tinyBLAS<16, __m512>: one accumulator per output.
@@ -441,6 +575,7 @@ const Kernels& Avx512Kernels() {
     t.i2s_gemm = I2sGemm;
     t.i2s_prepare_act = PrepareAct;
     t.f16_dot_rows = F16DotRows;
+    t.f16_dot_rows_multi = F16DotRowsMulti;
     t.f16_gemm_f32 = F16GemmF32;
     t.i8_gemv = I8Gemv;
     t.i8_gemm = I8Gemm;

@@ -58,6 +58,13 @@ inline float GgmlExpf(float x) {
   return std::ldexp(j, static_cast<int>(n));
 }
 
+// f16_dot_rows_multi as one f16_dot_rows call per vector (paths without a fused version).
+template <void (*Dot)(const uint16_t*, int64_t, int64_t, int64_t, const uint16_t*, float*)>
+void F16DotRowsEachX(const uint16_t* w, int64_t w_stride, int64_t n_rows, int64_t k, const uint16_t* x,
+                     int64_t x_stride, int64_t n_x, float* out, int64_t out_stride) {
+  for (int64_t a = 0; a < n_x; ++a) Dot(w, w_stride, n_rows, k, x + a * x_stride, out + a * out_stride);
+}
+
 // The softmax numerator over n values, the scalar twin of the AVX-512 kernel.
 double SoftmaxExpScalar(const float* x, float max, float* y, int64_t n);
 

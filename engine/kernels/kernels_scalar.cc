@@ -135,7 +135,8 @@ double SoftmaxExpScalar(const float* x, float max, float* y, int64_t n) {
 
 const Kernels& ScalarKernels() {
   static const Kernels k = {
-      "scalar",       KernelPath::kScalar, I2sGemv, I2sGemm, QuantizeRowI8S, I2sPrepareActIdentity, F16DotRows, F16GemmF32, I8Gemv, I8Gemm,
+      "scalar",       KernelPath::kScalar, I2sGemv, I2sGemm, QuantizeRowI8S, I2sPrepareActIdentity, F16DotRows, F16DotRowsEachX<F16DotRows>,
+      F16GemmF32, I8Gemv, I8Gemm,
       Tq1Dot,         Tq2Dot,              QuantizeRowQ8KRow, Fp16ToFp32Row, Fp32ToFp16Row,
       SoftmaxExpScalar,
   };

@@ -18,86 +18,91 @@ KvCache::KvCache(const ModelConfig& c, int max_context)
 
 namespace {
 
-// The n new tokens' keys and values into the cache, rounded to F16 as ggml_cpy into
-// the cache does; the cells after them up to the padded attention length must hold
-// zeros (they are read with weight 0, and an old inf there would give NaN): those an
-// earlier use of the cache left non-zero are cleared. Clearing all of them on every
-// step cost a decode step ~30 strided stores per V value, on one thread.
-void StoreKv(const Model& model, KvCache& cache, int layer, int pos0, int n, const float* k, const float* v) {
+// llama.cpp attends over the used cells rounded up to 32 (at least 32).
+int PaddedLength(int capacity, int used) { return std::min(capacity, std::max(32, (used + 31) / 32 * 32)); }
+
+// A prompt chunk's tokens go to the threads in blocks of this many (per KV head).
+constexpr int kTokensPerTask = 16;
+
+// KV head g of the n new tokens' keys and values into the cache, rounded to F16 as
+// ggml_cpy into the cache does. The cells after them up to the padded attention
+// length must hold zeros (they are read with weight 0, and an old inf there would
+// give NaN): those in [pos0 + n, stale_end), which an earlier use of the cache left
+// non-zero, are cleared. Clearing all of them on every step cost a decode step ~30
+// strided stores per V value.
+void StoreKvHead(const Model& model, const AttentionCall& call, int layer, int g, int stale_end) {
   const ModelConfig& c = model.config();
-  const Kernels& kern = model.kernels();
   const int hd = c.head_dim;
   const int kv_dim = c.kv_dim();
-  const int cap = cache.capacity();
-  const int n_kv = std::min(cap, std::max(32, (pos0 + n + 31) / 32 * 32));
-  const int zero_from = cache.zero_from(layer);
-  const int stale_end = std::min(n_kv, zero_from);  // [pos0 + n, stale_end) may be non-zero
-  for (int g = 0; g < c.n_head_kv; ++g) {
-    uint16_t* kc = cache.K(layer, g);
-    uint16_t* vt = cache.Vt(layer, g);
-    for (int t = 0; t < n; ++t) {
-      const size_t pos = static_cast<size_t>(pos0 + t);
-      kern.fp32_to_fp16_row(k + static_cast<size_t>(t) * kv_dim + g * hd, kc + pos * hd, hd);
-      for (int d = 0; d < hd; ++d) vt[static_cast<size_t>(d) * cap + pos] = Fp32ToFp16(v[static_cast<size_t>(t) * kv_dim + g * hd + d]);
-    }
-    // Cells past the sequence are read (with weight 0) up to n_kv: keep them zero.
-    for (int pos = pos0 + n; pos < stale_end; ++pos) {
-      std::fill(kc + static_cast<size_t>(pos) * hd, kc + static_cast<size_t>(pos + 1) * hd, 0);
-      for (int d = 0; d < hd; ++d) vt[static_cast<size_t>(d) * cap + pos] = 0;
-    }
+  const int cap = call.cache->capacity();
+  uint16_t* kc = call.cache->K(layer, g);
+  uint16_t* vt = call.cache->Vt(layer, g);
+  for (int t = 0; t < call.n; ++t) {
+    const size_t pos = static_cast<size_t>(call.pos0 + t);
+    const float* v = call.v + static_cast<size_t>(t) * kv_dim + g * hd;
+    model.kernels().fp32_to_fp16_row(call.k + static_cast<size_t>(t) * kv_dim + g * hd, kc + pos * hd, hd);
+    for (int d = 0; d < hd; ++d) vt[static_cast<size_t>(d) * cap + pos] = Fp32ToFp16(v[d]);
   }
-  // Past pos0 + n all is zero now, unless stale cells remain beyond n_kv.
-  if (zero_from <= n_kv) cache.set_zero_from(layer, pos0 + n);
+  for (int pos = call.pos0 + call.n; pos < stale_end; ++pos) {
+    std::fill(kc + static_cast<size_t>(pos) * hd, kc + static_cast<size_t>(pos + 1) * hd, 0);
+    for (int d = 0; d < hd; ++d) vt[static_cast<size_t>(d) * cap + pos] = 0;
+  }
 }
 
-// Query head h of the n tokens of `call` over the cache (whose keys and values for
-// them are stored).
-void AttendHead(const Model& model, int layer, const AttentionCall& call, int h, AttentionScratch& s) {
+// The query heads of KV head g (the group reading it) for tokens [t0, t1) of `call`,
+// whose keys and values are stored. The group's heads share each K and V row read
+// (f16_dot_rows_multi); every head's numbers are those of its own products.
+void AttendGroup(const Model& model, int layer, const AttentionCall& call, int g, int t0, int t1, AttentionScratch& s) {
   const ModelConfig& c = model.config();
   const Kernels& kern = model.kernels();
   const int hd = c.head_dim;
   const int q_dim = c.q_dim();
   const int cap = call.cache->capacity();
-  const int pos0 = call.pos0, n = call.n;
-  // llama.cpp attends over the used cells rounded up to 32 (at least 32).
-  const int n_kv = std::min(cap, std::max(32, (pos0 + n + 31) / 32 * 32));
+  const int n_kv = PaddedLength(cap, call.pos0 + call.n);
   const int group = c.n_head / c.n_head_kv;
+  const int h0 = g * group;  // the group's first query head
+  const int nt = t1 - t0;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  s.q16.resize(static_cast<size_t>(n) * hd);
-  s.scores.resize(static_cast<size_t>(n) * n_kv);
-  s.p16.resize(n_kv);
-  s.out.resize(static_cast<size_t>(n) * hd);
-  const int g = h / group;
+  s.q16.resize(static_cast<size_t>(group) * hd);
+  s.scores.resize(static_cast<size_t>(group) * nt * n_kv);  // [head][token][n_kv]
+  s.p16.resize(static_cast<size_t>(group) * n_kv);
+  const size_t head_scores = static_cast<size_t>(nt) * n_kv;
   const uint16_t* kc = call.cache->K(layer, g);
   const uint16_t* vt = call.cache->Vt(layer, g);
-  for (int t = 0; t < n; ++t) {
-    kern.fp32_to_fp16_row(call.q + static_cast<size_t>(t) * q_dim + h * hd, s.q16.data() + static_cast<size_t>(t) * hd, hd);
-    float* row = s.scores.data() + static_cast<size_t>(t) * n_kv;
-    // scores[j] = q_t · k_j
-    kern.f16_dot_rows(kc, hd, n_kv, hd, s.q16.data() + static_cast<size_t>(t) * hd, row);
+  for (int t = t0; t < t1; ++t) {
+    const float* q = call.q + static_cast<size_t>(t) * q_dim + h0 * hd;
+    for (int i = 0; i < group; ++i) kern.fp32_to_fp16_row(q + i * hd, s.q16.data() + static_cast<size_t>(i) * hd, hd);
+    float* rows = s.scores.data() + static_cast<size_t>(t - t0) * n_kv;  // head i at rows + i * head_scores
+    // scores[j] = q_t · k_j, every head of the group
+    kern.f16_dot_rows_multi(kc, hd, n_kv, hd, s.q16.data(), hd, group, rows, head_scores);
     // Scale, causal mask (-inf), softmax over all n_kv cells, as ggml's soft_max
     // does it (engine/kernels: softmax_exp).
-    const int visible = pos0 + t + 1;
-    float max = -std::numeric_limits<float>::infinity();
-    for (int j = 0; j < visible; ++j) {
-      row[j] = row[j] * scale;
-      max = std::max(max, row[j]);
+    const int visible = call.pos0 + t + 1;
+    for (int i = 0; i < group; ++i) {
+      float* row = rows + i * head_scores;
+      float max = -std::numeric_limits<float>::infinity();
+      for (int j = 0; j < visible; ++j) {
+        row[j] = row[j] * scale;
+        max = std::max(max, row[j]);
+      }
+      std::fill(row + visible, row + n_kv, -std::numeric_limits<float>::infinity());
+      const double sum = kern.softmax_exp(row, max, row, n_kv);
+      const float inv = static_cast<float>(1.0 / sum);
+      for (int j = 0; j < n_kv; ++j) row[j] = row[j] * inv;
     }
-    std::fill(row + visible, row + n_kv, -std::numeric_limits<float>::infinity());
-    const double sum = kern.softmax_exp(row, max, row, n_kv);
-    const float inv = static_cast<float>(1.0 / sum);
-    for (int j = 0; j < n_kv; ++j) row[j] = row[j] * inv;
   }
-  // out[t][d] = Σ_j p[t][j] · v[j][d]
-  if (n == 1) {
-    kern.fp32_to_fp16_row(s.scores.data(), s.p16.data(), n_kv);
-    kern.f16_dot_rows(vt, cap, hd, n_kv, s.p16.data(), s.out.data());
+  // out[t][d] = Σ_j p[t][j] · v[j][d]: one new token with P rounded to F16, a chunk
+  // with P in F32 (the whole call decides, not this block)
+  if (call.n == 1) {
+    for (int i = 0; i < group; ++i) {
+      kern.fp32_to_fp16_row(s.scores.data() + i * head_scores, s.p16.data() + static_cast<size_t>(i) * n_kv, n_kv);
+    }
+    kern.f16_dot_rows_multi(vt, cap, hd, n_kv, s.p16.data(), n_kv, group, call.out + h0 * hd, hd);
   } else {
-    kern.f16_gemm_f32(vt, cap, hd, n_kv, s.scores.data(), n_kv, n, s.out.data(), hd);
-  }
-  for (int t = 0; t < n; ++t) {
-    std::copy(s.out.data() + static_cast<size_t>(t) * hd, s.out.data() + static_cast<size_t>(t + 1) * hd,
-              call.out + static_cast<size_t>(t) * q_dim + h * hd);
+    for (int i = 0; i < group; ++i) {
+      kern.f16_gemm_f32(vt, cap, hd, n_kv, s.scores.data() + i * head_scores, n_kv, nt,
+                        call.out + static_cast<size_t>(t0) * q_dim + (h0 + i) * hd, q_dim);
+    }
   }
 }
 
@@ -105,19 +110,49 @@ void AttendHead(const Model& model, int layer, const AttentionCall& call, int h,
 
 void Attention(const Model& model, KvCache& cache, int layer, int pos0, int n, const float* q,
                const float* k, const float* v, float* out, std::vector<AttentionScratch>& scratch) {
-  AttentionBatch(model, layer, {{&cache, pos0, n, k, v}}, {{&cache, pos0, n, q, out}}, scratch);
+  AttentionBatch(model, layer, {{&cache, pos0, n, q, k, v, out}}, scratch);
 }
 
-void AttentionBatch(const Model& model, int layer, const std::vector<KvWrite>& writes,
-                    const std::vector<AttentionCall>& calls, std::vector<AttentionScratch>& scratch) {
-  for (const KvWrite& w : writes) StoreKv(model, *w.cache, layer, w.pos0, w.n, w.k, w.v);
-  const int64_t heads = model.config().n_head;
+void AttentionBatch(const Model& model, int layer, const std::vector<AttentionCall>& calls,
+                    std::vector<AttentionScratch>& scratch) {
+  const int kv_heads = model.config().n_head_kv;
+  // Where each cache's stale cells end, read before any store changes the cache.
+  std::vector<int> stale_end(calls.size());
+  struct Task {
+    int call, g, t0, t1;
+    bool store;  // the call's only block: store its keys and values first
+  };
+  std::vector<Task> tasks;
+  for (size_t i = 0; i < calls.size(); ++i) {
+    const AttentionCall& a = calls[i];
+    const int n_kv = PaddedLength(a.cache->capacity(), a.pos0 + a.n);
+    stale_end[i] = std::min(n_kv, a.cache->zero_from(layer));
+    const int blocks = (a.n + kTokensPerTask - 1) / kTokensPerTask;
+    if (blocks > 1) {  // every block reads all of the chunk's keys: store them first
+      for (int g = 0; g < kv_heads; ++g) StoreKvHead(model, a, layer, g, stale_end[i]);
+    }
+    for (int g = 0; g < kv_heads; ++g) {
+      for (int b = 0; b < blocks; ++b) {
+        tasks.push_back({static_cast<int>(i), g, b * kTokensPerTask, std::min(a.n, (b + 1) * kTokensPerTask), blocks == 1});
+      }
+    }
+  }
   if (scratch.size() < static_cast<size_t>(model.pool().size())) scratch.resize(model.pool().size());
-  model.pool().ParallelFor(static_cast<int64_t>(calls.size()) * heads, [&](int64_t i0, int64_t i1, int thread) {
+  model.pool().ParallelFor(static_cast<int64_t>(tasks.size()), [&](int64_t i0, int64_t i1, int thread) {
     for (int64_t i = i0; i < i1; ++i) {
-      AttendHead(model, layer, calls[i / heads], static_cast<int>(i % heads), scratch[thread]);
+      const Task& t = tasks[i];
+      const AttentionCall& call = calls[t.call];
+      if (t.store) StoreKvHead(model, call, layer, t.g, stale_end[t.call]);
+      AttendGroup(model, layer, call, t.g, t.t0, t.t1, scratch[thread]);
     }
   });
+  // Past pos0 + n all is zero now, unless stale cells remain beyond the padded length.
+  for (size_t i = 0; i < calls.size(); ++i) {
+    const AttentionCall& a = calls[i];
+    if (a.cache->zero_from(layer) <= PaddedLength(a.cache->capacity(), a.pos0 + a.n)) {
+      a.cache->set_zero_from(layer, a.pos0 + a.n);
+    }
+  }
 }
 
 }  // namespace bitparity

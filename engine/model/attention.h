@@ -58,26 +58,21 @@ void Attention(const Model& model, KvCache& cache, int layer, int pos0, int n, c
                const float* k, const float* v, float* out, std::vector<AttentionScratch>& scratch);
 
 // Several attention calls of one layer at once (a batch step: each sequence's decode
-// token or prompt chunk), with one hand-off to the thread pool for all their heads.
-// Every call's output equals Attention() with its arguments. The keys and values of
-// `writes` are stored first, so calls must be of different sequences (two tokens of
-// one sequence one by one go through Attention() in turn).
+// token or prompt chunk), with one hand-off to the thread pool for all of them (a
+// task per KV head, and per block of a long chunk's tokens). Each call's keys and
+// values are stored, then its output equals Attention() with its arguments. Calls
+// must be of different sequences (two tokens of one sequence one by one go through
+// Attention() in turn).
 struct AttentionCall {
   KvCache* cache;
-  int pos0;
-  int n;
+  int pos0;        // position of the first new token; the cache holds 0 .. pos0-1
+  int n;           // new tokens
   const float* q;  // [n][q_dim]
+  const float* k;  // [n][kv_dim], stored at positions pos0 ..
+  const float* v;  // [n][kv_dim]
   float* out;      // [n][q_dim]
 };
-// kv: per sequence, the keys and values to store (k, v: [n][kv_dim] at positions pos0..).
-struct KvWrite {
-  KvCache* cache;
-  int pos0;
-  int n;
-  const float* k;
-  const float* v;
-};
-void AttentionBatch(const Model& model, int layer, const std::vector<KvWrite>& writes,
-                    const std::vector<AttentionCall>& calls, std::vector<AttentionScratch>& scratch);
+void AttentionBatch(const Model& model, int layer, const std::vector<AttentionCall>& calls,
+                    std::vector<AttentionScratch>& scratch);
 
 }  // namespace bitparity

@@ -137,7 +137,6 @@ void AttentionBlock(const LayerPass& p) {
   // one-by-one segment, one for a chunk; all of the step's heads in one hand-off
   // (several tokens of one sequence one by one go in order, each storing its own key
   // and value first, as their solo passes do)
-  std::vector<KvWrite> writes;
   std::vector<AttentionCall> calls;
   for (const StepSegment& g : p.segments) {
     const size_t t0 = static_cast<size_t>(g.first_row);
@@ -149,10 +148,9 @@ void AttentionBlock(const LayerPass& p) {
       }
       continue;
     }
-    writes.push_back({g.cache, g.pos0, g.n, &s.k[t0 * KV], &s.v[t0 * KV]});
-    calls.push_back({g.cache, g.pos0, g.n, &s.q[t0 * Q], &s.att[t0 * Q]});
+    calls.push_back({g.cache, g.pos0, g.n, &s.q[t0 * Q], &s.k[t0 * KV], &s.v[t0 * KV], &s.att[t0 * Q]});
   }
-  AttentionBatch(p.model, p.layer, writes, calls, s.att_scratch);
+  AttentionBatch(p.model, p.layer, calls, s.att_scratch);
 
   // attention sub-norm (BitNet; into q, free now), output projection, residual
   const float* att_out = s.att.data();

@@ -314,6 +314,30 @@ TEST_P(SimdVsScalarTest, F16DotRowsTailRoundsLikeTheSequentialDoubleSum) {
   }
 }
 
+// Several vectors at once (attention's query heads of one KV head) give each vector's
+// own f16_dot_rows bits: bodies, tails, blocks of 16 rows, and vectors longer than
+// the kernel converts at once (k = 2600 with 4 vectors, 8300 with any).
+TEST_P(SimdVsScalarTest, F16DotRowsMultiEqualsOneCallPerVector) {
+  std::mt19937 rng(kSeed + 11);
+  for (int64_t rows : {int64_t{1}, int64_t{5}, int64_t{16}, int64_t{35}}) {
+    for (int64_t k : {int64_t{32}, int64_t{128}, int64_t{160}, int64_t{2600}, int64_t{8300}}) {
+      for (int64_t n_x : {1, 2, 3, 4, 5, 9}) {
+        SCOPED_TRACE(Case(rows, k, n_x));
+        const int64_t stride = k + 8, x_stride = k + 16, out_stride = rows + 3;
+        const auto w = RandomF16(rng, rows * stride);
+        const auto x = RandomF16(rng, n_x * x_stride, 4.0f);
+        std::vector<float> got(n_x * out_stride, -1.0f), want(rows);
+        simd().f16_dot_rows_multi(w.data(), stride, rows, k, x.data(), x_stride, n_x, got.data(), out_stride);
+        for (int64_t a = 0; a < n_x; ++a) {
+          scalar().f16_dot_rows(w.data(), stride, rows, k, x.data() + a * x_stride, want.data());
+          for (int64_t r = 0; r < rows; ++r) ASSERT_EQ(FloatBits(got[a * out_stride + r]), FloatBits(want[r])) << a << "," << r;
+          for (int64_t r = rows; r < out_stride; ++r) ASSERT_EQ(got[a * out_stride + r], -1.0f) << "wrote past row " << rows;
+        }
+      }
+    }
+  }
+}
+
 TEST_P(SimdVsScalarTest, F16GemmF32IsBitExactWithTheScalarLaneOrder) {
   std::mt19937 rng(kSeed + 4);
   for (int64_t rows : kRowCounts) {
