@@ -128,6 +128,12 @@ struct Kernels {
   // _mm512_reduce_add_ps and added in double; the n % 16 tail uses libm expf and
   // double adds. x[i] may be -inf (a masked score), giving 0.
   double (*softmax_exp)(const float* x, float max, float* y, int64_t n);
+
+  // ---- RMS norm's sum of squares (ggml_rms_norm_f32)
+  // sums[r] = the squares (float products) of row r (at x + r * x_stride, n values)
+  // added one by one, in order, to a double: ggml's loop, exactly. A path may run
+  // several rows' chains side by side (one double lane each); each row keeps its order.
+  void (*sum_squares_rows)(const float* x, int64_t x_stride, int64_t n_rows, int64_t n, double* sums);
 };
 
 // The table in use (best supported path, or the override). Cheap: one atomic load.

@@ -433,6 +433,7 @@ const Kernels& Avx2Kernels() {
       F16GemmF32, I8Gemv, I8Gemm,
       Tq1Dot,  Tq2Dot,            QuantizeRowQ8K, Fp16ToFp32Row, Fp32ToFp16Row,
       SoftmaxExpScalar,  // the reference's 16-lane order; no 8-lane version would match it
+      SumSquaresRowsScalar,
   };
   return k;
 }

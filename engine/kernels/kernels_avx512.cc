@@ -564,6 +564,57 @@ double SoftmaxExp(const float* x, float max, float* y, int64_t n) {
   return sum;
 }
 
+// ---------------------------------------------------------------- RMS norm sums
+// Value j of 8 rows into vector j (v[r] lane j becomes v[j] lane r).
+inline void Transpose8x8(__m256 (&v)[8]) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_ps(v[2 * i], v[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps(v[2 * i], v[2 * i + 1]);
+  }
+  for (int h = 0; h < 2; ++h) {  // rows 4h .. 4h+3; u[4h + c], 128-bit lane L: value 4L + c
+    u[4 * h] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], 0x44);
+    u[4 * h + 1] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], 0xEE);
+    u[4 * h + 2] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0x44);
+    u[4 * h + 3] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0xEE);
+  }
+  for (int c = 0; c < 4; ++c) {
+    v[c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x20);
+    v[4 + c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x31);
+  }
+}
+
+// Rows in groups of 8, one double lane each: 8 values of every row are loaded and
+// transposed, and their float squares added in order, so each lane is ggml's chain.
+// (One row alone gains nothing from this: its chain is the whole cost.)
+void SumSquaresRows(const float* x, int64_t x_stride, int64_t n_rows, int64_t n, double* sums) {
+  if (n_rows == 1) {
+    SumSquaresRowsScalar(x, x_stride, n_rows, n, sums);
+    return;
+  }
+  for (int64_t r0 = 0; r0 < n_rows; r0 += 8) {
+    const int rows = static_cast<int>(std::min<int64_t>(8, n_rows - r0));
+    const float* xr[8];
+    for (int r = 0; r < 8; ++r) xr[r] = x + (r0 + std::min(r, rows - 1)) * x_stride;
+    __m512d acc = _mm512_setzero_pd();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      __m256 v[8];
+      for (int r = 0; r < 8; ++r) v[r] = _mm256_loadu_ps(xr[r] + i);
+      Transpose8x8(v);
+      for (int j = 0; j < 8; ++j) acc = _mm512_add_pd(acc, _mm512_cvtps_pd(_mm256_mul_ps(v[j], v[j])));
+    }
+    for (; i < n; ++i) {
+      alignas(32) float sq[8];
+      for (int r = 0; r < 8; ++r) sq[r] = xr[r][i] * xr[r][i];
+      acc = _mm512_add_pd(acc, _mm512_cvtps_pd(_mm256_load_ps(sq)));
+    }
+    alignas(64) double lanes[8];
+    _mm512_store_pd(lanes, acc);
+    for (int r = 0; r < rows; ++r) sums[r0 + r] = lanes[r];
+  }
+}
+
 }  // namespace
 
 const Kernels& Avx512Kernels() {
@@ -580,6 +631,7 @@ const Kernels& Avx512Kernels() {
     t.i8_gemv = I8Gemv;
     t.i8_gemm = I8Gemm;
     t.softmax_exp = SoftmaxExp;
+    t.sum_squares_rows = SumSquaresRows;
     return t;
   }();
   return k;

@@ -65,6 +65,16 @@ void F16DotRowsEachX(const uint16_t* w, int64_t w_stride, int64_t n_rows, int64_
   for (int64_t a = 0; a < n_x; ++a) Dot(w, w_stride, n_rows, k, x + a * x_stride, out + a * out_stride);
 }
 
+// ggml's rms_norm sum of squares, one row after another (the scalar twin).
+inline void SumSquaresRowsScalar(const float* x, int64_t x_stride, int64_t n_rows, int64_t n, double* sums) {
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const float* xr = x + r * x_stride;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(xr[i] * xr[i]);
+    sums[r] = sum;
+  }
+}
+
 // The softmax numerator over n values, the scalar twin of the AVX-512 kernel.
 double SoftmaxExpScalar(const float* x, float max, float* y, int64_t n);
 

@@ -29,6 +29,19 @@ void ForEachToken(const Model& model, int n, int64_t width, const Fn& fn) {
   }, min_tokens);
 }
 
+// rmsnorm of n rows of `width` (y may alias x): the sums of squares of all rows side
+// by side (kernels' sum_squares_rows: each row's chain of double adds is serial), then
+// each row's scaling on the threads.
+void NormRows(const Model& model, const float* x, int n, int width, const float* w, float eps, float* y) {
+  thread_local std::vector<double> sums;
+  sums.resize(n);
+  const double* sum = sums.data();  // the calling thread's, read by the workers too
+  model.kernels().sum_squares_rows(x, width, n, width, sums.data());
+  ForEachToken(model, n, width, [&](int t) {
+    RmsNormWithSum(x + static_cast<size_t>(t) * width, w, width, eps, sum[t], y + static_cast<size_t>(t) * width);
+  });
+}
+
 void Scale(float* x, int64_t n, float scale) {
   if (scale != 1.0f) for (int64_t i = 0; i < n; ++i) x[i] *= scale;
 }
@@ -109,7 +122,7 @@ void AttentionBlock(const LayerPass& p) {
   const int n = p.n, E = c.n_embd, Q = c.q_dim(), KV = c.kv_dim();
 
   // attention rmsnorm
-  ForEachToken(p.model, n, E, [&](int t) { RmsNorm(&s.x[t * E], l.attn_norm, E, c.rms_eps, &s.xb[t * E]); });
+  NormRows(p.model, s.x.data(), n, E, l.attn_norm, c.rms_eps, s.xb.data());
 
   // q, k, v projections (of the same input: LinearShared quantizes it once)
   p.Products({{&l.wq, s.q.data()}, {&l.wk, s.k.data()}, {&l.wv, s.v.data()}}, s.xb.data());
@@ -120,17 +133,13 @@ void AttentionBlock(const LayerPass& p) {
   Scale(s.k.data(), int64_t{n} * KV, l.wk_scale);
   Scale(s.v.data(), int64_t{n} * KV, l.wv_scale);
 
-  // RoPE on q and k, per token position
-  for (const StepSegment& g : p.segments) {
-    ForEachToken(p.model, g.n, Q + KV, [&](int i) {
-      thread_local std::vector<float> rope;  // [n_rot] cos/sin of this position
-      rope.resize(c.n_rot);
-      RopeCache(static_cast<float>(g.pos0 + i), c.n_rot, c.rope_theta, c.rope_freq_scale, rope.data());
-      const int t = g.first_row + i;
-      for (int h = 0; h < c.n_head_kv; ++h) RopeApply(c.rope_style, rope.data(), c.n_rot, &s.k[t * KV + h * c.head_dim]);
-      for (int h = 0; h < c.n_head; ++h) RopeApply(c.rope_style, rope.data(), c.n_rot, &s.q[t * Q + h * c.head_dim]);
-    });
-  }
+  // RoPE on q and k, each row at its position (tables from RunLayers), all rows of
+  // the step in one pass
+  ForEachToken(p.model, n, Q + KV, [&](int t) {
+    const float* rope = &s.rope[static_cast<size_t>(t) * c.n_rot];
+    for (int h = 0; h < c.n_head_kv; ++h) RopeApply(c.rope_style, rope, c.n_rot, &s.k[t * KV + h * c.head_dim]);
+    for (int h = 0; h < c.n_head; ++h) RopeApply(c.rope_style, rope, c.n_rot, &s.q[t * Q + h * c.head_dim]);
+  });
   p.StepDone("rope_q", s.q.data(), Q);
 
   // grouped-query attention over each segment's KV cache: one call per token of a
@@ -155,7 +164,7 @@ void AttentionBlock(const LayerPass& p) {
   // attention sub-norm (BitNet; into q, free now), output projection, residual
   const float* att_out = s.att.data();
   if (c.has_sub_norms) {
-    ForEachToken(p.model, n, Q, [&](int t) { RmsNorm(&s.att[t * Q], l.attn_sub_norm, Q, c.rms_eps, &s.q[t * Q]); });
+    NormRows(p.model, s.att.data(), n, Q, l.attn_sub_norm, c.rms_eps, s.q.data());
     p.StepDone("attn_sub_norm", s.q.data(), Q, s.att.data());
     att_out = s.q.data();
   }
@@ -174,7 +183,7 @@ void FfnBlock(const LayerPass& p) {
   const int n = p.n, E = c.n_embd, F = c.n_ff;
 
   // ffn rmsnorm
-  ForEachToken(p.model, n, E, [&](int t) { RmsNorm(&s.x[t * E], l.ffn_norm, E, c.rms_eps, &s.xb[t * E]); });
+  NormRows(p.model, s.x.data(), n, E, l.ffn_norm, c.rms_eps, s.xb.data());
 
   // gated FFN
   p.Products({{&l.gate, s.gate.data()}, {&l.up, s.up.data()}}, s.xb.data());
@@ -192,7 +201,7 @@ void FfnBlock(const LayerPass& p) {
 
   // ffn sub-norm (BitNet), down projection, residual
   if (c.has_sub_norms) {
-    ForEachToken(p.model, n, F, [&](int t) { RmsNorm(&s.gate[t * F], l.ffn_sub_norm, F, c.rms_eps, &s.gate[t * F]); });
+    NormRows(p.model, s.gate.data(), n, F, l.ffn_sub_norm, c.rms_eps, s.gate.data());
   }
   p.Products({{&l.down, s.xb.data()}}, s.gate.data());
   p.StepDone("ffn_down", s.xb.data(), E);
@@ -220,6 +229,14 @@ absl::Status RunLayers(const Model& model, absl::Span<const int32_t> tokens, con
 
   // token embedding
   for (int t = 0; t < n; ++t) EmbeddingRow(w.token_embd, tokens[t], &s.x[t * c.n_embd]);
+  // each row's RoPE cos/sin (by its position), the same for every layer
+  s.rope.resize(static_cast<size_t>(n) * c.n_rot);
+  for (const StepSegment& g : segments) {
+    for (int i = 0; i < g.n; ++i) {
+      RopeCache(static_cast<float>(g.pos0 + i), c.n_rot, c.rope_theta, c.rope_freq_scale,
+                &s.rope[static_cast<size_t>(g.first_row + i) * c.n_rot]);
+    }
+  }
 
   for (int il = 0; il < c.n_layer; ++il) {
     if (cancelled()) return absl::CancelledError("evaluation cancelled");

@@ -73,6 +73,7 @@ struct RunState {
   FloatScratch up;       // [chunk][n_ff]
   FloatScratch head_in;  // [kHeadRows][n_embd] final-normed rows for the head
   FloatScratch logits;   // [kHeadRows][n_vocab]
+  std::vector<float> rope;  // [chunk][n_rot] each row's RoPE cos/sin, once per pass for all layers
   LinearScratch lin;
   ScreenScratch screen;  // the screened head's per-token buffers
   std::vector<AttentionScratch> att_scratch;

@@ -10,6 +10,10 @@ namespace bitparity {
 void RmsNorm(const float* x, const float* w, int n, float eps, float* y) {
   double sum = 0.0;
   for (int i = 0; i < n; ++i) sum += static_cast<double>(x[i] * x[i]);
+  RmsNormWithSum(x, w, n, eps, sum, y);
+}
+
+void RmsNormWithSum(const float* x, const float* w, int n, float eps, double sum, float* y) {
   const float mean = static_cast<float>(sum / n);
   const float scale = 1.0f / std::sqrt(mean + eps);
   for (int i = 0; i < n; ++i) y[i] = x[i] * scale;

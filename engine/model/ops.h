@@ -15,6 +15,9 @@ namespace bitparity {
 // double and the scaling and the weight are two separate float products, as ggml's
 // rms_norm followed by mul. `w` may be null (scaling only); y may alias x.
 void RmsNorm(const float* x, const float* w, int n, float eps, float* y);
+// The same with the sum of squares given (kernels' sum_squares_rows, which runs
+// several rows' sums side by side).
+void RmsNormWithSum(const float* x, const float* w, int n, float eps, double sum_squares, float* y);
 
 // cos/sin pairs of one position for n_rot dimensions, built as ggml_rope_cache_init
 // does (the angle advances by repeated multiplication with theta_scale in float).

@@ -338,6 +338,30 @@ TEST_P(SimdVsScalarTest, F16DotRowsMultiEqualsOneCallPerVector) {
   }
 }
 
+// RMS norm's sum of squares: each row's chain of double adds, in order, whatever
+// rows share the vector. Large and tiny values mixed make a reordered sum visible.
+TEST_P(SimdVsScalarTest, SumSquaresRowsKeepEachRowsOrder) {
+  std::mt19937 rng(kSeed + 12);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (int64_t rows : {int64_t{1}, int64_t{2}, int64_t{7}, int64_t{8}, int64_t{13}}) {
+    for (int64_t n : {int64_t{1}, int64_t{7}, int64_t{64}, int64_t{2560}, int64_t{2563}}) {
+      SCOPED_TRACE(Case(rows, n));
+      const int64_t stride = n + 5;
+      std::vector<float> x(rows * stride);
+      for (size_t i = 0; i < x.size(); ++i) x[i] = u(rng) * (i % 5 == 0 ? 3e7f : 1e-3f);
+      std::vector<double> a(rows, -1.0), b(rows);
+      simd().sum_squares_rows(x.data(), stride, rows, n, a.data());
+      scalar().sum_squares_rows(x.data(), stride, rows, n, b.data());
+      for (int64_t r = 0; r < rows; ++r) {
+        ASSERT_EQ(a[r], b[r]) << "row " << r;
+        double want = 0.0;
+        for (int64_t i = 0; i < n; ++i) want += static_cast<double>(x[r * stride + i] * x[r * stride + i]);
+        ASSERT_EQ(b[r], want) << "row " << r;
+      }
+    }
+  }
+}
+
 TEST_P(SimdVsScalarTest, F16GemmF32IsBitExactWithTheScalarLaneOrder) {
   std::mt19937 rng(kSeed + 4);
   for (int64_t rows : kRowCounts) {
