@@ -15,7 +15,7 @@ namespace {
 // as norms and RoPE is independent across tokens). A thread gets at least
 // kMinValuesPerThread values' worth of tokens (`width` values each): below that, waking
 // a worker costs more than the work, so small models and short batches run inline.
-constexpr int64_t kMinValuesPerThread = 32768;
+constexpr int64_t kMinValuesPerThread = 8192;
 
 template <typename Fn>
 void ForEachToken(const Model& model, int n, int64_t width, const Fn& fn) {

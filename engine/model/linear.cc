@@ -31,9 +31,9 @@ void QuantizeForI2S(const Model& model, const float* x, int n, int64_t cols, Lin
       k.i2s_prepare_act(s.q.data() + t * cols, cols, s.qa.data() + t * cols);
     }
   };
-  // A batch's rows are independent; a thread takes at least ~32K values of them (less
+  // A batch's rows are independent; a thread takes at least ~8K values of them (less
   // work than that costs more to hand over than to do).
-  const int64_t min_tokens = std::max<int64_t>(1, 32768 / cols);
+  const int64_t min_tokens = std::max<int64_t>(1, 8192 / cols);
   if (n <= min_tokens) {
     quantize(0, n, 0);
   } else {
