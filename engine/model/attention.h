@@ -46,7 +46,7 @@ class KvCache {
 // Per-thread buffers for attention (sized on first use).
 struct AttentionScratch {
   std::vector<uint16_t> q16, p16;
-  std::vector<float> scores, out;
+  std::vector<float> scores;
 };
 
 // Stores k/v of the n new tokens (positions pos0 .. pos0+n-1) into the cache and
