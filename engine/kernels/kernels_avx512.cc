@@ -351,34 +351,29 @@ inline void Transpose16x16(__m512 (&t)[16]) {
   }
 }
 
-// R rows x A vectors over the body values [i0, i1) (multiples of 64); xf holds the
-// vectors' values from i0 on (vector a at xf + a * xf_stride). acc: R rows of A x 4,
-// loaded first unless `fresh`. With `sums` set, the row's (l0 + l2) + (l1 + l3) goes
-// to sums[a][r] instead (the last chunk).
-template <int R, int A>
-inline void DotBody(const uint16_t* const* wr, int64_t i0, int64_t i1, const float* xf, int64_t xf_stride,
-                    bool fresh, __m512 (*acc)[A][4], __m512 (*sums)[kDotBlockRows]) {
-  __m512 c[R][A][4];
-  for (int r = 0; r < R; ++r)
-    for (int a = 0; a < A; ++a)
-      for (int j = 0; j < 4; ++j) c[r][a][j] = fresh ? _mm512_setzero_ps() : acc[r][a][j];
+// One row x A vectors over the body values [i0, i1) (multiples of 64); xf holds the
+// vectors' values from i0 on (vector a at xf + a * xf_stride). The row's A x 4
+// accumulators are in acc (zero if `fresh`); with `sums` set (the last chunk), their
+// (l0 + l2) + (l1 + l3) goes to sums[a][r] instead.
+template <int A>
+inline void DotRowBody(const uint16_t* w, int64_t i0, int64_t i1, const float* xf, int64_t xf_stride, bool fresh,
+                       __m512 (&acc)[A][4], __m512 (*sums)[kDotBlockRows], int r) {
+  __m512 c[A][4];
+  for (int a = 0; a < A; ++a)
+    for (int j = 0; j < 4; ++j) c[a][j] = fresh ? _mm512_setzero_ps() : acc[a][j];
   for (int64_t i = i0; i < i1; i += 64) {
     for (int j = 0; j < 4; ++j) {
-      __m512 wv[R];
-      for (int r = 0; r < R; ++r) wv[r] = LoadF16x16(wr[r] + i + 16 * j);
+      const __m512 wv = LoadF16x16(w + i + 16 * j);
       for (int a = 0; a < A; ++a) {
-        const __m512 xv = _mm512_load_ps(xf + a * xf_stride + (i - i0) + 16 * j);
-        for (int r = 0; r < R; ++r) c[r][a][j] = _mm512_fmadd_ps(wv[r], xv, c[r][a][j]);
+        c[a][j] = _mm512_fmadd_ps(wv, _mm512_load_ps(xf + a * xf_stride + (i - i0) + 16 * j), c[a][j]);
       }
     }
   }
-  for (int r = 0; r < R; ++r) {
-    for (int a = 0; a < A; ++a) {
-      if (sums != nullptr) {
-        sums[a][r] = _mm512_add_ps(_mm512_add_ps(c[r][a][0], c[r][a][2]), _mm512_add_ps(c[r][a][1], c[r][a][3]));
-      } else {
-        for (int j = 0; j < 4; ++j) acc[r][a][j] = c[r][a][j];
-      }
+  for (int a = 0; a < A; ++a) {
+    if (sums != nullptr) {
+      sums[a][r] = _mm512_add_ps(_mm512_add_ps(c[a][0], c[a][2]), _mm512_add_ps(c[a][1], c[a][3]));
+    } else {
+      for (int j = 0; j < 4; ++j) acc[a][j] = c[a][j];
     }
   }
 }
@@ -417,13 +412,7 @@ void F16DotRowsA(const uint16_t* w, int64_t w_stride, int64_t n_rows, int64_t k,
         for (int a = 0; a < A; ++a) ToFloat(x[a] + c0, c1 - c0, xf + a * chunk);
       }
       const bool fresh = c0 == 0, last = c1 == np;
-      for (int r = 0; r < rows; ++r) {
-        __m512 row_sums[A][kDotBlockRows];
-        DotBody<1, A>(wr + r, c0, c1, xf, chunk, fresh, acc + r, last ? row_sums : nullptr);
-        if (last) {
-          for (int a = 0; a < A; ++a) v[a][r] = row_sums[a][0];
-        }
-      }
+      for (int r = 0; r < rows; ++r) DotRowBody<A>(wr[r], c0, c1, xf, chunk, fresh, acc[r], last ? v : nullptr, r);
     }
     const __mmask16 row_mask = static_cast<__mmask16>((1u << rows) - 1);
     __m512 body[A];
