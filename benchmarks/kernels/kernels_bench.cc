@@ -144,8 +144,8 @@ void BM_I2sGemmDecodeLayers(benchmark::State& state) {
   for (auto _ : state) {
     for (size_t i = 0; i < shapes.size(); ++i) {
       const int64_t k = shapes[i].k;
-      for (int64_t a = 0; a < acts; ++a) K->i2s_prepare_act(q.data() + a * k, k, qa.data() + a * k);
-      K->i2s_gemm(w + offsets[i], k, shapes[i].rows, qa.data(), k, acts, out.data(), shapes[i].rows);
+      K->i2s_prepare_acts(q.data(), k, k, acts, qa.data());
+      K->i2s_gemm(w + offsets[i], k, shapes[i].rows, qa.data(), acts, out.data(), shapes[i].rows);
     }
     benchmark::DoNotOptimize(out.data());
   }
@@ -166,10 +166,10 @@ void BM_I2sGemm(benchmark::State& state) {
   std::vector<int8_t> q(acts * k);
   for (auto& v : q) v = static_cast<int8_t>(rng());
   std::vector<int8_t> qa(acts * k);
-  for (int64_t a = 0; a < acts; ++a) K->i2s_prepare_act(q.data() + a * k, k, qa.data() + a * k);
+  K->i2s_prepare_acts(q.data(), k, k, acts, qa.data());
   std::vector<int32_t> out(acts * rows);
   for (auto _ : state) {
-    K->i2s_gemm(w.data(), k, rows, qa.data(), k, acts, out.data(), rows);
+    K->i2s_gemm(w.data(), k, rows, qa.data(), acts, out.data(), rows);
     benchmark::DoNotOptimize(out.data());
   }
   SetBytes(state, static_cast<double>(rows * k / 4));

@@ -48,6 +48,9 @@ enum class KernelPath {
   kAvx512 = 2,  // AVX-512 F/BW/VL/DQ + VNNI (I2_S via vpdpbusd, F16 via 16-lane FMA)
 };
 
+// i2s_prepare_acts lays activation rows out in independent tiles of this many rows.
+inline constexpr int64_t kI2sActTile = 4;
+
 struct Kernels {
   const char* name;  // "scalar", "avx2", "avx512"
   KernelPath path;
@@ -62,16 +65,23 @@ struct Kernels {
   // (bitnet.cpp accumulates 32 blocks in int16 lanes, which could wrap only for
   // pathological activations (|sum| of 256 terms > 32767); these kernels never wrap.)
   void (*i2s_gemv)(const uint8_t* w, int64_t k, int64_t n_rows, const int8_t* q, int32_t* out);
-  // The same for n_act activation rows at once (batch prefill): prepared row a at
-  // q + a * q_stride; out[a * out_stride + r]. Any n_act >= 1; identical integers.
-  void (*i2s_gemm)(const uint8_t* w, int64_t k, int64_t n_rows, const int8_t* q, int64_t q_stride,
-                   int64_t n_act, int32_t* out, int64_t out_stride);
+  // The same for n_act activation rows at once (a batch step, batch prefill): qa is
+  // all n_act rows as THIS path's i2s_prepare_acts lays them out; out[a * out_stride + r].
+  // Any n_act >= 1; identical integers.
+  void (*i2s_gemm)(const uint8_t* w, int64_t k, int64_t n_rows, const int8_t* qa, int64_t n_act, int32_t* out,
+                   int64_t out_stride);
   // quantize_row_i8_s (engine/quant QuantizeRowI8S), fused absmax + quantize; bit-exact.
   // REQUIRES: x finite.
   void (*quantize_row_i8s)(const float* x, int64_t k, int8_t* q, float* scale, int32_t* sum);
   // q: [k] -> qa: [k], the activation layout this path's i2s_gemv/i2s_gemm read (a
   // permutation of q; k a multiple of 128). qa must not alias q.
   void (*i2s_prepare_act)(const int8_t* q, int64_t k, int8_t* qa);
+  // n_act rows (row a at q + a * q_stride) -> qa: [n_act * k], the layout this path's
+  // i2s_gemm reads (scalar, AVX2: the rows back to back; AVX-512 interleaves tiles of
+  // 4 rows so that one weight load's partners are contiguous). qa must not alias q.
+  // Tiles are independent: rows [a0, a0 + n) with a0 a multiple of 4 (kI2sActTile),
+  // prepared alone, land at qa + a0 * k exactly as in the whole.
+  void (*i2s_prepare_acts)(const int8_t* q, int64_t q_stride, int64_t k, int64_t n_act, int8_t* qa);
 
   // ---- F16 output head (token_embd rows x activation)
   // Sequential decoding (bitnet.cpp: one token, activation rounded to F16, then

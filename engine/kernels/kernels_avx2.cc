@@ -116,8 +116,9 @@ void I2sRowActsAvx2(const uint8_t* w, int64_t nb, const int8_t* q, int64_t q_str
   for (int a = 0; a < A; ++a) out[a * out_stride] = HsumI32(acc32[a]);
 }
 
-void I2sGemm(const uint8_t* w, int64_t k, int64_t n_rows, const int8_t* q, int64_t q_stride, int64_t n_act,
-             int32_t* out, int64_t out_stride) {
+void I2sGemm(const uint8_t* w, int64_t k, int64_t n_rows, const int8_t* q, int64_t n_act, int32_t* out,
+             int64_t out_stride) {
+  const int64_t q_stride = k;  // I2sPrepareActsIdentity: rows back to back
   const int64_t row_bytes = k / 4, nb = k / 128;
   for (int64_t r = 0; r < n_rows; ++r) {
     const uint8_t* wr = w + r * row_bytes;
@@ -429,7 +430,7 @@ void Fp32ToFp16Row(const float* x, uint16_t* y, int64_t n) {
 
 const Kernels& Avx2Kernels() {
   static const Kernels k = {
-      "avx2",  KernelPath::kAvx2, I2sGemv,        I2sGemm,       QuantizeRowI8S, I2sPrepareActIdentity, F16DotRows, F16DotRowsEachX<F16DotRows>,
+      "avx2",  KernelPath::kAvx2, I2sGemv,        I2sGemm,       QuantizeRowI8S, I2sPrepareActIdentity, I2sPrepareActsIdentity, F16DotRows, F16DotRowsEachX<F16DotRows>,
       F16GemmF32, I8Gemv, I8Gemm,
       Tq1Dot,  Tq2Dot,            QuantizeRowQ8K, Fp16ToFp32Row, Fp32ToFp16Row,
       SoftmaxExpScalar,  // the reference's 16-lane order; no 8-lane version would match it

@@ -36,6 +36,32 @@ void PrepareAct(const int8_t* q, int64_t k, int8_t* qa) {
   if (b < nb) std::memcpy(qa + b * 128, q + b * 128, 128);
 }
 
+// i2s_gemm's layout: activation rows in tiles of 4 (the last tile holds the rest),
+// tile t at qa + 4t * k. A tile of A rows interleaves them pair by pair, so that a
+// weight vector's A partners are one contiguous run: pair p, group s, row a at
+// ((4p + s) * A + a) * 64, laid out as PrepareAct lays out one row; an odd last block
+// keeps row a's 128 values in natural order at n_pairs * 256 * A + a * 128. (A tile of
+// one row is PrepareAct's layout.) The tile then reads one pointer and constant
+// offsets instead of A rows k bytes apart.
+void PrepareActs(const int8_t* q, int64_t q_stride, int64_t k, int64_t n_act, int8_t* qa) {
+  const int64_t nb = k / 128, n_pairs = nb / 2;
+  for (int64_t t0 = 0; t0 < n_act; t0 += kI2sActTile) {
+    const int64_t A = std::min<int64_t>(kI2sActTile, n_act - t0);
+    int8_t* tile = qa + t0 * k;
+    for (int64_t a = 0; a < A; ++a) {
+      const int8_t* row = q + (t0 + a) * q_stride;
+      for (int64_t p = 0; p < n_pairs; ++p) {
+        for (int s = 0; s < 4; ++s) {
+          int8_t* o = tile + ((4 * p + s) * A + a) * 64;
+          std::memcpy(o, row + p * kPairActs + 32 * s, 32);
+          std::memcpy(o + 32, row + p * kPairActs + 128 + 32 * s, 32);
+        }
+      }
+      if (nb % 2 != 0) std::memcpy(tile + n_pairs * kPairActs * A + a * 128, row + n_pairs * kPairActs, 128);
+    }
+  }
+}
+
 inline int32_t HsumI32x8(__m256i v) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
@@ -118,9 +144,22 @@ inline __m512i Codes512(__m512i x, int s) {
   return _mm512_and_si512(_mm512_srli_epi16(x, 6 - 2 * s), _mm512_set1_epi8(3));
 }
 
+// The sums of a finished tile: acc[i][a] (+ the odd last block) -> out[a * out_stride + i].
 template <int R, int A>
-void I2sTile(const uint8_t* w, int64_t row_bytes, int64_t n_pairs, bool odd, const int8_t* qa, int64_t qa_stride,
-             int32_t* out, int64_t out_stride) {
+void StoreTileSums(const __m512i (&acc)[R][A], const uint8_t* w, int64_t row_bytes, int64_t n_pairs, bool odd,
+                   const int8_t* tile, int32_t* out, int64_t out_stride) {
+  for (int i = 0; i < R; ++i) {
+    for (int a = 0; a < A; ++a) {
+      int32_t total = _mm512_reduce_add_epi32(acc[i][a]);
+      if (odd) total += OddBlock(w + i * row_bytes + n_pairs * kPairBytes, tile + n_pairs * kPairActs * A + a * 128);
+      out[a * out_stride + i] = total;
+    }
+  }
+}
+
+template <int R, int A>
+void I2sTile(const uint8_t* w, int64_t row_bytes, int64_t n_pairs, bool odd, const int8_t* tile, int32_t* out,
+             int64_t out_stride) {
   __m512i acc[R][A];
   for (int i = 0; i < R; ++i)
     for (int a = 0; a < A; ++a) acc[i][a] = _mm512_setzero_si512();
@@ -128,59 +167,119 @@ void I2sTile(const uint8_t* w, int64_t row_bytes, int64_t n_pairs, bool odd, con
     __m512i x[R];
     for (int i = 0; i < R; ++i) x[i] = _mm512_loadu_si512((const void*)(w + i * row_bytes + p * kPairBytes));
     for (int i = 0; i < R; ++i) _mm_prefetch((const char*)(w + (8 * R + i) * row_bytes + p * kPairBytes), _MM_HINT_T0);
+    const int8_t* y_pair = tile + p * kPairActs * A;
     for (int s = 0; s < 4; ++s) {
       __m512i c[R];
       for (int i = 0; i < R; ++i) c[i] = Codes512(x[i], s);
       for (int a = 0; a < A; ++a) {
-        const __m512i y = Act(qa + a * qa_stride, p, s);
+        const __m512i y = _mm512_loadu_si512((const void*)(y_pair + (s * A + a) * 64));
         for (int i = 0; i < R; ++i) acc[i][a] = _mm512_dpbusd_epi32(acc[i][a], c[i], y);
       }
     }
   }
-  for (int i = 0; i < R; ++i) {
-    for (int a = 0; a < A; ++a) {
-      int32_t total = _mm512_reduce_add_epi32(acc[i][a]);
-      if (odd) total += OddBlock(w + i * row_bytes + n_pairs * kPairBytes, qa + a * qa_stride + n_pairs * kPairActs);
-      out[a * out_stride + i] = total;
+  StoreTileSums<R, A>(acc, w, row_bytes, n_pairs, odd, tile, out, out_stride);
+}
+
+// I2sTile<4, A> with its 4 x A accumulators as named variables. GCC 12 kept the
+// generic tile's [4][A] array on the stack and stored all of it on every iteration
+// (16 stores per 64 VNNI for A = 4); with names it stays in registers. Zen 5, same
+// runs: kernels_bench BM_I2sGemm/2560/2560/8/2 (weights in L3) 153-157 us against
+// 172-216; bitnet-bench pp512 172-178 tok/s against 144-157; 8 streams through
+// bitnet-native-server +7%. Streaming 4 rows from DRAM (BM_I2sGemmDecodeLayers/2/4)
+// varied too much between runs to call. Accumulators of rows a >= A are never
+// touched and compile away.
+#define BP_I2S_ROW_STEP(a)                                                                  \
+  if constexpr (A > a) {                                                                    \
+    const __m512i y = _mm512_loadu_si512((const void*)(y_pair + (s * A + a) * 64));         \
+    acc0##a = _mm512_dpbusd_epi32(acc0##a, c0, y);                                          \
+    acc1##a = _mm512_dpbusd_epi32(acc1##a, c1, y);                                          \
+    acc2##a = _mm512_dpbusd_epi32(acc2##a, c2, y);                                          \
+    acc3##a = _mm512_dpbusd_epi32(acc3##a, c3, y);                                          \
+  }
+template <int A>
+void I2sTile4(const uint8_t* w, int64_t row_bytes, int64_t n_pairs, bool odd, const int8_t* tile, int32_t* out,
+              int64_t out_stride) {
+  static_assert(A >= 1 && A <= 4);
+  const __m512i z = _mm512_setzero_si512();
+  __m512i acc00 = z, acc01 = z, acc02 = z, acc03 = z, acc10 = z, acc11 = z, acc12 = z, acc13 = z;
+  __m512i acc20 = z, acc21 = z, acc22 = z, acc23 = z, acc30 = z, acc31 = z, acc32 = z, acc33 = z;
+  for (int64_t p = 0; p < n_pairs; ++p) {
+    const uint8_t* wp = w + p * kPairBytes;
+    const __m512i x0 = _mm512_loadu_si512((const void*)wp);
+    const __m512i x1 = _mm512_loadu_si512((const void*)(wp + row_bytes));
+    const __m512i x2 = _mm512_loadu_si512((const void*)(wp + 2 * row_bytes));
+    const __m512i x3 = _mm512_loadu_si512((const void*)(wp + 3 * row_bytes));
+    for (int i = 0; i < 4; ++i) _mm_prefetch((const char*)(wp + (32 + i) * row_bytes), _MM_HINT_T0);
+    const int8_t* y_pair = tile + p * kPairActs * A;
+#pragma GCC unroll 4
+    for (int s = 0; s < 4; ++s) {
+      const __m512i c0 = Codes512(x0, s), c1 = Codes512(x1, s), c2 = Codes512(x2, s), c3 = Codes512(x3, s);
+      BP_I2S_ROW_STEP(0)
+      BP_I2S_ROW_STEP(1)
+      BP_I2S_ROW_STEP(2)
+      BP_I2S_ROW_STEP(3)
     }
   }
+  const __m512i all[4][4] = {{acc00, acc01, acc02, acc03},
+                             {acc10, acc11, acc12, acc13},
+                             {acc20, acc21, acc22, acc23},
+                             {acc30, acc31, acc32, acc33}};
+  __m512i acc[4][A];
+  for (int i = 0; i < 4; ++i)
+    for (int a = 0; a < A; ++a) acc[i][a] = all[i][a];
+  StoreTileSums<4, A>(acc, w, row_bytes, n_pairs, odd, tile, out, out_stride);
 }
+#undef BP_I2S_ROW_STEP
 
 void I2sGemv(const uint8_t* w, int64_t k, int64_t n_rows, const int8_t* qa, int32_t* out) {
   const int64_t row_bytes = k / 4, nb = k / 128;
   const int64_t n_pairs = nb / 2;
   const bool odd = nb % 2 != 0;
   if (k > kMaskedMaxK) {  // too long for the masked sums: the shifted-code tile
-    for (int64_t r = 0; r < n_rows; ++r) I2sTile<1, 1>(w + r * row_bytes, row_bytes, n_pairs, odd, qa, 0, out + r, 0);
+    for (int64_t r = 0; r < n_rows; ++r) I2sTile<1, 1>(w + r * row_bytes, row_bytes, n_pairs, odd, qa, out + r, 0);
     return;
   }
   for (int64_t r = 0; r < n_rows; ++r) out[r] = I2sRowMasked(w + r * row_bytes, n_pairs, odd, qa);
 }
 
-// Rows in tiles of 4 and activations in tiles of 4 (then 2, then 1): 16 accumulators
-// plus 4 decoded code vectors fit the 32 registers; measured best among 1-4 x 1-8 tiles.
-template <int R>
-void I2sRowTile(const uint8_t* w, int64_t row_bytes, int64_t n_pairs, bool odd, const int8_t* qa, int64_t qa_stride,
-                int64_t n_act, int32_t* out, int64_t out_stride) {
-  int64_t a = 0;
-  for (; a + 4 <= n_act; a += 4)
-    I2sTile<R, 4>(w, row_bytes, n_pairs, odd, qa + a * qa_stride, qa_stride, out + a * out_stride, out_stride);
-  for (; a + 2 <= n_act; a += 2)
-    I2sTile<R, 2>(w, row_bytes, n_pairs, odd, qa + a * qa_stride, qa_stride, out + a * out_stride, out_stride);
-  for (; a < n_act; ++a)
-    I2sTile<R, 1>(w, row_bytes, n_pairs, odd, qa + a * qa_stride, qa_stride, out + a * out_stride, out_stride);
+// R weight rows x A activation rows (the named-register version for R = 4).
+template <int R, int A>
+void RunTile(const uint8_t* w, int64_t row_bytes, int64_t n_pairs, bool odd, const int8_t* tile, int32_t* out,
+             int64_t out_stride) {
+  if constexpr (R == 4) {
+    I2sTile4<A>(w, row_bytes, n_pairs, odd, tile, out, out_stride);
+  } else {
+    I2sTile<R, A>(w, row_bytes, n_pairs, odd, tile, out, out_stride);
+  }
 }
 
-void I2sGemm(const uint8_t* w, int64_t k, int64_t n_rows, const int8_t* qa, int64_t qa_stride, int64_t n_act,
-             int32_t* out, int64_t out_stride) {
+// Rows in tiles of 4 and activations in PrepareActs' tiles of 4 (the last one 1-3):
+// 16 accumulators plus 4 decoded code vectors fit the 32 registers; measured best
+// among 1-4 x 1-8 tiles.
+template <int R>
+void I2sRowTile(const uint8_t* w, int64_t row_bytes, int64_t n_pairs, bool odd, const int8_t* qa, int64_t k,
+                int64_t n_act, int32_t* out, int64_t out_stride) {
+  for (int64_t a = 0; a < n_act; a += kI2sActTile) {
+    const int8_t* tile = qa + a * k;
+    int32_t* o = out + a * out_stride;
+    switch (std::min<int64_t>(kI2sActTile, n_act - a)) {
+      case 4: RunTile<R, 4>(w, row_bytes, n_pairs, odd, tile, o, out_stride); break;
+      case 3: RunTile<R, 3>(w, row_bytes, n_pairs, odd, tile, o, out_stride); break;
+      case 2: RunTile<R, 2>(w, row_bytes, n_pairs, odd, tile, o, out_stride); break;
+      default: RunTile<R, 1>(w, row_bytes, n_pairs, odd, tile, o, out_stride); break;
+    }
+  }
+}
+
+void I2sGemm(const uint8_t* w, int64_t k, int64_t n_rows, const int8_t* qa, int64_t n_act, int32_t* out,
+             int64_t out_stride) {
   const int64_t row_bytes = k / 4, nb = k / 128;
   const int64_t n_pairs = nb / 2;
   const bool odd = nb % 2 != 0;
   int64_t r = 0;
   for (; r + 4 <= n_rows; r += 4)
-    I2sRowTile<4>(w + r * row_bytes, row_bytes, n_pairs, odd, qa, qa_stride, n_act, out + r, out_stride);
-  for (; r < n_rows; ++r)
-    I2sRowTile<1>(w + r * row_bytes, row_bytes, n_pairs, odd, qa, qa_stride, n_act, out + r, out_stride);
+    I2sRowTile<4>(w + r * row_bytes, row_bytes, n_pairs, odd, qa, k, n_act, out + r, out_stride);
+  for (; r < n_rows; ++r) I2sRowTile<1>(w + r * row_bytes, row_bytes, n_pairs, odd, qa, k, n_act, out + r, out_stride);
 }
 
 // ---------------------------------------------------------------- Int8 head
@@ -614,6 +713,7 @@ const Kernels& Avx512Kernels() {
     t.i2s_gemv = I2sGemv;
     t.i2s_gemm = I2sGemm;
     t.i2s_prepare_act = PrepareAct;
+    t.i2s_prepare_acts = PrepareActs;
     t.f16_dot_rows = F16DotRows;
     t.f16_dot_rows_multi = F16DotRowsMulti;
     t.f16_gemm_f32 = F16GemmF32;

@@ -20,6 +20,10 @@ const Kernels& Avx512Kernels();
 inline void I2sPrepareActIdentity(const int8_t* q, int64_t k, int8_t* qa) {
   std::memcpy(qa, q, static_cast<size_t>(k));
 }
+// i2s_prepare_acts of those paths: the rows back to back.
+inline void I2sPrepareActsIdentity(const int8_t* q, int64_t q_stride, int64_t k, int64_t n_act, int8_t* qa) {
+  for (int64_t a = 0; a < n_act; ++a) std::memcpy(qa + a * k, q + a * q_stride, static_cast<size_t>(k));
+}
 
 // Tree reduction of 16 float lanes as _mm512_reduce_add_ps computes it (GCC and
 // clang): halves 16 -> 8 -> 4 -> 2 -> 1, each step lane[i] + lane[i + half].

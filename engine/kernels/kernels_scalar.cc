@@ -16,9 +16,9 @@ void I2sGemv(const uint8_t* w, int64_t k, int64_t n_rows, const int8_t* q, int32
   for (int64_t r = 0; r < n_rows; ++r) out[r] = I2sDotRow(w + r * (k / 4), q, k);
 }
 
-void I2sGemm(const uint8_t* w, int64_t k, int64_t n_rows, const int8_t* q, int64_t q_stride, int64_t n_act,
-             int32_t* out, int64_t out_stride) {
-  for (int64_t a = 0; a < n_act; ++a) I2sGemv(w, k, n_rows, q + a * q_stride, out + a * out_stride);
+void I2sGemm(const uint8_t* w, int64_t k, int64_t n_rows, const int8_t* q, int64_t n_act, int32_t* out,
+             int64_t out_stride) {
+  for (int64_t a = 0; a < n_act; ++a) I2sGemv(w, k, n_rows, q + a * k, out + a * out_stride);
 }
 
 void I8Gemv(const int8_t* w, const int32_t* /*row_sums*/, int64_t k, int64_t n_rows, const int8_t* x, int32_t* out) {
@@ -135,7 +135,7 @@ double SoftmaxExpScalar(const float* x, float max, float* y, int64_t n) {
 
 const Kernels& ScalarKernels() {
   static const Kernels k = {
-      "scalar",       KernelPath::kScalar, I2sGemv, I2sGemm, QuantizeRowI8S, I2sPrepareActIdentity, F16DotRows, F16DotRowsEachX<F16DotRows>,
+      "scalar",       KernelPath::kScalar, I2sGemv, I2sGemm, QuantizeRowI8S, I2sPrepareActIdentity, I2sPrepareActsIdentity, F16DotRows, F16DotRowsEachX<F16DotRows>,
       F16GemmF32, I8Gemv, I8Gemm,
       Tq1Dot,         Tq2Dot,              QuantizeRowQ8KRow, Fp16ToFp32Row, Fp32ToFp16Row,
       SoftmaxExpScalar, SumSquaresRowsScalar,

@@ -18,26 +18,36 @@ namespace {
 // split into slivers whose wake-up costs more than the work.
 constexpr int64_t kMinRowsPerThread = 16;
 
-// x quantized for I2_S products, per token, into s.q / s.qa / s.act_scale / s.act_sum.
+// x quantized for I2_S products, per token, into s.q / s.act_scale / s.act_sum, and
+// laid out for the kernels in s.qa (i2s_prepare_act for one token, i2s_prepare_acts'
+// tiles for several).
 void QuantizeForI2S(const Model& model, const float* x, int n, int64_t cols, LinearScratch& s) {
   const Kernels& k = model.kernels();
   s.q.resize(static_cast<size_t>(n) * cols);
   s.qa.resize(static_cast<size_t>(n) * cols);
   s.act_scale.resize(n);
   s.act_sum.resize(n);
-  auto quantize = [&](int64_t t0, int64_t t1, int) {
+  if (n == 1) {
+    k.quantize_row_i8s(x, cols, s.q.data(), &s.act_scale[0], &s.act_sum[0]);
+    k.i2s_prepare_act(s.q.data(), cols, s.qa.data());
+    return;
+  }
+  // Tiles of kI2sActTile tokens are independent (kernels.h), so threads take whole tiles.
+  const int64_t n_tiles = (n + kI2sActTile - 1) / kI2sActTile;
+  auto quantize = [&](int64_t g0, int64_t g1, int) {
+    const int64_t t0 = g0 * kI2sActTile, t1 = std::min<int64_t>(n, g1 * kI2sActTile);
     for (int64_t t = t0; t < t1; ++t) {
       k.quantize_row_i8s(x + t * cols, cols, s.q.data() + t * cols, &s.act_scale[t], &s.act_sum[t]);
-      k.i2s_prepare_act(s.q.data() + t * cols, cols, s.qa.data() + t * cols);
     }
+    k.i2s_prepare_acts(s.q.data() + t0 * cols, cols, cols, t1 - t0, s.qa.data() + t0 * cols);
   };
-  // A batch's rows are independent; a thread takes at least ~8K values of them (less
-  // work than that costs more to hand over than to do).
-  const int64_t min_tokens = std::max<int64_t>(1, 8192 / cols);
-  if (n <= min_tokens) {
-    quantize(0, n, 0);
+  // A thread takes at least ~8K values (less work than that costs more to hand over
+  // than to do).
+  const int64_t min_tiles = std::max<int64_t>(1, 8192 / (cols * kI2sActTile));
+  if (n_tiles <= min_tiles) {
+    quantize(0, n_tiles, 0);
   } else {
-    model.pool().ParallelFor(n, quantize, min_tokens);
+    model.pool().ParallelFor(n_tiles, quantize, min_tiles);
   }
 }
 
@@ -59,7 +69,7 @@ void I2SRows(const Kernels& k, const WeightMatrix& w, int64_t r0, int64_t r1, in
   if (n == 1) {
     k.i2s_gemv(w.data + r0 * w.row_bytes, cols, m, s.qa.data(), sums.data());
   } else {
-    k.i2s_gemm(w.data + r0 * w.row_bytes, cols, m, s.qa.data(), cols, n, sums.data(), m);
+    k.i2s_gemm(w.data + r0 * w.row_bytes, cols, m, s.qa.data(), n, sums.data(), m);
   }
   for (int t = 0; t < n; ++t) {
     float* yt = y + static_cast<int64_t>(t) * w.rows;

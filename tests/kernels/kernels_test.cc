@@ -89,6 +89,40 @@ std::vector<int8_t> Prepared(const Kernels& K, const std::vector<int8_t>& q, int
   return qa;
 }
 
+// n rows (stride apart) in kernels K's own I2_S batch layout (i2s_prepare_acts).
+std::vector<int8_t> PreparedBatch(const Kernels& K, const std::vector<int8_t>& q, int64_t stride, int64_t k,
+                                  int64_t n) {
+  std::vector<int8_t> qa(n * k, 0);
+  K.i2s_prepare_acts(q.data(), stride, k, n, qa.data());
+  return qa;
+}
+
+// The batch layout is a permutation of the rows' values, and its tiles are
+// independent: any kI2sActTile-aligned group of rows prepared alone lands where the
+// whole puts it (linear.cc prepares tiles on different threads).
+TEST_P(SimdVsScalarTest, I2sPrepareActsTilesAreIndependentPermutations) {
+  std::mt19937 rng(kSeed + 5);
+  for (int64_t k : {int64_t{128}, int64_t{384}, int64_t{2560}}) {
+    for (int64_t acts : {1, 2, 3, 4, 5, 7, 8, 11}) {
+      SCOPED_TRACE(Case(acts, k));
+      const int64_t stride = k + 64;
+      const auto q = RandomQ(rng, acts * stride);
+      const auto whole = PreparedBatch(simd(), q, stride, k, acts);
+      for (int64_t a0 = 0; a0 < acts; a0 += kI2sActTile) {
+        const int64_t n = std::min<int64_t>(kI2sActTile, acts - a0);
+        std::vector<int8_t> part(n * k, 0);
+        simd().i2s_prepare_acts(q.data() + a0 * stride, stride, k, n, part.data());
+        ASSERT_TRUE(std::equal(part.begin(), part.end(), whole.begin() + a0 * k)) << "tile at row " << a0;
+        std::vector<int8_t> in, out(part);
+        for (int64_t a = a0; a < a0 + n; ++a) in.insert(in.end(), q.begin() + a * stride, q.begin() + a * stride + k);
+        std::sort(in.begin(), in.end());
+        std::sort(out.begin(), out.end());
+        ASSERT_EQ(in, out) << "tile at row " << a0 << " is not a permutation of its rows";
+      }
+    }
+  }
+}
+
 TEST_P(SimdVsScalarTest, I2sGemvMatchesScalarExactly) {
   std::mt19937 rng(kSeed);
   for (int64_t rows : kRowCounts) {
@@ -216,21 +250,22 @@ TEST_P(SimdVsScalarTest, I2sGemmMatchesGemvExactly) {
   std::mt19937 rng(kSeed + 1);
   for (int64_t rows : kRowCounts) {
     for (int64_t k : {int64_t{128}, int64_t{640}, int64_t{2560}}) {
-      for (int64_t acts : {1, 2, 3, 4, 5, 8, 9}) {
+      for (int64_t acts : {1, 2, 3, 4, 5, 6, 7, 8, 9}) {
         SCOPED_TRACE(Case(rows, k, acts));
         const auto w = RandomI2s(rng, rows, k);
         const int64_t q_stride = k + 32;  // padded rows
         const auto q = RandomQ(rng, acts * q_stride);
         const int64_t out_stride = rows + 3;
         std::vector<int32_t> a(acts * out_stride, 7), b(acts * out_stride, 7);
-        const auto qa = Prepared(simd(), q, k, acts, q_stride);
-        simd().i2s_gemm(w.data(), k, rows, qa.data(), q_stride, acts, a.data(), out_stride);
-        scalar().i2s_gemm(w.data(), k, rows, Prepared(scalar(), q, k, acts, q_stride).data(), q_stride, acts, b.data(),
+        const auto qa = PreparedBatch(simd(), q, q_stride, k, acts);
+        simd().i2s_gemm(w.data(), k, rows, qa.data(), acts, a.data(), out_stride);
+        scalar().i2s_gemm(w.data(), k, rows, PreparedBatch(scalar(), q, q_stride, k, acts).data(), acts, b.data(),
                           out_stride);
         ASSERT_EQ(a, b);
+        const auto qa_rows = Prepared(simd(), q, k, acts, q_stride);
         std::vector<int32_t> one(rows);
         for (int64_t x = 0; x < acts; ++x) {
-          simd().i2s_gemv(w.data(), k, rows, qa.data() + x * q_stride, one.data());
+          simd().i2s_gemv(w.data(), k, rows, qa_rows.data() + x * q_stride, one.data());
           for (int64_t r = 0; r < rows; ++r) ASSERT_EQ(one[r], a[x * out_stride + r]);
           for (int64_t r = rows; r < out_stride; ++r) ASSERT_EQ(a[x * out_stride + r], 7) << "wrote padding";
         }
