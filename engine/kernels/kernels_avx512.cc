@@ -96,10 +96,6 @@ inline int32_t OddBlock(const uint8_t* x32, const int8_t* q128) {
 // accumulators) hide the VNNI latency.
 constexpr int64_t kMaskedMaxK = 1 << 18;
 
-inline __m512i Act(const int8_t* qa, int64_t pair, int s) {
-  return _mm512_loadu_si512((const void*)(qa + pair * kPairActs + 64 * s));
-}
-
 int32_t I2sRowMasked(const uint8_t* w, int64_t n_pairs, bool odd, const int8_t* qa) {
   const __m256i mask[4] = {_mm256_set1_epi8(static_cast<char>(0xC0)), _mm256_set1_epi8(0x30),
                            _mm256_set1_epi8(0x0C), _mm256_set1_epi8(0x03)};
@@ -184,9 +180,10 @@ void I2sTile(const uint8_t* w, int64_t row_bytes, int64_t n_pairs, bool odd, con
 // generic tile's [4][A] array on the stack and stored all of it on every iteration
 // (16 stores per 64 VNNI for A = 4); with names it stays in registers. Zen 5, same
 // runs: kernels_bench BM_I2sGemm/2560/2560/8/2 (weights in L3) 153-157 us against
-// 172-216; bitnet-bench pp512 172-178 tok/s against 144-157; 8 streams through
-// bitnet-native-server +7%. Streaming 4 rows from DRAM (BM_I2sGemmDecodeLayers/2/4)
-// varied too much between runs to call. Accumulators of rows a >= A are never
+// 172-216; bitnet-bench pp512 172-178 tok/s against 144-157; bitnet-native-server
+// with 8 streams +12% (mean of 5 alternating pairs) but with 4 streams -6% (7 pairs):
+// a tile whose weights come from memory once (BM_I2sGemmDecodeLayers/2/4) ran slower
+// without the stores, for a reason not found. Accumulators of rows a >= A are never
 // touched and compile away.
 #define BP_I2S_ROW_STEP(a)                                                                  \
   if constexpr (A > a) {                                                                    \
