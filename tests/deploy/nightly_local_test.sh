@@ -45,9 +45,18 @@ for f in a.port b.port; do
 done
 pa="$(cat a.port)"
 pb="$(cat b.port)"
-# The containers' health check: SERVING once the model is loaded.
-"$bin/bitparity" health --timeout 20 "127.0.0.1:$pa"
-"$bin/bitparity" health --timeout 20 "127.0.0.1:$pb"
+# The containers' health check, polled the way Kubernetes polls a readiness probe: a
+# server answers NOT_SERVING (exit 1) while its model loads, which can take a while
+# when the machine is busy with other tests, then SERVING.
+wait_serving() {  # ADDRESS
+  local deadline=$((SECONDS + 60))
+  until "$bin/bitparity" health --quiet --timeout 5 "$1"; do
+    ((SECONDS < deadline)) || { "$bin/bitparity" health --timeout 5 "$1"; echo "$1 never became SERVING" >&2; exit 1; }
+    sleep 0.2
+  done
+}
+wait_serving "127.0.0.1:$pa"
+wait_serving "127.0.0.1:$pb"
 
 export SHARDS=2 BITPARITY="$bin/bitparity" REPORTS_DIR="$work/reports" MERGE_WAIT_S=120
 export BITPARITY_A="dns:///127.0.0.1:$pa" BITPARITY_B="127.0.0.1:$pb"
@@ -135,7 +144,7 @@ PY
   --inject-fault scale-error:1:ffn_down >c.log 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do [[ -s c.port ]] && break; sleep 0.1; done
-"$bin/bitparity" health --timeout 20 "127.0.0.1:$(cat c.port)"
+wait_serving "127.0.0.1:$(cat c.port)"
 export REPORTS_DIR="$work/fault-reports" BITPARITY_A="dns:///127.0.0.1:$(cat c.port)"
 export COMPARE_ARGS="$COMPARE_ARGS --trace-prompts 12"
 night fault-1 1
