@@ -9,10 +9,17 @@
 
 namespace bitparity {
 
+// A prompt chunk's least size under step_tokens, so that new prompts always progress.
+inline constexpr int kMinStepPrefill = 2;
+
 struct BatchOptions {
   int max_context = 0;       // positions one request may hold (> 0)
   int max_batch = 8;         // requests running together
   int prefill_chunk = 16;    // prompt tokens per step (>= 2)
+  // Rows per step, decode tokens and prompt tokens together: beside decode tokens a
+  // prompt chunk gets what they leave, at least kMinStepPrefill (alone, the whole
+  // prefill_chunk). 0 = no limit.
+  int step_tokens = 10;
   int64_t kv_budget_bytes = 0;  // KV caches of running requests; 0 = max_batch full-context caches
 };
 

@@ -207,6 +207,11 @@ void BatchScheduler::Loop() {
   }
 }
 
+int BatchScheduler::PrefillChunk(int decode_rows) const {
+  if (options_.step_tokens <= 0 || decode_rows == 0) return options_.prefill_chunk;
+  return std::clamp(options_.step_tokens - decode_rows, kMinStepPrefill, options_.prefill_chunk);
+}
+
 void BatchScheduler::Step(std::vector<std::shared_ptr<Request>>& running, BatchStepReport& report) {
   const ModelConfig& c = model_->config();
   for (auto& r : running) {
@@ -219,7 +224,11 @@ void BatchScheduler::Step(std::vector<std::shared_ptr<Request>>& running, BatchS
   }
 
   // This step's sequences: a decode token of every request past its prompt, and one
-  // chunk of the oldest request still prefilling.
+  // chunk of the oldest request still prefilling, as large as step_tokens leaves.
+  int decoding = 0;
+  for (const auto& r : running) {
+    if (!r->over && r->prefilled == static_cast<int>(r->gen->prompt().size())) ++decoding;
+  }
   std::vector<StepSequence> seqs;
   std::vector<Request*> owners;
   std::vector<bool> prefill;
@@ -241,9 +250,9 @@ void BatchScheduler::Step(std::vector<std::shared_ptr<Request>>& running, BatchS
       chunk_taken = true;
       const bool sequential = r.gen->options().prefill_mode == EvalMode::kSequential;
       const int solo_chunk = std::min(kMaxChunk, options_.max_context);
-      const int n = sequential ? std::min(options_.prefill_chunk, length - r.prefilled)
-                               : BatchPrefillChunk(length, r.prefilled, cuts_anywhere_ ? options_.prefill_chunk : solo_chunk,
-                                                   solo_chunk);
+      const int chunk = PrefillChunk(decoding);
+      const int n = sequential ? std::min(chunk, length - r.prefilled)
+                               : BatchPrefillChunk(length, r.prefilled, cuts_anywhere_ ? chunk : solo_chunk, solo_chunk);
       q.tokens = absl::MakeConstSpan(prompt).subspan(r.prefilled, n);
       q.one_by_one = sequential || n == 1;
       q.want_logits = r.prefilled + n == length;

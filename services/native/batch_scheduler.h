@@ -11,8 +11,9 @@
 //   with the numbers) and queues it; the loop admits queued requests first come first
 //   served while fewer than max_batch run and their KV caches fit the budget. Each
 //   step holds one decode token of every running request whose prompt is done, and
-//   at most one prompt chunk (prefill_chunk tokens) of the oldest request still
-//   prefilling, so running streams keep their pace while new prompts come in. A
+//   at most one prompt chunk of the oldest request still prefilling: prefill_chunk
+//   tokens, fewer when the decode tokens fill step_tokens (at least kMinStepPrefill),
+//   so running streams keep their pace while new prompts come in. A
 //   request leaves at the step where it finishes, is cancelled or passes its
 //   deadline; the others are not disturbed.
 //
@@ -76,6 +77,8 @@ class BatchScheduler {
   struct Request;
   void Loop();
   void Step(std::vector<std::shared_ptr<Request>>& running, BatchStepReport& report);
+  // The prompt tokens a step with `decode_rows` decode tokens takes (step_tokens).
+  int PrefillChunk(int decode_rows) const;
   void End(Request& r, absl::Status error) ABSL_LOCKS_EXCLUDED(mu_);
 
   std::shared_ptr<const Model> model_;

@@ -143,6 +143,7 @@ NativeBackend::NativeBackend(std::shared_ptr<const Model> model, int max_context
     const BatchOptions& o = scheduler_->options();
     info_.build_extra["batching"] = absl::StrCat(
         "continuous, batch-invariant: max_batch ", o.max_batch, ", prefill_chunk ", o.prefill_chunk,
+        ", step_tokens ", o.step_tokens,
         ", kv_budget_mib ", (o.kv_budget_bytes > 0 ? o.kv_budget_bytes : o.max_batch * scheduler_->KvBytes(max_context_)) >> 20);
   }
 }

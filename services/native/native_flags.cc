@@ -46,6 +46,13 @@ void AddNativeFlags(CLI::App& app, NativeFlags* f) {
                  "gives new requests their first token sooner, smaller keeps running streams' pace")
       ->capture_default_str()
       ->check(CLI::Range(2, 4096));
+  app.add_option("--step-tokens", f->step_tokens,
+                 "Tokens one batch step evaluates, decode and prompt together: a new prompt's chunk gets "
+                 "what the running requests' decode tokens leave (at least 2, at most --prefill-chunk), "
+                 "which bounds the step time running streams wait for. 0 = no limit (every chunk is "
+                 "--prefill-chunk). Models whose prompts cannot be cut anywhere ignore it")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 4096));
   app.add_option("--kv-budget-mb", f->kv_budget_mb,
                  "KV cache memory for the requests in the batch (each needs prompt + max_new_tokens "
                  "positions); a request larger than the whole budget gets RESOURCE_EXHAUSTED, others wait "
@@ -72,6 +79,7 @@ absl::StatusOr<std::unique_ptr<EngineBackend>> LoadNativeBackend(const NativeFla
   ASSIGN_OR_RETURN(o.metadata_overrides, ParseMetadataOverrides(f.override_kv));
   o.batch.max_batch = f.max_batch;
   o.batch.prefill_chunk = f.prefill_chunk;
+  o.batch.step_tokens = f.step_tokens;
   o.batch.kv_budget_bytes = int64_t{f.kv_budget_mb} << 20;
   ASSIGN_OR_RETURN(std::unique_ptr<NativeBackend> backend, NativeBackend::Load(o));
   return std::unique_ptr<EngineBackend>(std::move(backend));

@@ -5,6 +5,7 @@
 // deadlines mid-batch; a KV budget refuses what cannot fit with the numbers; and 64
 // concurrent gRPC streams against --max-batch 8 are all answered (OK or
 // RESOURCE_EXHAUSTED), none lost, every OK answer equal to its solo run.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -51,11 +52,13 @@ std::shared_ptr<const Model> LoadModel(HeadMode head) {
   return m.ok() ? std::shared_ptr<const Model>(std::move(*m)) : nullptr;
 }
 
-BatchOptions Batching(int max_batch, int prefill_chunk, int64_t kv_budget_bytes = 0) {
+BatchOptions Batching(int max_batch, int prefill_chunk, int64_t kv_budget_bytes = 0,
+                      int step_tokens = BatchOptions{}.step_tokens) {
   BatchOptions o;
   o.max_batch = max_batch;
   o.prefill_chunk = prefill_chunk;
   o.kv_budget_bytes = kv_budget_bytes;
+  o.step_tokens = step_tokens;
   return o;
 }
 
@@ -188,12 +191,24 @@ void ExpectSameAsSolo(const Job& j, const Outcome& got, const Outcome& solo) {
   for (size_t i = 0; i < want.size(); ++i) EXPECT_TRUE(SameToken(r.tokens[i], want[i])) << "token " << i;
 }
 
-void ExpectScheduleEqualsSolo(HeadMode head, uint32_t seed, int jobs_n, int max_batch, int prefill_chunk) {
+void ExpectScheduleEqualsSolo(HeadMode head, uint32_t seed, int jobs_n, int max_batch, int prefill_chunk,
+                              int step_tokens) {
   SCOPED_TRACE(absl::StrCat("head ", HeadModeName(head), " seed ", seed, " max_batch ", max_batch, " chunk ",
-                            prefill_chunk));
+                            prefill_chunk, " step_tokens ", step_tokens));
   std::shared_ptr<const Model> model = LoadModel(head);
   ASSERT_NE(model, nullptr);
-  auto batched = NativeBackend::Wrap(model, kMaxContext, 2, Batching(max_batch, prefill_chunk));
+  auto batched = NativeBackend::Wrap(model, kMaxContext, 2, Batching(max_batch, prefill_chunk, 0, step_tokens));
+  // Every step's prompt chunk within its limit (one more where a chunk would leave a
+  // lone last token: BatchPrefillChunk); steps that shared a chunk with decode rows.
+  std::atomic<int> over_limit{0}, mixed_steps{0};
+  batched->SetBatchObserver([&](const BatchStepReport& s) {
+    int limit = prefill_chunk;
+    if (step_tokens > 0 && s.decode_rows > 0) {
+      limit = std::clamp(step_tokens - s.decode_rows, kMinStepPrefill, prefill_chunk);
+    }
+    if (s.prefill_tokens > limit + 1) ++over_limit;
+    if (s.decode_rows > 0 && s.prefill_tokens > 0) ++mixed_steps;
+  });
   auto solo = NativeBackend::Wrap(model, kMaxContext, 1);
   std::mt19937 rng(seed);
   std::vector<Job> jobs;
@@ -211,13 +226,17 @@ void ExpectScheduleEqualsSolo(HeadMode head, uint32_t seed, int jobs_n, int max_
     ExpectSameAsSolo(jobs[i], got[i], RunJob(*solo, plain));
   }
   EXPECT_EQ(batched->SessionBytes(), 0) << "every KV cache was given back";
+  EXPECT_EQ(over_limit.load(), 0) << "steps whose prompt chunk passed prefill_chunk / step_tokens";
+  if (max_batch > 1) EXPECT_GT(mixed_steps.load(), 0) << "no step prefilled beside decode rows";
 }
 
 TEST(BatchSchedulerTest, RandomSchedulesEqualSoloRunsByteForByte) {
   REQUIRE_FIXTURES();
-  ExpectScheduleEqualsSolo(HeadMode::kExact, 7, 24 / kScale, 4, 3);
-  ExpectScheduleEqualsSolo(HeadMode::kScreened, 8, 24 / kScale, 8, 16);
-  ExpectScheduleEqualsSolo(HeadMode::kExact, 9, 12 / kScale, 1, 2);  // one at a time, still through steps
+  ExpectScheduleEqualsSolo(HeadMode::kExact, 7, 24 / kScale, 4, 3, 0);
+  ExpectScheduleEqualsSolo(HeadMode::kScreened, 8, 24 / kScale, 8, 16, 0);
+  ExpectScheduleEqualsSolo(HeadMode::kScreened, 10, 24 / kScale, 8, 16, 10);  // chunks shrink beside decode rows
+  ExpectScheduleEqualsSolo(HeadMode::kExact, 11, 16 / kScale, 4, 8, 5);
+  ExpectScheduleEqualsSolo(HeadMode::kExact, 9, 12 / kScale, 1, 2, 0);  // one at a time, still through steps
 }
 
 TEST(BatchSchedulerTest, MaxNewTokensZeroAndFullContextEndAsAlone) {
