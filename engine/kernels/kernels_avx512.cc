@@ -17,32 +17,19 @@ namespace {
 // ---------------------------------------------------------------- I2_S
 // Weight bytes are read in 64-byte chunks: two I2_S blocks (2 x 128 elements). Byte j
 // of a block holds the codes of elements j, 32+j, 64+j, 96+j at bits 7-6, 5-4, 3-2,
-// 1-0 ("group" s = 0..3). PrepareAct lays the activations out to match: for each
-// block pair, 4 x 64 bytes, group s = q[128b + 32s, +32) then q[128(b+1) + 32s, +32).
-// An odd last block keeps its 128 activations in natural order.
+// 1-0 ("group" s = 0..3). The activations are laid out to match: for each block
+// pair, 4 x 64 bytes, group s = q[128b + 32s, +32) then q[128(b+1) + 32s, +32). An
+// odd last block keeps its 128 activations in natural order.
 constexpr int64_t kPairBytes = 64;   // weight bytes of a block pair
 constexpr int64_t kPairActs = 256;   // activations of a block pair
-
-void PrepareAct(const int8_t* q, int64_t k, int8_t* qa) {
-  const int64_t nb = k / 128;
-  int64_t b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    int8_t* o = qa + b * 128;
-    for (int s = 0; s < 4; ++s) {
-      std::memcpy(o + 64 * s, q + 128 * b + 32 * s, 32);
-      std::memcpy(o + 64 * s + 32, q + 128 * (b + 1) + 32 * s, 32);
-    }
-  }
-  if (b < nb) std::memcpy(qa + b * 128, q + b * 128, 128);
-}
 
 // i2s_gemm's layout: activation rows in tiles of 4 (the last tile holds the rest),
 // tile t at qa + 4t * k. A tile of A rows interleaves them pair by pair, so that a
 // weight vector's A partners are one contiguous run: pair p, group s, row a at
-// ((4p + s) * A + a) * 64, laid out as PrepareAct lays out one row; an odd last block
-// keeps row a's 128 values in natural order at n_pairs * 256 * A + a * 128. (A tile of
-// one row is PrepareAct's layout.) The tile then reads one pointer and constant
-// offsets instead of A rows k bytes apart.
+// ((4p + s) * A + a) * 64, each row laid out as above; an odd last block keeps row
+// a's 128 values in natural order at n_pairs * 256 * A + a * 128. The tile then
+// reads one pointer and constant offsets instead of A rows k bytes apart. A tile of
+// one row is the gemv's layout (PrepareAct).
 void PrepareActs(const int8_t* q, int64_t q_stride, int64_t k, int64_t n_act, int8_t* qa) {
   const int64_t nb = k / 128, n_pairs = nb / 2;
   for (int64_t t0 = 0; t0 < n_act; t0 += kI2sActTile) {
@@ -61,6 +48,8 @@ void PrepareActs(const int8_t* q, int64_t q_stride, int64_t k, int64_t n_act, in
     }
   }
 }
+
+void PrepareAct(const int8_t* q, int64_t k, int8_t* qa) { PrepareActs(q, k, k, 1, qa); }
 
 inline int32_t HsumI32x8(__m256i v) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
