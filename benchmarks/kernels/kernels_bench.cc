@@ -4,6 +4,7 @@
 //
 //   build-quant/bin/kernels_bench --benchmark_filter=I2sGemv
 #include <cstdint>
+#include <numeric>
 #include <random>
 #include <string>
 #include <vector>
@@ -154,6 +155,41 @@ void BM_I2sGemmDecodeLayers(benchmark::State& state) {
       benchmark::Counter(macs * static_cast<double>(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_I2sGemmDecodeLayers)->ArgsProduct({{1, 2}, {2, 4, 8}})->Unit(benchmark::kMillisecond);
+
+// args: path, n_act. The screened head's int8 screen on the 2B-4T shape: 128256 rows x
+// 2560 int8 (328 MB, huge pages) against n_act activation rows, one thread: the
+// memory-bound last product of a batched decode step.
+void BM_I8GemmHead(benchmark::State& state) {
+  const Kernels* K = PathOrSkip(state, state.range(0));
+  if (K == nullptr) return;
+  const int acts = static_cast<int>(state.range(1));
+  const int64_t rows = 128256, k = 2560;
+  absl::StatusOr<HugePageBuffer> huge = HugePageBuffer::Allocate(static_cast<size_t>(rows * k));
+  if (!huge.ok()) {
+    state.SkipWithError(std::string(huge.status().message()).c_str());
+    return;
+  }
+  int8_t* w = reinterpret_cast<int8_t*>(huge->data());
+  std::mt19937 rng(8);
+  for (int64_t i = 0; i < rows * k; ++i) w[i] = static_cast<int8_t>(rng() % 255 - 127);
+  std::vector<int32_t> row_sums(rows);
+  for (int64_t r = 0; r < rows; ++r) row_sums[r] = std::accumulate(w + r * k, w + (r + 1) * k, 0);
+  std::vector<std::vector<int8_t>> x(acts, std::vector<int8_t>(k));
+  std::vector<std::vector<int32_t>> out(acts, std::vector<int32_t>(rows));
+  std::vector<const int8_t*> xp;
+  std::vector<int32_t*> op;
+  for (int a = 0; a < acts; ++a) {
+    for (auto& v : x[a]) v = static_cast<int8_t>(rng());
+    xp.push_back(x[a].data());
+    op.push_back(out[a].data());
+  }
+  for (auto _ : state) {
+    K->i8_gemm(w, row_sums.data(), k, rows, acts, xp.data(), op.data());
+    benchmark::DoNotOptimize(op.data());
+  }
+  SetBytes(state, static_cast<double>(rows * k));
+}
+BENCHMARK(BM_I8GemmHead)->ArgsProduct({{2}, {4, 8}})->Unit(benchmark::kMillisecond);
 
 // args: rows, k, n_act, path
 void BM_I2sGemm(benchmark::State& state) {

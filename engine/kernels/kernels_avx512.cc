@@ -167,13 +167,15 @@ void I2sTile(const uint8_t* w, int64_t row_bytes, int64_t n_pairs, bool odd, con
 
 // I2sTile<4, A> with its 4 x A accumulators as named variables. GCC 12 kept the
 // generic tile's [4][A] array on the stack and stored all of it on every iteration
-// (16 stores per 64 VNNI for A = 4); with names it stays in registers. Zen 5, same
-// runs: kernels_bench BM_I2sGemm/2560/2560/8/2 (weights in L3) 153-157 us against
-// 172-216; bitnet-bench pp512 172-178 tok/s against 144-157; bitnet-native-server
-// with 8 streams +12% (mean of 5 alternating pairs) but with 4 streams -6% (7 pairs):
-// a tile whose weights come from memory once (BM_I2sGemmDecodeLayers/2/4) ran slower
-// without the stores, for a reason not found. Accumulators of rows a >= A are never
-// touched and compile away.
+// (16 stores per 64 VNNI for A = 4); with names it stays in registers. Accumulators of
+// rows a >= A are never touched and compile away.
+// The next pair's 4 weight vectors are loaded at the top of each iteration, so a
+// load that misses to memory has a whole pair of VNNI work to arrive under. Without
+// that, GCC folded each weight load into the 4 shifts that decode it (16 loads of
+// which the first waited on memory, the VNNI behind it stalled). Zen 5, one thread,
+// alternating runs (kernels_bench BM_I2sGemmDecodeLayers/2/N, 521 MB of layers from
+// memory): 4 rows 22.5 ms against 32.4 (median of 5), 8 rows 46.6 against 66.6;
+// weights in L3 (BM_I2sGemm/2560/2560/8/2) 126 us against 134.
 #define BP_I2S_ROW_STEP(a)                                                                  \
   if constexpr (A > a) {                                                                    \
     const __m512i y = _mm512_loadu_si512((const void*)(y_pair + (s * A + a) * 64));         \
@@ -189,12 +191,23 @@ void I2sTile4(const uint8_t* w, int64_t row_bytes, int64_t n_pairs, bool odd, co
   const __m512i z = _mm512_setzero_si512();
   __m512i acc00 = z, acc01 = z, acc02 = z, acc03 = z, acc10 = z, acc11 = z, acc12 = z, acc13 = z;
   __m512i acc20 = z, acc21 = z, acc22 = z, acc23 = z, acc30 = z, acc31 = z, acc32 = z, acc33 = z;
+  __m512i n0 = z, n1 = z, n2 = z, n3 = z;
+  if (n_pairs > 0) {
+    n0 = _mm512_loadu_si512((const void*)w);
+    n1 = _mm512_loadu_si512((const void*)(w + row_bytes));
+    n2 = _mm512_loadu_si512((const void*)(w + 2 * row_bytes));
+    n3 = _mm512_loadu_si512((const void*)(w + 3 * row_bytes));
+  }
   for (int64_t p = 0; p < n_pairs; ++p) {
     const uint8_t* wp = w + p * kPairBytes;
-    const __m512i x0 = _mm512_loadu_si512((const void*)wp);
-    const __m512i x1 = _mm512_loadu_si512((const void*)(wp + row_bytes));
-    const __m512i x2 = _mm512_loadu_si512((const void*)(wp + 2 * row_bytes));
-    const __m512i x3 = _mm512_loadu_si512((const void*)(wp + 3 * row_bytes));
+    const __m512i x0 = n0, x1 = n1, x2 = n2, x3 = n3;
+    // The next pair's weights load while this pair computes (the last pair loads
+    // itself again rather than read past the rows).
+    const uint8_t* wn = w + std::min(p + 1, n_pairs - 1) * kPairBytes;
+    n0 = _mm512_loadu_si512((const void*)wn);
+    n1 = _mm512_loadu_si512((const void*)(wn + row_bytes));
+    n2 = _mm512_loadu_si512((const void*)(wn + 2 * row_bytes));
+    n3 = _mm512_loadu_si512((const void*)(wn + 3 * row_bytes));
     for (int i = 0; i < 4; ++i) _mm_prefetch((const char*)(wp + (32 + i) * row_bytes), _MM_HINT_T0);
     const int8_t* y_pair = tile + p * kPairActs * A;
 #pragma GCC unroll 4
@@ -328,12 +341,62 @@ void I8Tile(const int8_t* w, int64_t k, int64_t kv, const uint8_t* xu, int64_t x
     for (int a = 0; a < A; ++a) sums[a][i] = _mm512_reduce_add_epi32(acc[i][a]);
 }
 
+// I8Tile<4, A> with named accumulators and the next chunk's weights loaded while this
+// one computes, as I2sTile4 (the generic tile kept its 16 accumulators in copies and
+// reloaded the weights from memory for every activation).
+#define BP_I8_ACT_STEP(a)                                                                   \
+  if constexpr (A > a) {                                                                    \
+    const __m512i xv = _mm512_loadu_si512((const void*)(xu + a * xu_stride + j));           \
+    acc0##a = _mm512_dpbusd_epi32(acc0##a, xv, w0);                                         \
+    acc1##a = _mm512_dpbusd_epi32(acc1##a, xv, w1);                                         \
+    acc2##a = _mm512_dpbusd_epi32(acc2##a, xv, w2);                                         \
+    acc3##a = _mm512_dpbusd_epi32(acc3##a, xv, w3);                                         \
+  }
+template <int A>
+void I8Tile4(const int8_t* w, int64_t k, int64_t kv, const uint8_t* xu, int64_t xu_stride, int32_t (&sums)[A][4]) {
+  static_assert(A >= 1 && A <= 4);
+  const __m512i z = _mm512_setzero_si512();
+  __m512i acc00 = z, acc01 = z, acc02 = z, acc03 = z, acc10 = z, acc11 = z, acc12 = z, acc13 = z;
+  __m512i acc20 = z, acc21 = z, acc22 = z, acc23 = z, acc30 = z, acc31 = z, acc32 = z, acc33 = z;
+  __m512i n0 = z, n1 = z, n2 = z, n3 = z;
+  if (kv > 0) {
+    n0 = _mm512_loadu_si512((const void*)w);
+    n1 = _mm512_loadu_si512((const void*)(w + k));
+    n2 = _mm512_loadu_si512((const void*)(w + 2 * k));
+    n3 = _mm512_loadu_si512((const void*)(w + 3 * k));
+  }
+  for (int64_t j = 0; j < kv; j += 64) {
+    const __m512i w0 = n0, w1 = n1, w2 = n2, w3 = n3;
+    const int64_t jn = std::min(j + 64, kv - 64);  // the last chunk loads itself again
+    n0 = _mm512_loadu_si512((const void*)(w + jn));
+    n1 = _mm512_loadu_si512((const void*)(w + k + jn));
+    n2 = _mm512_loadu_si512((const void*)(w + 2 * k + jn));
+    n3 = _mm512_loadu_si512((const void*)(w + 3 * k + jn));
+    for (int i = 0; i < 4; ++i) _mm_prefetch((const char*)(w + (32 + i) * k + j), _MM_HINT_T0);
+    BP_I8_ACT_STEP(0)
+    BP_I8_ACT_STEP(1)
+    BP_I8_ACT_STEP(2)
+    BP_I8_ACT_STEP(3)
+  }
+  const __m512i all[4][4] = {{acc00, acc01, acc02, acc03},
+                             {acc10, acc11, acc12, acc13},
+                             {acc20, acc21, acc22, acc23},
+                             {acc30, acc31, acc32, acc33}};
+  for (int i = 0; i < 4; ++i)
+    for (int a = 0; a < A; ++a) sums[a][i] = _mm512_reduce_add_epi32(all[i][a]);
+}
+#undef BP_I8_ACT_STEP
+
 // Rows r .. r+R-1 for activations a0 .. a0+A-1: the tile, then the offset and the tail.
 template <int R, int A>
 void I8RowsActs(const int8_t* w, const int32_t* row_sums, int64_t k, int64_t kv, int64_t r, int a0,
                 const int8_t* const* x, const uint8_t* xu, int32_t* const* out) {
   int32_t sums[A][R];
-  I8Tile<R, A>(w + r * k, k, kv, xu + a0 * kv, kv, sums);
+  if constexpr (R == 4) {
+    I8Tile4<A>(w + r * k, k, kv, xu + a0 * kv, kv, sums);
+  } else {
+    I8Tile<R, A>(w + r * k, k, kv, xu + a0 * kv, kv, sums);
+  }
   for (int a = 0; a < A; ++a) {
     for (int i = 0; i < R; ++i) {
       const int8_t* wr = w + (r + i) * k;
