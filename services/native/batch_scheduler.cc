@@ -44,6 +44,7 @@ BatchScheduler::BatchScheduler(std::shared_ptr<const Model> model, const BatchOp
         BatchOptions o = options;
         o.max_batch = std::max(1, o.max_batch);
         o.prefill_chunk = std::max(2, o.prefill_chunk);
+        if (o.step_tokens < 0) o.step_tokens = o.max_batch + kStepPromptTokens;
         return o;
       }()),
       cuts_anywhere_(PromptCutsAnywhere(*model_)),

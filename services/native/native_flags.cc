@@ -49,10 +49,11 @@ void AddNativeFlags(CLI::App& app, NativeFlags* f) {
   app.add_option("--step-tokens", f->step_tokens,
                  "Tokens one batch step evaluates, decode and prompt together: a new prompt's chunk gets "
                  "what the running requests' decode tokens leave (at least 2, at most --prefill-chunk), "
-                 "which bounds the step time running streams wait for. 0 = no limit (every chunk is "
-                 "--prefill-chunk). Models whose prompts cannot be cut anywhere ignore it")
+                 "which bounds the step time running streams wait for. -1 = --max-batch + 4; 0 = no "
+                 "limit (every chunk is --prefill-chunk). Models whose prompts cannot be cut anywhere "
+                 "ignore it")
       ->capture_default_str()
-      ->check(CLI::Range(0, 4096));
+      ->check(CLI::Range(-1, 4096));
   app.add_option("--kv-budget-mb", f->kv_budget_mb,
                  "KV cache memory for the requests in the batch (each needs prompt + max_new_tokens "
                  "positions); a request larger than the whole budget gets RESOURCE_EXHAUSTED, others wait "

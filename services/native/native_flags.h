@@ -29,7 +29,7 @@ struct NativeFlags {
   std::vector<std::string> override_kv;  // KEY=TYPE:VALUE (base/metadata_override.h)
   int max_batch = 8;       // Generate requests decoding together (batch_scheduler.h)
   int prefill_chunk = 16;  // prompt tokens per batch step
-  int step_tokens = BatchOptions{}.step_tokens;  // decode + prompt tokens per batch step; 0 = no limit
+  int step_tokens = BatchOptions{}.step_tokens;  // decode + prompt tokens per batch step (batch_options.h)
   int kv_budget_mb = 0;    // KV caches of running requests; 0 = max_batch full-context caches
 };
 

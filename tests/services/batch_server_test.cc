@@ -200,11 +200,12 @@ void ExpectScheduleEqualsSolo(HeadMode head, uint32_t seed, int jobs_n, int max_
   auto batched = NativeBackend::Wrap(model, kMaxContext, 2, Batching(max_batch, prefill_chunk, 0, step_tokens));
   // Every step's prompt chunk within its limit (one more where a chunk would leave a
   // lone last token: BatchPrefillChunk); steps that shared a chunk with decode rows.
+  const int budget = step_tokens < 0 ? max_batch + kStepPromptTokens : step_tokens;
   std::atomic<int> over_limit{0}, mixed_steps{0};
   batched->SetBatchObserver([&](const BatchStepReport& s) {
     int limit = prefill_chunk;
-    if (step_tokens > 0 && s.decode_rows > 0) {
-      limit = std::clamp(step_tokens - s.decode_rows, kMinStepPrefill, prefill_chunk);
+    if (budget > 0 && s.decode_rows > 0) {
+      limit = std::clamp(budget - s.decode_rows, kMinStepPrefill, prefill_chunk);
     }
     if (s.prefill_tokens > limit + 1) ++over_limit;
     if (s.decode_rows > 0 && s.prefill_tokens > 0) ++mixed_steps;
@@ -234,7 +235,7 @@ TEST(BatchSchedulerTest, RandomSchedulesEqualSoloRunsByteForByte) {
   REQUIRE_FIXTURES();
   ExpectScheduleEqualsSolo(HeadMode::kExact, 7, 24 / kScale, 4, 3, 0);
   ExpectScheduleEqualsSolo(HeadMode::kScreened, 8, 24 / kScale, 8, 16, 0);
-  ExpectScheduleEqualsSolo(HeadMode::kScreened, 10, 24 / kScale, 8, 16, 10);  // chunks shrink beside decode rows
+  ExpectScheduleEqualsSolo(HeadMode::kScreened, 10, 24 / kScale, 8, 16, -1);  // the default: max_batch + 4
   ExpectScheduleEqualsSolo(HeadMode::kExact, 11, 16 / kScale, 4, 8, 5);
   ExpectScheduleEqualsSolo(HeadMode::kExact, 9, 12 / kScale, 1, 2, 0);  // one at a time, still through steps
 }
