@@ -85,38 +85,50 @@ inline int32_t OddBlock(const uint8_t* x32, const int8_t* q128) {
 // accumulators) hide the VNNI latency.
 constexpr int64_t kMaskedMaxK = 1 << 18;
 
+// The 16 accumulators are named (acc<slot><group>): as an array GCC 12 stored some of
+// them to the stack on every iteration.
+#define BP_I2S_GEMV_GROUP(p, u0, u1, s, m)                                                              \
+  {                                                                                                     \
+    const int8_t* a = qa + (p) * kPairActs + 64 * s;                                                    \
+    acc##u0##s = _mm256_dpbusd_epi32(acc##u0##s, _mm256_and_si256(x0, m), _mm256_loadu_si256((const __m256i*)a)); \
+    acc##u1##s =                                                                                        \
+        _mm256_dpbusd_epi32(acc##u1##s, _mm256_and_si256(x1, m), _mm256_loadu_si256((const __m256i*)(a + 32))); \
+  }
+#define BP_I2S_GEMV_PAIR(p, u0, u1)                                             \
+  {                                                                             \
+    const __m256i x0 = _mm256_loadu_si256((const __m256i*)(w + (p) * kPairBytes));      \
+    const __m256i x1 = _mm256_loadu_si256((const __m256i*)(w + (p) * kPairBytes + 32)); \
+    BP_I2S_GEMV_GROUP(p, u0, u1, 0, m0)                                         \
+    BP_I2S_GEMV_GROUP(p, u0, u1, 1, m1)                                         \
+    BP_I2S_GEMV_GROUP(p, u0, u1, 2, m2)                                         \
+    BP_I2S_GEMV_GROUP(p, u0, u1, 3, m3)                                         \
+  }
 int32_t I2sRowMasked(const uint8_t* w, int64_t n_pairs, bool odd, const int8_t* qa) {
-  const __m256i mask[4] = {_mm256_set1_epi8(static_cast<char>(0xC0)), _mm256_set1_epi8(0x30),
-                           _mm256_set1_epi8(0x0C), _mm256_set1_epi8(0x03)};
-  __m256i acc[4][4];  // [pair in flight x block half][group]
-  for (int u = 0; u < 4; ++u)
-    for (int s = 0; s < 4; ++s) acc[u][s] = _mm256_setzero_si256();
-  auto pair = [&](int64_t p, int slot) {
-    const __m256i x0 = _mm256_loadu_si256((const __m256i*)(w + p * kPairBytes));
-    const __m256i x1 = _mm256_loadu_si256((const __m256i*)(w + p * kPairBytes + 32));
-    for (int s = 0; s < 4; ++s) {
-      const int8_t* a = qa + p * kPairActs + 64 * s;
-      acc[slot][s] = _mm256_dpbusd_epi32(acc[slot][s], _mm256_and_si256(x0, mask[s]), _mm256_loadu_si256((const __m256i*)a));
-      acc[slot + 1][s] =
-          _mm256_dpbusd_epi32(acc[slot + 1][s], _mm256_and_si256(x1, mask[s]), _mm256_loadu_si256((const __m256i*)(a + 32)));
-    }
-  };
+  const __m256i m0 = _mm256_set1_epi8(static_cast<char>(0xC0)), m1 = _mm256_set1_epi8(0x30);
+  const __m256i m2 = _mm256_set1_epi8(0x0C), m3 = _mm256_set1_epi8(0x03);
+  const __m256i z = _mm256_setzero_si256();
+  // [pair in flight x block half][group]
+  __m256i acc00 = z, acc01 = z, acc02 = z, acc03 = z, acc10 = z, acc11 = z, acc12 = z, acc13 = z;
+  __m256i acc20 = z, acc21 = z, acc22 = z, acc23 = z, acc30 = z, acc31 = z, acc32 = z, acc33 = z;
   int64_t p = 0;
   for (; p + 2 <= n_pairs; p += 2) {
-    pair(p, 0);
-    pair(p + 1, 2);
+    BP_I2S_GEMV_PAIR(p, 0, 1)
+    BP_I2S_GEMV_PAIR(p + 1, 2, 3)
   }
-  if (p < n_pairs) pair(p, 0);
+  if (p < n_pairs) BP_I2S_GEMV_PAIR(p, 0, 1)
   __m256i g[4];
-  for (int s = 0; s < 4; ++s) {
-    g[s] = _mm256_add_epi32(_mm256_add_epi32(acc[0][s], acc[1][s]), _mm256_add_epi32(acc[2][s], acc[3][s]));
-  }
+  g[0] = _mm256_add_epi32(_mm256_add_epi32(acc00, acc10), _mm256_add_epi32(acc20, acc30));
+  g[1] = _mm256_add_epi32(_mm256_add_epi32(acc01, acc11), _mm256_add_epi32(acc21, acc31));
+  g[2] = _mm256_add_epi32(_mm256_add_epi32(acc02, acc12), _mm256_add_epi32(acc22, acc32));
+  g[3] = _mm256_add_epi32(_mm256_add_epi32(acc03, acc13), _mm256_add_epi32(acc23, acc33));
   const __m256i lanes = _mm256_add_epi32(_mm256_add_epi32(_mm256_srai_epi32(g[0], 6), _mm256_srai_epi32(g[1], 4)),
                                          _mm256_add_epi32(_mm256_srai_epi32(g[2], 2), g[3]));
   int32_t total = HsumI32x8(lanes);
   if (odd) total += OddBlock(w + n_pairs * kPairBytes, qa + n_pairs * kPairActs);
   return total;
 }
+#undef BP_I2S_GEMV_PAIR
+#undef BP_I2S_GEMV_GROUP
 
 // R weight rows x A activation rows, codes shifted down once and reused by all A
 // (batch prefill is compute-bound, so decoding once per A matters more than streaming).
