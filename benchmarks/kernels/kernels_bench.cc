@@ -283,6 +283,34 @@ BENCHMARK(BM_AttentionRowsGroup)
     ->ArgsProduct({{128}, {320, 352}, {512}, {0, 1, 2}})
     ->Unit(benchmark::kMicrosecond);
 
+// args: n_kv, path. Decode attention's two products for one step of 8 sequences on the
+// 2B-4T shape (30 layers x 5 KV heads x 4 query heads, head_dim 128, caches of 512
+// positions), each KV head its own memory as in the server: ~310 MB of caches, so
+// the rows come from DRAM as they do there (BM_AttentionRowsGroup's stay in L2).
+void BM_AttentionDecodeStep(benchmark::State& state) {
+  const Kernels* K = PathOrSkip(state, state.range(1));
+  if (K == nullptr) return;
+  const int64_t n_kv = state.range(0), dim = 128, cap = 512, heads = 8 * 30 * 5;
+  std::mt19937 rng(11);
+  std::normal_distribution<float> nd(0.0f, 0.5f);
+  std::vector<uint16_t> k_cache(heads * cap * dim), vt_cache(heads * dim * cap);
+  for (auto& h : k_cache) h = Fp32ToFp16(nd(rng));
+  for (auto& h : vt_cache) h = Fp32ToFp16(nd(rng));
+  std::vector<uint16_t> q(4 * dim), p(4 * n_kv);
+  for (auto& h : q) h = Fp32ToFp16(nd(rng));
+  for (auto& h : p) h = Fp32ToFp16(nd(rng));
+  std::vector<float> scores(4 * n_kv), out(4 * dim);
+  for (auto _ : state) {
+    for (int64_t h = 0; h < heads; ++h) {
+      K->f16_dot_rows_multi(k_cache.data() + h * cap * dim, dim, n_kv, dim, q.data(), dim, 4, scores.data(), n_kv);
+      K->f16_dot_rows_multi(vt_cache.data() + h * dim * cap, cap, dim, n_kv, p.data(), n_kv, 4, out.data(), dim);
+    }
+    benchmark::DoNotOptimize(out.data());
+  }
+  SetBytes(state, static_cast<double>(heads * 2 * n_kv * dim * 2));
+}
+BENCHMARK(BM_AttentionDecodeStep)->ArgsProduct({{160, 320}, {2}})->Unit(benchmark::kMillisecond);
+
 // args: k, path
 void BM_QuantizeRowI8S(benchmark::State& state) {
   const Kernels* K = PathOrSkip(state, state.range(1));
