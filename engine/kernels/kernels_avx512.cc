@@ -188,6 +188,23 @@ void I2sTile(const uint8_t* w, int64_t row_bytes, int64_t n_pairs, bool odd, con
 // alternating runs (kernels_bench BM_I2sGemmDecodeLayers/2/N, 521 MB of layers from
 // memory): 4 rows 22.5 ms against 32.4 (median of 5), 8 rows 46.6 against 66.6;
 // weights in L3 (BM_I2sGemm/2560/2560/8/2) 126 us against 134.
+// The 4 x 4 tiles' accumulators: acc<row><activation>, zero, and as an array.
+#define BP_ZERO_ACC16                                                                             \
+  const __m512i z = _mm512_setzero_si512();                                                       \
+  __m512i acc00 = z, acc01 = z, acc02 = z, acc03 = z, acc10 = z, acc11 = z, acc12 = z, acc13 = z; \
+  __m512i acc20 = z, acc21 = z, acc22 = z, acc23 = z, acc30 = z, acc31 = z, acc32 = z, acc33 = z;
+#define BP_ACC16_ROWS \
+  { {acc00, acc01, acc02, acc03}, {acc10, acc11, acc12, acc13}, {acc20, acc21, acc22, acc23}, {acc30, acc31, acc32, acc33} }
+
+// The 64 bytes at p of 4 rows `stride` bytes apart.
+inline void Load4Rows(const void* p, int64_t stride, __m512i& r0, __m512i& r1, __m512i& r2, __m512i& r3) {
+  const char* c = static_cast<const char*>(p);
+  r0 = _mm512_loadu_si512((const void*)c);
+  r1 = _mm512_loadu_si512((const void*)(c + stride));
+  r2 = _mm512_loadu_si512((const void*)(c + 2 * stride));
+  r3 = _mm512_loadu_si512((const void*)(c + 3 * stride));
+}
+
 #define BP_I2S_ROW_STEP(a)                                                                  \
   if constexpr (A > a) {                                                                    \
     const __m512i y = _mm512_loadu_si512((const void*)(y_pair + (s * A + a) * 64));         \
@@ -200,26 +217,15 @@ template <int A>
 void I2sTile4(const uint8_t* w, int64_t row_bytes, int64_t n_pairs, bool odd, const int8_t* tile, int32_t* out,
               int64_t out_stride) {
   static_assert(A >= 1 && A <= 4);
-  const __m512i z = _mm512_setzero_si512();
-  __m512i acc00 = z, acc01 = z, acc02 = z, acc03 = z, acc10 = z, acc11 = z, acc12 = z, acc13 = z;
-  __m512i acc20 = z, acc21 = z, acc22 = z, acc23 = z, acc30 = z, acc31 = z, acc32 = z, acc33 = z;
+  BP_ZERO_ACC16
   __m512i n0 = z, n1 = z, n2 = z, n3 = z;
-  if (n_pairs > 0) {
-    n0 = _mm512_loadu_si512((const void*)w);
-    n1 = _mm512_loadu_si512((const void*)(w + row_bytes));
-    n2 = _mm512_loadu_si512((const void*)(w + 2 * row_bytes));
-    n3 = _mm512_loadu_si512((const void*)(w + 3 * row_bytes));
-  }
+  if (n_pairs > 0) Load4Rows(w, row_bytes, n0, n1, n2, n3);
   for (int64_t p = 0; p < n_pairs; ++p) {
     const uint8_t* wp = w + p * kPairBytes;
     const __m512i x0 = n0, x1 = n1, x2 = n2, x3 = n3;
     // The next pair's weights load while this pair computes (the last pair loads
     // itself again rather than read past the rows).
-    const uint8_t* wn = w + std::min(p + 1, n_pairs - 1) * kPairBytes;
-    n0 = _mm512_loadu_si512((const void*)wn);
-    n1 = _mm512_loadu_si512((const void*)(wn + row_bytes));
-    n2 = _mm512_loadu_si512((const void*)(wn + 2 * row_bytes));
-    n3 = _mm512_loadu_si512((const void*)(wn + 3 * row_bytes));
+    Load4Rows(w + std::min(p + 1, n_pairs - 1) * kPairBytes, row_bytes, n0, n1, n2, n3);
     for (int i = 0; i < 4; ++i) _mm_prefetch((const char*)(wp + (32 + i) * row_bytes), _MM_HINT_T0);
     const int8_t* y_pair = tile + p * kPairActs * A;
 #pragma GCC unroll 4
@@ -231,10 +237,7 @@ void I2sTile4(const uint8_t* w, int64_t row_bytes, int64_t n_pairs, bool odd, co
       BP_I2S_ROW_STEP(3)
     }
   }
-  const __m512i all[4][4] = {{acc00, acc01, acc02, acc03},
-                             {acc10, acc11, acc12, acc13},
-                             {acc20, acc21, acc22, acc23},
-                             {acc30, acc31, acc32, acc33}};
+  const __m512i all[4][4] = BP_ACC16_ROWS;
   __m512i acc[4][A];
   for (int i = 0; i < 4; ++i)
     for (int a = 0; a < A; ++a) acc[i][a] = all[i][a];
@@ -367,37 +370,25 @@ void I8Tile(const int8_t* w, int64_t k, int64_t kv, const uint8_t* xu, int64_t x
 template <int A>
 void I8Tile4(const int8_t* w, int64_t k, int64_t kv, const uint8_t* xu, int64_t xu_stride, int32_t (&sums)[A][4]) {
   static_assert(A >= 1 && A <= 4);
-  const __m512i z = _mm512_setzero_si512();
-  __m512i acc00 = z, acc01 = z, acc02 = z, acc03 = z, acc10 = z, acc11 = z, acc12 = z, acc13 = z;
-  __m512i acc20 = z, acc21 = z, acc22 = z, acc23 = z, acc30 = z, acc31 = z, acc32 = z, acc33 = z;
+  BP_ZERO_ACC16
   __m512i n0 = z, n1 = z, n2 = z, n3 = z;
-  if (kv > 0) {
-    n0 = _mm512_loadu_si512((const void*)w);
-    n1 = _mm512_loadu_si512((const void*)(w + k));
-    n2 = _mm512_loadu_si512((const void*)(w + 2 * k));
-    n3 = _mm512_loadu_si512((const void*)(w + 3 * k));
-  }
+  if (kv > 0) Load4Rows(w, k, n0, n1, n2, n3);
   for (int64_t j = 0; j < kv; j += 64) {
     const __m512i w0 = n0, w1 = n1, w2 = n2, w3 = n3;
-    const int64_t jn = std::min(j + 64, kv - 64);  // the last chunk loads itself again
-    n0 = _mm512_loadu_si512((const void*)(w + jn));
-    n1 = _mm512_loadu_si512((const void*)(w + k + jn));
-    n2 = _mm512_loadu_si512((const void*)(w + 2 * k + jn));
-    n3 = _mm512_loadu_si512((const void*)(w + 3 * k + jn));
+    Load4Rows(w + std::min(j + 64, kv - 64), k, n0, n1, n2, n3);  // the last chunk loads itself again
     for (int i = 0; i < 4; ++i) _mm_prefetch((const char*)(w + (32 + i) * k + j), _MM_HINT_T0);
     BP_I8_ACT_STEP(0)
     BP_I8_ACT_STEP(1)
     BP_I8_ACT_STEP(2)
     BP_I8_ACT_STEP(3)
   }
-  const __m512i all[4][4] = {{acc00, acc01, acc02, acc03},
-                             {acc10, acc11, acc12, acc13},
-                             {acc20, acc21, acc22, acc23},
-                             {acc30, acc31, acc32, acc33}};
+  const __m512i all[4][4] = BP_ACC16_ROWS;
   for (int i = 0; i < 4; ++i)
     for (int a = 0; a < A; ++a) sums[a][i] = _mm512_reduce_add_epi32(all[i][a]);
 }
 #undef BP_I8_ACT_STEP
+#undef BP_ACC16_ROWS
+#undef BP_ZERO_ACC16
 
 // Rows r .. r+R-1 for activations a0 .. a0+A-1: the tile, then the offset and the tail.
 template <int R, int A>
