@@ -1,8 +1,9 @@
 // File: engine/runtime/thread_pool.h
 //
 // One pool of worker threads per Model. ParallelFor(n, fn) cuts [0, n) into chunks
-// (a few per thread) that the caller and the workers take from a shared counter, and
-// returns when every chunk is done. Taking chunks dynamically matters on a busy
+// that the caller and the workers take from a shared counter, large ones first and
+// smaller ones as the range runs out (a guided schedule), and returns when every
+// chunk is done. Taking chunks dynamically matters on a busy
 // machine: a worker the OS has descheduled delays at most the one chunk it holds,
 // because the running threads take the rest. Workers spin briefly before sleeping,
 // so back-to-back calls (several per layer and token) rarely pay a futex wake-up.
@@ -49,12 +50,13 @@ class ThreadPool {
   struct Job {
     const RangeFn* fn;
     int64_t n;
-    int64_t chunk;   // items per chunk
-    int64_t chunks;  // number of chunks
-    std::atomic<int64_t> next{0};
-    std::atomic<int64_t> done{0};
+    int64_t min_chunk;              // items in the smallest chunk
+    std::atomic<int64_t> next{0};   // the first item not yet taken
+    std::atomic<int64_t> done{0};   // items finished
   };
-  static void RunChunks(Job& job, int thread);
+  // Items in the chunk that starts at `begin` (thread_pool.cc: the schedule).
+  int64_t ChunkSize(const Job& job, int64_t begin) const;
+  void RunChunks(Job& job, int thread);
   void WorkerLoop(int index);
 
   int n_threads_;

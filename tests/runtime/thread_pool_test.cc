@@ -1,5 +1,6 @@
 // engine/runtime: ThreadPool::ParallelFor covers [0, n) exactly once with contiguous
-// chunks, never hands out chunks below min_per_thread, never runs two chunks on the
+// chunks, never hands out chunks below min_per_thread, hands out shrinking chunks
+// (a guided schedule), never runs two chunks on the
 // same thread index at once, serialises concurrent callers, and its destructor joins
 // every worker.
 #include "engine/runtime/thread_pool.h"
@@ -56,8 +57,9 @@ TEST(ThreadPoolTest, CoversEveryIndexExactlyOnce) {
         EXPECT_TRUE(ranges.empty()) << "fn called for an empty range";
         continue;
       }
-      // A few chunks per thread at most, thread indices in [0, size), no empty chunk.
-      EXPECT_LE(ranges.size(), static_cast<size_t>(threads) * 4);
+      // No chunk below 1 / (16 x threads) of the range, so at most 16 per thread;
+      // thread indices in [0, size), no empty chunk.
+      EXPECT_LE(ranges.size(), static_cast<size_t>(threads) * 16);
       for (const Range& r : ranges) {
         EXPECT_GE(r.thread, 0);
         EXPECT_LT(r.thread, threads);
@@ -88,6 +90,40 @@ TEST(ThreadPoolTest, ChunksTileTheRangeAndAThreadIndexRunsOneChunkAtATime) {
   EXPECT_EQ(ranges.front().begin, 0);
   EXPECT_EQ(ranges.back().end, 103);
   for (size_t i = 1; i < ranges.size(); ++i) EXPECT_EQ(ranges[i].begin, ranges[i - 1].end);
+}
+
+TEST(ThreadPoolTest, GuidedChunksShrinkAsTheRangeRunsOut) {
+  for (int threads : {2, 4}) {
+    SCOPED_TRACE(::testing::Message() << "threads " << threads);
+    ThreadPool pool(threads);
+    constexpr int64_t kN = 10000;
+    std::mutex mu;
+    std::vector<Range> ranges;
+    pool.ParallelFor(kN, [&](int64_t begin, int64_t end, int thread) {
+      std::lock_guard<std::mutex> lock(mu);
+      ranges.push_back({begin, end, thread});
+    });
+    std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) { return a.begin < b.begin; });
+    ASSERT_GE(ranges.size(), 3u);
+    // The first chunk leaves work for the other threads: 1 / (2 x threads) of the
+    // range, rounded up to a multiple of 16.
+    EXPECT_LE(ranges[0].end - ranges[0].begin, (kN / (2 * threads) + 15) / 16 * 16);
+    const int64_t smallest = (kN + 16 * threads - 1) / (16 * threads);
+    for (size_t i = 0; i + 1 < ranges.size(); ++i) {
+      const int64_t size = ranges[i].end - ranges[i].begin;
+      EXPECT_GE(size, smallest) << "chunk " << i;
+      if (i > 0) {
+        EXPECT_LE(size, ranges[i - 1].end - ranges[i - 1].begin) << "chunk " << i << " grew";
+      }
+      if (size > 16) {
+        EXPECT_EQ(ranges[i].end % 16, 0) << "chunk " << i << " ends off a multiple of 16";
+      }
+    }
+    // The last one may hold a remainder below the smallest chunk besides its own share.
+    const int64_t last = ranges.back().end - ranges.back().begin;
+    EXPECT_GE(last, smallest);
+    EXPECT_LT(last, 2 * smallest + 16);
+  }
 }
 
 TEST(ThreadPoolTest, SmallWorkWithMinPerThreadRunsOnTheCallingThread) {
