@@ -28,6 +28,10 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr int64_t kMinScreenRows = 1024;
 // Candidate rows per thread hand-off (one F16 row is cols * 2 bytes).
 constexpr int64_t kMinRescoreRows = 32;
+// Survivors past this many are narrowed by the refinement (screened_head.h): one
+// int8 row from memory each, against one F16 row read from the file each that it
+// usually saves.
+constexpr int64_t kRefineAbove = 8;
 
 float RoundUp(double v) {
   float f = static_cast<float>(v);
@@ -129,6 +133,27 @@ bool ScreenedHead::Prepare(const Kernels& k, const float* x, ScreenScratch& s) c
   s.X = std::sqrt(x2) * (1.0 + 1e-9);
   s.D = std::sqrt(d2) * (1.0 + 1e-9);
   s.inv_t = 1.0 / static_cast<double>(t);  // rounded: covered by the 8 u_d below
+  // The refinement (screened_head.h): what a / t misses, quantized again.
+  s.xr.resize(n);
+  s.xq2.resize(n);
+  for (int64_t i = 0; i < n; ++i) {
+    s.xr[i] = static_cast<float>(static_cast<double>(s.xf[i]) - static_cast<double>(s.xq[i]) / t);
+  }
+  float t2 = 0;
+  int32_t a2_sum = 0;
+  k.quantize_row_i8s(s.xr.data(), n, s.xq2.data(), &t2, &a2_sum);
+  s.refine = std::isfinite(t2) && t2 > 0;
+  if (s.refine) {
+    double e2 = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const double e = static_cast<double>(s.xf[i]) - static_cast<double>(s.xq[i]) / t -
+                       static_cast<double>(s.xq2[i]) / t2;
+      e2 += e * e;
+    }
+    s.D2 = std::sqrt(e2) * (1.0 + 1e-9) + 16 * kUnitD * s.X;
+    s.inv_t2 = 1.0 / static_cast<double>(t2);
+    s.refine = std::isfinite(s.D2) && std::isfinite(s.inv_t2);
+  }
   return std::isfinite(s.X) && std::isfinite(s.D);
 }
 
@@ -207,20 +232,29 @@ void ScreenedHead::LogitsBatch(const Kernels& k, ThreadPool& pool, int m, const 
     pool.ParallelFor(rows_n, [&](int64_t r0, int64_t r1, int) { ScreenRowsBatch(k, r0, r1, screened); },
                      kMinScreenRows);
   }
-  for (int a = 0; a < m; ++a) results[a] = Finish(k, pool, prepared[a], *requests[a], *s[a], out[a]);
+  FinishBatch(k, pool, m, prepared.data(), requests, s, out, results);
 }
 
-ScreenResult ScreenedHead::Finish(const Kernels& k, ThreadPool& pool, bool prepared, const ScreenRequest& request,
-                                  ScreenScratch& s, float* out) const {
+bool ScreenedHead::RefinedBound(const Kernels& k, const ScreenScratch& s, int64_t r, double* lo, double* hi) const {
+  if (!s.refine) return false;
+  const int64_t n = cols();
+  int32_t isum2 = 0;
+  k.i8_gemv(int8_.values() + r * n, int8_.row_sums() + r, n, 1, s.xq2.data(), &isum2);
+  const double scale = int8_.row_scales()[r];
+  const double p1 = static_cast<double>(s.isum[r]) * scale * s.inv_t;
+  const double p2 = static_cast<double>(isum2) * scale * s.inv_t2;
+  const double approx = p1 + p2;
+  double b = slope_x_[r] * s.X + slope_d_[r] * s.D2;
+  b += 8 * kUnitD * (std::fabs(p1) + std::fabs(p2) + b);  // the refinement's rounding
+  b *= bound_scale_;
+  const bool ok = std::isfinite(approx) && std::isfinite(b);
+  *lo = ok ? approx - b : -kInf;
+  *hi = ok ? approx + b : kInf;
+  return true;
+}
+
+bool ScreenedHead::SelectCandidates(const Kernels& k, const ScreenRequest& request, ScreenScratch& s) const {
   const int64_t rows_n = rows();
-  ScreenResult result;
-  auto full = [&] {  // REQUIRES: s.xh holds x in F16
-    ExactAll(k, pool, s, out);
-    result.fallback = true;
-    if (result.candidates == 0) result.candidates = rows_n;
-    return result;
-  };
-  if (!prepared) return full();
   const int top_k = std::max(1, request.top_k);
   // The penalty moves both ends of a penalized row's interval (monotone map).
   if (request.repetition_penalty != 1.0f) {
@@ -241,33 +275,103 @@ ScreenResult ScreenedHead::Finish(const Kernels& k, ThreadPool& pool, bool prepa
   for (int64_t r = 0; r < rows_n; ++r) {
     if (s.hi[r] >= L) s.candidates.push_back(static_cast<int32_t>(r));
   }
-  result.candidates = static_cast<int64_t>(s.candidates.size());
   // Past a quarter of the rows, one streaming pass over the head is cheaper.
-  if (result.candidates * 4 > rows_n) return full();
+  if (static_cast<int64_t>(s.candidates.size()) * 4 > rows_n) return false;
+  if (s.refine && static_cast<int64_t>(s.candidates.size()) > kRefineAbove) Refine(k, request, top_k, s);
+  return true;
+}
 
-  // Exact rescoring: the exact path's kernel, one candidate row per call.
+void ScreenedHead::Refine(const Kernels& k, const ScreenRequest& request, int top_k, ScreenScratch& s) const {
+  s.penalized.assign(request.penalized.begin(), request.penalized.end());
+  std::sort(s.penalized.begin(), s.penalized.end());
+  const bool penalty = request.repetition_penalty != 1.0f;
+  // Narrow every survivor's interval (the same penalty map on the refined one).
+  s.narrowed_lo.clear();
+  for (int32_t r : s.candidates) {
+    double lo2, hi2;
+    RefinedBound(k, s, r, &lo2, &hi2);
+    if (penalty && std::binary_search(s.penalized.begin(), s.penalized.end(), r)) {
+      lo2 = PenaltyLow(lo2, request.repetition_penalty);
+      hi2 = PenaltyHigh(hi2, request.repetition_penalty);
+    }
+    s.lo[r] = std::max(s.lo[r], lo2);
+    s.hi[r] = std::min(s.hi[r], hi2);
+    s.narrowed_lo.push_back(s.lo[r]);
+  }
+  // The k-th largest narrowed lower bound; the k rows that gave the first L are among
+  // the survivors, so this L is at least that one.
+  const int64_t n = static_cast<int64_t>(s.narrowed_lo.size());
+  const double L = top_k == 1 ? *std::max_element(s.narrowed_lo.begin(), s.narrowed_lo.end())
+                              : KthLargest(s.narrowed_lo, n, top_k, s.heap);
+  size_t kept = 0;
+  for (int32_t r : s.candidates) {
+    if (s.hi[r] >= L) s.candidates[kept++] = r;
+  }
+  s.candidates.resize(kept);
+}
+
+void ScreenedHead::FinishBatch(const Kernels& k, ThreadPool& pool, int m, const char* prepared,
+                               const ScreenRequest* const* requests, ScreenScratch* const* s, float* const* out,
+                               ScreenResult* results) const {
+  const int64_t rows_n = rows();
+  // Step 3, the rows side by side: each scans its own bounds (two passes over rows_n
+  // doubles) and clears its own logits row.
+  std::vector<char> selected(m, 0);
+  pool.ParallelFor(m, [&](int64_t a0, int64_t a1, int) {
+    for (int64_t a = a0; a < a1; ++a) {
+      results[a] = ScreenResult();
+      if (!prepared[a]) continue;
+      selected[a] = SelectCandidates(k, *requests[a], *s[a]);
+      results[a].candidates = static_cast<int64_t>(s[a]->candidates.size());
+      if (selected[a]) std::fill(out[a], out[a] + rows_n, -std::numeric_limits<float>::infinity());
+    }
+  });
+
+  // Step 4: every (head row, sequence) pair, grouped by head row, so a row that
+  // several sequences kept is read once. Each product is the exact path's kernel,
+  // one candidate row per call.
+  std::vector<std::pair<int32_t, int32_t>> pairs;  // (head row, sequence)
+  for (int a = 0; a < m; ++a) {
+    if (!selected[a]) continue;
+    for (int32_t r : s[a]->candidates) pairs.emplace_back(r, a);
+  }
+  std::sort(pairs.begin(), pairs.end());
+  std::vector<int64_t> group_begin;  // pairs[group_begin[g] ..] share a head row
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    if (i == 0 || pairs[i].first != pairs[i - 1].first) group_begin.push_back(static_cast<int64_t>(i));
+  }
+  group_begin.push_back(static_cast<int64_t>(pairs.size()));
   const uint16_t* w = reinterpret_cast<const uint16_t*>(head_.data);
   const int64_t stride = static_cast<int64_t>(head_.row_bytes / sizeof(uint16_t));
-  std::fill(out, out + rows_n, -std::numeric_limits<float>::infinity());
-  pool.ParallelFor(result.candidates, [&](int64_t c0, int64_t c1, int) {
+  const int64_t groups = static_cast<int64_t>(group_begin.size()) - 1;
+  pool.ParallelFor(groups, [&](int64_t g0, int64_t g1, int) {
     thread_local std::vector<uint16_t> row;  // one row read from the file
     row.resize(stride);
-    for (int64_t c = c0; c < c1; ++c) {
-      const int64_t r = s.candidates[c];
+    for (int64_t g = g0; g < g1; ++g) {
+      const int64_t r = pairs[group_begin[g]].first;
       const uint16_t* wr = w + r * stride;
       if (fd_ != nullptr) {
         const ssize_t got = ::pread(*fd_, row.data(), head_.row_bytes, static_cast<off_t>(file_offset_ + r * head_.row_bytes));
         if (got == static_cast<ssize_t>(head_.row_bytes)) wr = row.data();  // else: the mapping's same bytes
       }
-      k.f16_dot_rows(wr, stride, 1, cols(), s.xh.data(), out + r);
+      for (int64_t i = group_begin[g]; i < group_begin[g + 1]; ++i) {
+        const int a = pairs[i].second;
+        k.f16_dot_rows(wr, stride, 1, cols(), s[a]->xh.data(), out[a] + r);
+      }
     }
   }, kMinRescoreRows);
-  // A NaN among the survivors would rank differently against -inf than against the
-  // real rows: let the full head decide.
-  for (int32_t r : s.candidates) {
-    if (std::isnan(out[r])) return full();
+
+  // The full exact head where the screen did not decide. A NaN among a row's
+  // survivors would rank differently against -inf than against the real rows: the
+  // full head decides that row too.
+  for (int a = 0; a < m; ++a) {
+    bool full = !selected[a];
+    for (size_t i = 0; !full && i < s[a]->candidates.size(); ++i) full = std::isnan(out[a][s[a]->candidates[i]]);
+    if (!full) continue;
+    ExactAll(k, pool, *s[a], out[a]);  // REQUIRES: s.xh holds x in F16 (always filled)
+    results[a].fallback = true;
+    if (results[a].candidates == 0) results[a].candidates = rows_n;
   }
-  return result;
 }
 
 }  // namespace bitparity

@@ -14,6 +14,9 @@
 //      which is monotone, maps both ends); L = the k-th largest lo_r;
 //   3. a row with hi_r < L has at least k rows whose exact value is >= L > its own, so
 //      it is not in the top k under any tie-break: only rows with hi_r >= L survive;
+//   3b. when more than a few rows survive, each survivor's interval is narrowed by a
+//      second int8 activation (below: the refinement), and L and the survivors are
+//      taken again from the narrowed intervals;
 //   4. the survivors are recomputed with the exact path's own kernel call
 //      (fp32_to_fp16_row, then f16_dot_rows, one row per call: rows are independent
 //      in that kernel) from the F16 rows, so their values are the exact path's bits.
@@ -48,6 +51,18 @@
 // The code adds 8 u_d (|approx| + B), which covers (c) and the double arithmetic of
 // B (three roundings of positive terms), lo and hi (one each) with room to spare. A non-finite X, D, scale or bound makes the
 // screen decline (the caller then runs the full exact head).
+//
+// The refinement. The activation term Q_r D is about half of B on a 2B-4T-shaped
+// head; most survivors are there only because of it. A second int8 row a2 with scale
+// t2 quantizes what a / t misses (h - a / t), so h ≈ a / t + a2 / t2 and (a) holds with
+// approx2* = s / t * Σ q_i a_i + s / t2 * Σ q_i a2_i and D2 = ||h - a/t - a2/t2||_2
+// in place of approx* and D (the same algebra). D2 is measured in double, inflated by
+// 1e-9 relative plus 16 u_d X absolute (each term's rounding is below 3 u_d |h_i|).
+// approx2 is two products of three roundings and one sum: |approx2 - approx2*| <=
+// 4.0002 u_d (|p1| + |p2|); the code adds 8 u_d (|p1| + |p2| + B2). Both intervals hold
+// the exact value, so their intersection does; L from the narrowed lower bounds is at
+// least the first L (the k rows that gave it survived), so every row dropped by step 3
+// stays dropped. The second product reads only the survivors' int8 rows, from memory.
 //
 // The repetition penalty (Sampler: l > 0 ? l / p : l * p, in float) is monotone in l,
 // so it maps [lo, hi] onto an interval holding the penalized exact value; the ends
@@ -102,6 +117,14 @@ struct ScreenScratch {
   std::vector<int32_t> candidates;   // rows with hi >= L, ascending
   std::vector<double> heap;          // [top_k] the k largest lo (a min-heap)
   double X = 0, D = 0, inv_t = 0;    // the activation's norms and 1 / its int8 scale
+  // The refinement: what xq / t misses, its int8 quantization xq2 (scale 1 / inv_t2),
+  // and what both miss (D2). refine = false when its scale is not finite.
+  std::vector<float> xr;             // [cols]
+  std::vector<int8_t> xq2;           // [cols]
+  double D2 = 0, inv_t2 = 0;
+  bool refine = false;
+  std::vector<int32_t> penalized;    // request.penalized, sorted
+  std::vector<double> narrowed_lo;   // [survivors] for the second L
 };
 
 class ScreenedHead {
@@ -135,6 +158,11 @@ class ScreenedHead {
   // opened. The bytes must be the same as the head's (the caller's model file).
   absl::Status ReadRowsFrom(const std::string& path, uint64_t offset);
 
+  // The refinement's interval for head row r (step 3b, before any penalty), from a
+  // Prepare'd s (Bounds). False when s has no refinement. Tests check it holds the
+  // exact value.
+  bool RefinedBound(const Kernels& k, const ScreenScratch& s, int64_t r, double* lo, double* hi) const;
+
   // The exact path for every row from s.xh (what Linear's single-row F16 product gives).
   void ExactAll(const Kernels& k, ThreadPool& pool, const ScreenScratch& s, float* out) const;
 
@@ -152,9 +180,19 @@ class ScreenedHead {
   void ScreenRowsBatch(const Kernels& k, int64_t r0, int64_t r1, const std::vector<ScreenScratch*>& s) const;
   // The bounds of step 2 from s.isum[r0, r1).
   void BoundRows(int64_t r0, int64_t r1, ScreenScratch& s) const;
-  // Steps 3-4: candidates and exact rescoring (or the full exact head).
-  ScreenResult Finish(const Kernels& k, ThreadPool& pool, bool prepared, const ScreenRequest& request,
-                      ScreenScratch& s, float* out) const;
+  // Step 3 for one row: the penalty on its bounds, L, and s.candidates. False when
+  // the survivors are past a quarter of the rows (one pass of the full exact head is
+  // cheaper then).
+  bool SelectCandidates(const Kernels& k, const ScreenRequest& request, ScreenScratch& s) const;
+  // Step 3b: narrows the survivors' intervals with RefinedBound and keeps those that
+  // still reach the k-th largest lower bound.
+  void Refine(const Kernels& k, const ScreenRequest& request, int top_k, ScreenScratch& s) const;
+  // Steps 3-4 for m rows: candidates and exact rescoring, or the full exact head for a
+  // row that was not prepared, kept too many rows, or met a NaN. A head row that
+  // several of them kept is read from the file once.
+  void FinishBatch(const Kernels& k, ThreadPool& pool, int m, const char* prepared,
+                   const ScreenRequest* const* requests, ScreenScratch* const* s, float* const* out,
+                   ScreenResult* results) const;
 
   WeightMatrix head_;   // the F16 head, in the file mapping
   Int8Head int8_;

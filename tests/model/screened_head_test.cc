@@ -1,13 +1,17 @@
 // The screened output head (engine/model/screened_head.h) against the exact head, on
 // hand-built heads that try to break its bound:
-//   - every row's exact logit lies in [lo, hi], on random rows of odd and aligned
-//     widths, on every kernel path;
+//   - every row's exact logit lies in [lo, hi], and in the refinement's narrower
+//     interval, on random rows of odd and aligned widths, on every kernel path; and
+//     in the refined interval on a row built to press on it;
 //   - adversarial rows whose int8 order is the reverse of their exact order, one pair
 //     for each term of the bound (weight rounding, activation rounding): the screen
 //     still picks the exact winner, and with the bound cut to a tenth (the test-only
 //     bound_scale knob) it does not, which shows these rows really press on the bound;
 //   - near-ties (identical rows, rows 1e-7 apart) for greedy, top-k and a penalty;
-//   - a non-finite activation falls back to the full exact head.
+//   - a non-finite activation falls back to the full exact head;
+//   - LogitsBatch gives every row what Logits gives it alone, bit for bit, when rows
+//     share candidate rows (read once for all of them), one falls back, and requests
+//     differ (greedy, top-k, a penalty).
 // Seeds are fixed and printed through SCOPED_TRACE.
 #include <algorithm>
 #include <cmath>
@@ -138,10 +142,20 @@ TEST(ScreenedHeadTest, EveryExactLogitLiesWithinItsBound) {
         ScreenScratch s;
         ASSERT_TRUE(head.Bounds(*k, pool, x.data(), s));
         const std::vector<float> exact = Exact(head, *k, pool, x);
+        double width = 0, refined_width = 0;
         for (int64_t r = 0; r < head.rows(); ++r) {
           ASSERT_LE(s.lo[r], exact[r]) << "row " << r;
           ASSERT_GE(s.hi[r], exact[r]) << "row " << r;
+          // The refinement's interval holds it too (step 3b).
+          double lo2 = 0, hi2 = 0;
+          ASSERT_TRUE(head.RefinedBound(*k, s, r, &lo2, &hi2));
+          ASSERT_LE(lo2, exact[r]) << "row " << r << " (refined)";
+          ASSERT_GE(hi2, exact[r]) << "row " << r << " (refined)";
+          width += s.hi[r] - s.lo[r];
+          refined_width += hi2 - lo2;
         }
+        // ... and is narrower: the activation term all but goes.
+        EXPECT_LT(refined_width, 0.75 * width);
       }
     }
   }
@@ -374,6 +388,108 @@ TEST(ScreenedHeadTest, NonF16HeadIsInvalidArgumentNamingIt) {
   ASSERT_FALSE(h.ok());
   EXPECT_EQ(h.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(h.status().message().find("output.weight"), std::string::npos);
+}
+
+// A row that int8 holds exactly (w = q / 128, so its weight term is 0) whose signs
+// follow what the refinement's two int8 activations miss: the difference between the
+// exact value and the refined estimate is then ~0.8 of the refinement's activation
+// term, well above the float rounding term on short rows. The refined interval must
+// still hold the exact value, and the test shows the row presses on it.
+TEST(ScreenedHeadTest, RefinedBoundHoldsOnARowAlignedWithWhatTheRefinementMisses) {
+  ThreadPool pool(2);
+  for (int64_t cols : {64, 128}) {
+    for (uint32_t seed : {71u, 72u, 73u}) {
+      SCOPED_TRACE(::testing::Message() << "cols " << cols << " seed " << seed);
+      std::mt19937 rng(seed);
+      const std::vector<float> x = RandomRow(rng, cols, 1.0f);
+      std::vector<std::vector<float>> rows;
+      for (int r = 0; r < 20; ++r) rows.push_back(RandomRow(rng, cols, 0.05f));
+      for (const Kernels* k : AllPaths()) {
+        SCOPED_TRACE(k->name);
+        // The activation's quantizations do not depend on the head: read them off a
+        // first screen, then add the aligned row.
+        HandHead plain(rows);
+        const ScreenedHead plain_head = Build(plain, pool);
+        ScreenScratch s0;
+        ASSERT_TRUE(plain_head.Bounds(*k, pool, x.data(), s0));
+        ASSERT_TRUE(s0.refine);
+        std::vector<float> aligned(cols);
+        for (int64_t i = 0; i < cols; ++i) {
+          const double missed = s0.xf[i] - s0.xq[i] * s0.inv_t - s0.xq2[i] * s0.inv_t2;
+          aligned[i] = missed >= 0 ? 127.0f / 128 : -127.0f / 128;
+        }
+        std::vector<std::vector<float>> with = rows;
+        with.push_back(aligned);
+        HandHead h(with);
+        const ScreenedHead head = Build(h, pool);
+        ScreenScratch s;
+        ASSERT_TRUE(head.Bounds(*k, pool, x.data(), s));
+        const std::vector<float> exact = Exact(head, *k, pool, x);
+        const int64_t r = head.rows() - 1;
+        double lo = 0, hi = 0;
+        ASSERT_TRUE(head.RefinedBound(*k, s, r, &lo, &hi));
+        EXPECT_LE(lo, exact[r]);
+        EXPECT_GE(hi, exact[r]);
+        const double mid = 0.5 * (lo + hi), half = 0.5 * (hi - lo);
+        EXPECT_GT(std::fabs(exact[r] - mid), 0.4 * half) << "the row does not press on the refined bound";
+      }
+    }
+  }
+}
+
+TEST(ScreenedHeadTest, BatchRowsEqualTheirSoloLogitsWithSharedCandidatesAndAFallback) {
+  ThreadPool pool(2);
+  std::mt19937 rng(61);
+  std::vector<std::vector<float>> rows;
+  for (int r = 0; r < 3000; ++r) rows.push_back(RandomRow(rng, 256, 0.05f));
+  HandHead h(rows);
+  const ScreenedHead head = Build(h, pool);
+  // Rows 0 and 2 are the same activation (every candidate shared), row 1 is close
+  // to it (most shared), row 3 another, row 4 non-finite (falls back), row 5 the
+  // same as row 3 with top-k and a penalty.
+  std::vector<std::vector<float>> x(6);
+  x[0] = RandomRow(rng, 256, 1.0f);
+  x[1] = x[0];
+  for (int i = 0; i < 256; i += 7) x[1][i] = Fp16ToFp32(Fp32ToFp16(x[1][i] * 0.9f));
+  x[2] = x[0];
+  x[3] = RandomRow(rng, 256, 1.0f);
+  x[4] = RandomRow(rng, 256, 1.0f);
+  x[4][9] = std::numeric_limits<float>::quiet_NaN();
+  x[5] = x[3];
+  const std::vector<int32_t> penalized = {1, 5, 100, 2999};
+  std::vector<ScreenRequest> req(6);
+  req[5].top_k = 40;
+  req[5].repetition_penalty = 1.3f;
+  req[5].penalized = penalized;
+  for (const Kernels* k : AllPaths()) {
+    SCOPED_TRACE(k->name);
+    const int m = 6;
+    std::vector<ScreenScratch> scratch(m);
+    std::vector<std::vector<float>> out(m, std::vector<float>(head.rows()));
+    std::vector<const float*> xp(m);
+    std::vector<const ScreenRequest*> rp(m);
+    std::vector<ScreenScratch*> sp(m);
+    std::vector<float*> op(m);
+    for (int a = 0; a < m; ++a) {
+      xp[a] = x[a].data();
+      rp[a] = &req[a];
+      sp[a] = &scratch[a];
+      op[a] = out[a].data();
+    }
+    std::vector<ScreenResult> results(m);
+    head.LogitsBatch(*k, pool, m, xp.data(), rp.data(), sp.data(), op.data(), results.data());
+    for (int a = 0; a < m; ++a) {
+      SCOPED_TRACE(::testing::Message() << "row " << a);
+      ScreenResult solo_result;
+      const std::vector<float> solo = Screened(head, *k, pool, x[a], req[a], &solo_result);
+      EXPECT_EQ(results[a].candidates, solo_result.candidates);
+      EXPECT_EQ(results[a].fallback, solo_result.fallback);
+      for (int64_t r = 0; r < head.rows(); ++r) ASSERT_EQ(FloatBits(out[a][r]), FloatBits(solo[r])) << "head row " << r;
+    }
+    EXPECT_TRUE(results[4].fallback);
+    EXPECT_FALSE(results[0].fallback);
+    EXPECT_GT(results[0].candidates, 1);  // several rows shared with rows 1 and 2
+  }
 }
 
 }  // namespace
