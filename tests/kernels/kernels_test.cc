@@ -208,7 +208,7 @@ TEST_P(SimdVsScalarTest, I8GemmMatchesScalarAndGemvExactly) {
   std::uniform_int_distribution<int> wd(-127, 127), xd(-128, 127);
   for (int64_t rows : kRowCounts) {
     for (int64_t k : {int64_t{1}, int64_t{64}, int64_t{200}, int64_t{2560}, int64_t{65536}}) {
-      for (int acts : {1, 2, 3, 4, 5, 8, 9}) {
+      for (int acts : {1, 2, 3, 4, 5, 8, 9, 16, 17}) {
         if (k == 65536 && acts > 2) continue;
         SCOPED_TRACE(Case(rows, k, acts));
         std::vector<int8_t> w(rows * k);
