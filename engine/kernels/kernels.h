@@ -30,7 +30,7 @@
 //   K.quantize_row_i8s(x, k, q, &s, &S);                // x: [k] float -> q: [k] int8
 //   K.i2s_prepare_act(q, k, qa);                        // this path's activation layout
 //   K.i2s_gemv(w, k, n_rows, qa, sums);                 // w: I2_S rows, sums: [n_rows]
-//   for (r...) y[r] = I2sOutput(sums[r], S, s, w_scale);  // engine/quant/i2s.h
+//   K.i2s_outputs(sums, n_rows, S, s, w_scale, y);      // y[r] = I2sOutput(sums[r], ...)
 #pragma once
 
 #include <cstdint>
@@ -144,6 +144,12 @@ struct Kernels {
   // added one by one, in order, to a double: ggml's loop, exactly. A path may run
   // several rows' chains side by side (one double lane each); each row keeps its order.
   void (*sum_squares_rows)(const float* x, int64_t x_stride, int64_t n_rows, int64_t n, double* sums);
+
+  // ---- I2_S products' float outputs (engine/quant/i2s.h I2sOutput)
+  // y[r] = ((float)sums[r] - (float)act_sum) / act_scale * w_scale for r < n: the same
+  // IEEE operations per value on every path (one division each: a batch step has
+  // ~24K outputs per row and layer, which the scalar loop spent ~2 ms on).
+  void (*i2s_outputs)(const int32_t* sums, int64_t n, int32_t act_sum, float act_scale, float w_scale, float* y);
 };
 
 // The table in use (best supported path, or the override). Cheap: one atomic load.

@@ -426,6 +426,18 @@ void Fp32ToFp16Row(const float* x, uint16_t* y, int64_t n) {
   for (; i < n; ++i) y[i] = Fp32ToFp16(x[i]);
 }
 
+// I2sOutputsScalar, 8 values at a time (the same operations per lane).
+void I2sOutputs(const int32_t* sums, int64_t n, int32_t act_sum, float act_scale, float w_scale, float* y) {
+  const __m256 s = _mm256_set1_ps(static_cast<float>(act_sum));
+  const __m256 d = _mm256_set1_ps(act_scale), m = _mm256_set1_ps(w_scale);
+  int64_t r = 0;
+  for (; r + 8 <= n; r += 8) {
+    const __m256 v = _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i*)(sums + r)));
+    _mm256_storeu_ps(y + r, _mm256_mul_ps(_mm256_div_ps(_mm256_sub_ps(v, s), d), m));
+  }
+  I2sOutputsScalar(sums + r, n - r, act_sum, act_scale, w_scale, y + r);
+}
+
 }  // namespace
 
 const Kernels& Avx2Kernels() {
@@ -435,6 +447,7 @@ const Kernels& Avx2Kernels() {
       Tq1Dot,  Tq2Dot,            QuantizeRowQ8K, Fp16ToFp32Row, Fp32ToFp16Row,
       SoftmaxExpScalar,  // the reference's 16-lane order; no 8-lane version would match it
       SumSquaresRowsScalar,
+      I2sOutputs,
   };
   return k;
 }

@@ -769,6 +769,17 @@ void SumSquaresRows(const float* x, int64_t x_stride, int64_t n_rows, int64_t n,
   }
 }
 
+// I2sOutputsScalar, 16 values at a time; the last 1-15 under a mask.
+void I2sOutputs(const int32_t* sums, int64_t n, int32_t act_sum, float act_scale, float w_scale, float* y) {
+  const __m512 s = _mm512_set1_ps(static_cast<float>(act_sum));
+  const __m512 d = _mm512_set1_ps(act_scale), m = _mm512_set1_ps(w_scale);
+  for (int64_t r = 0; r < n; r += 16) {
+    const __mmask16 k = n - r >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (n - r)) - 1);
+    const __m512 v = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(k, sums + r));
+    _mm512_mask_storeu_ps(y + r, k, _mm512_mul_ps(_mm512_div_ps(_mm512_sub_ps(v, s), d), m));
+  }
+}
+
 }  // namespace
 
 const Kernels& Avx512Kernels() {

@@ -79,6 +79,14 @@ inline void SumSquaresRowsScalar(const float* x, int64_t x_stride, int64_t n_row
   }
 }
 
+// I2_S float outputs one by one (the scalar twin of the vector versions).
+inline void I2sOutputsScalar(const int32_t* sums, int64_t n, int32_t act_sum, float act_scale, float w_scale,
+                             float* y) {
+  for (int64_t r = 0; r < n; ++r) {
+    y[r] = (static_cast<float>(sums[r]) - static_cast<float>(act_sum)) / act_scale * w_scale;
+  }
+}
+
 // The softmax numerator over n values, the scalar twin of the AVX-512 kernel.
 double SoftmaxExpScalar(const float* x, float max, float* y, int64_t n);
 

@@ -72,9 +72,8 @@ void I2SRows(const Kernels& k, const WeightMatrix& w, int64_t r0, int64_t r1, in
     k.i2s_gemm(w.data + r0 * w.row_bytes, cols, m, s.qa.data(), n, sums.data(), m);
   }
   for (int t = 0; t < n; ++t) {
-    float* yt = y + static_cast<int64_t>(t) * w.rows;
-    const int32_t* st = sums.data() + static_cast<size_t>(t) * m;
-    for (int64_t r = r0; r < r1; ++r) yt[r] = I2sOutput(st[r - r0], s.act_sum[t], s.act_scale[t], w.i2s_scale);
+    k.i2s_outputs(sums.data() + static_cast<size_t>(t) * m, m, s.act_sum[t], s.act_scale[t], w.i2s_scale,
+                  y + static_cast<int64_t>(t) * w.rows + r0);
   }
 }
 

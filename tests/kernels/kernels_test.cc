@@ -397,6 +397,30 @@ TEST_P(SimdVsScalarTest, SumSquaresRowsKeepEachRowsOrder) {
   }
 }
 
+// I2_S float outputs: every path does I2sOutput's operations per value, in order,
+// including int32 sums too large for a float to hold exactly and every tail length.
+TEST_P(SimdVsScalarTest, I2sOutputsEqualI2sOutputPerValue) {
+  std::mt19937 rng(kSeed + 13);
+  std::uniform_int_distribution<int32_t> small(-40000, 40000), any(INT32_MIN / 2, INT32_MAX / 2);
+  std::uniform_real_distribution<float> scale(0.01f, 300.0f);
+  for (int64_t n : {int64_t{1}, int64_t{7}, int64_t{8}, int64_t{15}, int64_t{16}, int64_t{17}, int64_t{2560}, int64_t{2563}}) {
+    SCOPED_TRACE(Case(1, n));
+    std::vector<int32_t> sums(n);
+    for (int64_t i = 0; i < n; ++i) sums[i] = i % 3 == 0 ? any(rng) : small(rng);
+    const int32_t act_sum = small(rng);
+    const float act_scale = scale(rng), w_scale = scale(rng) / 100.0f;
+    std::vector<float> a(n + 1, 7.0f), b(n + 1, 7.0f);
+    simd().i2s_outputs(sums.data(), n, act_sum, act_scale, w_scale, a.data());
+    scalar().i2s_outputs(sums.data(), n, act_sum, act_scale, w_scale, b.data());
+    for (int64_t i = 0; i < n; ++i) {
+      ASSERT_EQ(FloatBits(a[i]), FloatBits(b[i])) << "index " << i;
+      ASSERT_EQ(FloatBits(b[i]), FloatBits(I2sOutput(sums[i], act_sum, act_scale, w_scale))) << "index " << i;
+    }
+    EXPECT_EQ(a[n], 7.0f) << "wrote past the end";
+    EXPECT_EQ(b[n], 7.0f) << "wrote past the end";
+  }
+}
+
 TEST_P(SimdVsScalarTest, F16GemmF32IsBitExactWithTheScalarLaneOrder) {
   std::mt19937 rng(kSeed + 4);
   for (int64_t rows : kRowCounts) {
