@@ -150,6 +150,13 @@ struct Kernels {
   // IEEE operations per value on every path (one division each: a batch step has
   // ~24K outputs per row and layer, which the scalar loop spent ~2 ms on).
   void (*i2s_outputs)(const int32_t* sums, int64_t n, int32_t act_sum, float act_scale, float w_scale, float* y);
+
+  // ---- RoPE rotation (ggml_rope of bitnet.cpp's clang build)
+  // Rotates n_heads head vectors in place (head h at x + h * head_stride) by one
+  // position's cache of n_rot / 2 (cos, sin) pairs: pairs (i, i + n_rot / 2) when
+  // neox, else (2i, 2i + 1); y0 = fma(x0, c, -(x1 * s)), y1 = fma(x0, s, x1 * c)
+  // (clang contracts ggml's `x0*c - x1*s` and `x0*s + x1*c` so). n_rot is even.
+  void (*rope_heads)(const float* cache, int n_rot, bool neox, float* x, int n_heads, int64_t head_stride);
 };
 
 // The table in use (best supported path, or the override). Cheap: one atomic load.

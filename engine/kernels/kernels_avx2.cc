@@ -438,6 +438,46 @@ void I2sOutputs(const int32_t* sums, int64_t n, int32_t act_sum, float act_scale
   I2sOutputsScalar(sums + r, n - r, act_sum, act_scale, w_scale, y + r);
 }
 
+// RopeHeadsScalar, 8 values at a time: the same fma and product per value. Neox
+// pairs are 8 consecutive x0 against the 8 x1 half a rotation later; normal pairs
+// are adjacent, so even lanes take (x, swapped x) and odd lanes (swapped x, x).
+void RopeHeads(const float* cache, int n_rot, bool neox, float* x, int n_heads, int64_t head_stride) {
+  const int half = n_rot / 2;
+  const __m256i order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
+  const __m256 neg = _mm256_set1_ps(-0.0f);
+  for (int h = 0; h < n_heads; ++h) {
+    float* xh = x + h * head_stride;
+    int i = 0;
+    if (neox) {
+      for (; i + 8 <= half; i += 8) {
+        // cache[2i ..] = c0 s0 c1 s1 ...: cos in the even slots, sin in the odd
+        const __m256 lo = _mm256_loadu_ps(cache + 2 * i), hi = _mm256_loadu_ps(cache + 2 * i + 8);
+        const __m256 c = _mm256_permutevar8x32_ps(_mm256_shuffle_ps(lo, hi, 0x88), order);
+        const __m256 s = _mm256_permutevar8x32_ps(_mm256_shuffle_ps(lo, hi, 0xDD), order);
+        const __m256 a = _mm256_loadu_ps(xh + i), b = _mm256_loadu_ps(xh + i + half);
+        _mm256_storeu_ps(xh + i, _mm256_fmadd_ps(a, c, _mm256_xor_ps(_mm256_mul_ps(b, s), neg)));
+        _mm256_storeu_ps(xh + i + half, _mm256_fmadd_ps(a, s, _mm256_mul_ps(b, c)));
+      }
+      for (; i < half; ++i) {
+        const float a = xh[i], b = xh[i + half], c = cache[2 * i], s = cache[2 * i + 1];
+        xh[i] = std::fma(a, c, -(b * s));
+        xh[i + half] = std::fma(a, s, b * c);
+      }
+    } else {
+      for (; 2 * i + 8 <= n_rot; i += 4) {
+        const __m256 cs = _mm256_loadu_ps(cache + 2 * i);
+        const __m256 c = _mm256_moveldup_ps(cs), s = _mm256_movehdup_ps(cs);
+        const __m256 v = _mm256_loadu_ps(xh + 2 * i);
+        const __m256 w = _mm256_permute_ps(v, 0xB1);  // pairs swapped
+        const __m256 even = _mm256_fmadd_ps(v, c, _mm256_xor_ps(_mm256_mul_ps(w, s), neg));
+        const __m256 odd = _mm256_fmadd_ps(w, s, _mm256_mul_ps(v, c));
+        _mm256_storeu_ps(xh + 2 * i, _mm256_blend_ps(even, odd, 0xAA));
+      }
+      RopeHeadsScalar(cache + 2 * i, n_rot - 2 * i, false, xh + 2 * i, 1, 0);
+    }
+  }
+}
+
 }  // namespace
 
 const Kernels& Avx2Kernels() {
@@ -448,6 +488,7 @@ const Kernels& Avx2Kernels() {
       SoftmaxExpScalar,  // the reference's 16-lane order; no 8-lane version would match it
       SumSquaresRowsScalar,
       I2sOutputs,
+      RopeHeads,
   };
   return k;
 }

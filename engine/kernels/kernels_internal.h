@@ -87,6 +87,26 @@ inline void I2sOutputsScalar(const int32_t* sums, int64_t n, int32_t act_sum, fl
   }
 }
 
+// RoPE, one pair at a time (the scalar twin; std::fma rounds once, as the FMA units).
+inline void RopeHeadsScalar(const float* cache, int n_rot, bool neox, float* x, int n_heads, int64_t head_stride) {
+  auto rotate = [](float* x0, float* x1, float c, float s) {
+    const float a = *x0, b = *x1;
+    *x0 = std::fma(a, c, -(b * s));
+    *x1 = std::fma(a, s, b * c);
+  };
+  const int half = n_rot / 2;
+  for (int h = 0; h < n_heads; ++h) {
+    float* xh = x + h * head_stride;
+    for (int i = 0; i < half; ++i) {
+      if (neox) {
+        rotate(&xh[i], &xh[i + half], cache[2 * i], cache[2 * i + 1]);
+      } else {
+        rotate(&xh[2 * i], &xh[2 * i + 1], cache[2 * i], cache[2 * i + 1]);
+      }
+    }
+  }
+}
+
 // The softmax numerator over n values, the scalar twin of the AVX-512 kernel.
 double SoftmaxExpScalar(const float* x, float max, float* y, int64_t n);
 

@@ -135,10 +135,11 @@ void AttentionBlock(const LayerPass& p) {
 
   // RoPE on q and k, each row at its position (tables from RunLayers), all rows of
   // the step in one pass
+  const bool neox = c.rope_style == RopeStyle::kNeox;
   ForEachToken(p.model, n, Q + KV, [&](int t) {
     const float* rope = &s.rope[static_cast<size_t>(t) * c.n_rot];
-    for (int h = 0; h < c.n_head_kv; ++h) RopeApply(c.rope_style, rope, c.n_rot, &s.k[t * KV + h * c.head_dim]);
-    for (int h = 0; h < c.n_head; ++h) RopeApply(c.rope_style, rope, c.n_rot, &s.q[t * Q + h * c.head_dim]);
+    p.model.kernels().rope_heads(rope, c.n_rot, neox, &s.k[t * KV], c.n_head_kv, c.head_dim);
+    p.model.kernels().rope_heads(rope, c.n_rot, neox, &s.q[t * Q], c.n_head, c.head_dim);
   });
   p.StepDone("rope_q", s.q.data(), Q);
 

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "engine/kernels/kernels.h"
 
 namespace bitparity {
 
@@ -33,24 +34,10 @@ void RopeCache(float position, int n_rot, float freq_base, float freq_scale, flo
   }
 }
 
-// bitnet.cpp is built with clang, which contracts `x0*c - x1*s` into one fused
-// multiply-add on the left product (fma(x0, c, -(x1*s))) and `x0*s + x1*c` into
-// fma(x0, s, x1*c). The rotation is written the same way so that it rounds the same.
+// The kernels' rotation (engine/kernels: rope_heads, fused multiply-adds written as
+// bitnet.cpp's clang build contracts ggml's rope).
 void RopeApply(RopeStyle style, const float* cache, int n_rot, float* x) {
-  auto rotate = [](float x0, float x1, float c, float s, float* y0, float* y1) {
-    *y0 = std::fma(x0, c, -(x1 * s));
-    *y1 = std::fma(x0, s, x1 * c);
-  };
-  if (style == RopeStyle::kNeox) {
-    const int half = n_rot / 2;
-    for (int ic = 0; ic < half; ++ic) {
-      rotate(x[ic], x[ic + half], cache[2 * ic], cache[2 * ic + 1], &x[ic], &x[ic + half]);
-    }
-  } else {
-    for (int i0 = 0; i0 < n_rot; i0 += 2) {
-      rotate(x[i0], x[i0 + 1], cache[i0], cache[i0 + 1], &x[i0], &x[i0 + 1]);
-    }
-  }
+  GetKernels().rope_heads(cache, n_rot, style == RopeStyle::kNeox, x, 1, 0);
 }
 
 // relu(g) as a bit mask (g > 0 keeps g's bits, anything else, NaN included, becomes

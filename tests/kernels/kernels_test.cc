@@ -421,6 +421,39 @@ TEST_P(SimdVsScalarTest, I2sOutputsEqualI2sOutputPerValue) {
   }
 }
 
+// RoPE: both pair layouts, several heads with a stride past n_rot (untouched
+// values), rotations too short for a vector, positions far enough out that the fused
+// multiply-add and a separate product round differently.
+TEST_P(SimdVsScalarTest, RopeHeadsEqualTheScalarRotation) {
+  std::mt19937 rng(kSeed + 14);
+  std::uniform_real_distribution<float> u(-4.0f, 4.0f), angle(-3.2f, 3.2f);
+  for (bool neox : {false, true}) {
+    for (int n_rot : {2, 6, 16, 18, 64, 128}) {
+      SCOPED_TRACE(Case(neox ? 1 : 0, n_rot));
+      const int n_heads = 5, stride = n_rot + 6;
+      std::vector<float> cache(n_rot);
+      for (int i = 0; i < n_rot; i += 2) {
+        const float t = angle(rng) * 1000.0f;
+        cache[i] = std::cos(t);
+        cache[i + 1] = std::sin(t);
+      }
+      std::vector<float> x(n_heads * stride);
+      for (float& v : x) v = u(rng);
+      std::vector<float> a = x, b = x;
+      simd().rope_heads(cache.data(), n_rot, neox, a.data(), n_heads, stride);
+      scalar().rope_heads(cache.data(), n_rot, neox, b.data(), n_heads, stride);
+      for (size_t i = 0; i < x.size(); ++i) {
+        ASSERT_EQ(FloatBits(a[i]), FloatBits(b[i])) << "index " << i;
+        if (static_cast<int>(i % stride) >= n_rot) ASSERT_EQ(FloatBits(b[i]), FloatBits(x[i])) << "index " << i;
+      }
+      // One pair by hand: the scalar twin is the fused formula.
+      const int j0 = 0, j1 = neox ? n_rot / 2 : 1;
+      EXPECT_EQ(FloatBits(b[j0]), FloatBits(std::fma(x[j0], cache[0], -(x[j1] * cache[1]))));
+      EXPECT_EQ(FloatBits(b[j1]), FloatBits(std::fma(x[j0], cache[1], x[j1] * cache[0])));
+    }
+  }
+}
+
 TEST_P(SimdVsScalarTest, F16GemmF32IsBitExactWithTheScalarLaneOrder) {
   std::mt19937 rng(kSeed + 4);
   for (int64_t rows : kRowCounts) {
