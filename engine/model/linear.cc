@@ -7,7 +7,6 @@
 
 #include "engine/quant/blocks.h"
 #include "base/fp16.h"
-#include "engine/quant/i2s.h"
 #include "engine/quant/q8.h"
 #include "engine/quant/ternary.h"
 
