@@ -510,7 +510,17 @@ const GgufTensorInfo* GgufFile::FindTensor(absl::string_view name) const {
 }
 
 const uint8_t* GgufFile::TensorData(const GgufTensorInfo& info) const {
-  return (tensor_base_ != nullptr ? tensor_base_ : data_ + data_offset_) + info.offset;
+  if (tensor_base_ != nullptr) {
+    auto it = tensor_index_.find(info.name);
+    if (it != tensor_index_.end()) return tensor_base_ + copy_offsets_[it->second];
+  }
+  return data_ + data_offset_ + info.offset;
+}
+
+void GgufFile::RelocateTensorData(const uint8_t* base, std::vector<uint64_t> copy_offsets) {
+  tensor_base_ = base;
+  copy_offsets_ = std::move(copy_offsets);
+  copy_offsets_.resize(tensors_.size(), 0);
 }
 
 void GgufFile::ReleaseMappedPages(uint64_t begin, uint64_t end) const {

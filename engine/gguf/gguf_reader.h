@@ -163,9 +163,10 @@ class GgufFile {
 
   // The tensor data section, [data_offset(), file_size()) of the file.
   absl::Span<const uint8_t> tensor_data_section() const { return bytes().subspan(data_offset_); }
-  // From now on TensorData() points into `base`, a copy of tensor_data_section() that
-  // the caller keeps alive while this file is used (engine/model/weight_memory.h).
-  void RelocateTensorData(const uint8_t* base) { tensor_base_ = base; }
+  // From now on TensorData() points into `base`, a copy of the tensors' bytes in which
+  // tensors()[i] starts at byte copy_offsets[i] (one offset per tensor); the caller
+  // keeps the copy alive while this file is used (engine/model/weight_memory.h).
+  void RelocateTensorData(const uint8_t* base, std::vector<uint64_t> copy_offsets);
   // Lets the kernel drop this process's resident pages of file bytes [begin, end) (whole
   // pages inside it only). A later read faults them back in from the page cache. No-op
   // for FromBytes() files.
@@ -192,7 +193,8 @@ class GgufFile {
   uint32_t version_ = 0;
   uint64_t alignment_ = 32;
   uint64_t data_offset_ = 0;
-  const uint8_t* tensor_base_ = nullptr;  // data_ + data_offset_, or a relocated copy
+  const uint8_t* tensor_base_ = nullptr;  // a relocated copy, or nullptr: the mapping
+  std::vector<uint64_t> copy_offsets_;    // each tensor's offset in that copy
   std::vector<GgufMetadataEntry> metadata_;
   absl::flat_hash_map<std::string, size_t> key_index_;
   std::vector<GgufTensorInfo> tensors_;

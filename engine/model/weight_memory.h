@@ -27,8 +27,9 @@ enum class WeightMemory { kHugePages, kMmap };
 absl::StatusOr<WeightMemory> ParseWeightMemory(std::string_view name);
 const char* WeightMemoryName(WeightMemory mode);
 
-// Copies `file`'s tensor data section into huge pages on `pool`'s threads and points
-// the file's TensorData() at the copy, which the caller must keep alive. The mapping's
+// Copies `file`'s tensors into huge pages on `pool`'s threads, each starting on a
+// 64-byte cache line, and points the file's TensorData() at the copy, which the caller
+// must keep alive. The mapping's
 // pages are released chunk by chunk as they are copied, so peak RSS stays near one
 // copy of the model. Bytes [skip_begin, skip_end) of the section are not copied (their
 // pages in the copy stay untouched, so never resident): for a tensor the caller keeps

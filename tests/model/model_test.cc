@@ -23,6 +23,8 @@
 #include "engine/model/model.h"
 #include "engine/model/ops.h"
 #include "engine/model/session.h"
+#include "engine/model/weight_memory.h"
+#include "engine/runtime/thread_pool.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/common/fixtures.h"
@@ -540,6 +542,49 @@ TEST_F(SessionTest, LinearSharedEqualsOneLinearPerMatrix) {
     LinearShared(m, {{ws[3], shared[3].data()}, {ws[4], shared[4].data()}}, x.data(), n, scratch);
     for (int i = 0; i < 5; ++i) EXPECT_EQ(alone[i], shared[i]) << ws[i]->name;
   }
+}
+
+// The huge-page copy starts every tensor on a 64-byte line (GGUF aligns to 32, so
+// half of the I2_S matrices start mid-line in the file) with the file's bytes, and
+// leaves the skipped range (a head read from the mapping) uncopied, for every fixture
+// model.
+TEST(WeightMemoryTest, TheCopyStartsEveryTensorOnACacheLineWithTheFileBytes) {
+  REQUIRE_FIXTURES();
+  ThreadPool pool(2);
+  int mid_line_in_files = 0;
+  for (const std::string& path : ::bitparity::testing::FixtureModels()) {
+    SCOPED_TRACE(path);
+    auto copied = GgufFile::Open(path);
+    auto plain = GgufFile::Open(path);
+    ASSERT_THAT(copied, IsOk());
+    ASSERT_THAT(plain, IsOk());
+    const std::vector<GgufTensorInfo>& tensors = (*plain)->tensors();
+    ASSERT_FALSE(tensors.empty());
+    // skip the largest tensor, as Model::Load skips a screened or int8 head
+    size_t skipped = 0;
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      if (tensors[i].byte_size > tensors[skipped].byte_size) skipped = i;
+    }
+    const uint64_t skip_begin = tensors[skipped].offset, skip_end = skip_begin + tensors[skipped].byte_size;
+    absl::StatusOr<HugePageBuffer> buf = CopyTensorDataToHugePages(**copied, pool, skip_begin, skip_end);
+    ASSERT_THAT(buf, IsOk());
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      const GgufTensorInfo& t = tensors[i];
+      const uint8_t* in_copy = (*copied)->TensorData((*copied)->tensors()[i]);
+      const uint8_t* in_file = (*plain)->TensorData(t);
+      if (reinterpret_cast<uintptr_t>(in_file) % 64 != 0) ++mid_line_in_files;
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(in_copy) % 64, 0u) << t.name;
+      EXPECT_GE(in_copy, buf->data()) << t.name;
+      EXPECT_LE(in_copy + t.byte_size, buf->data() + buf->size()) << t.name;
+      const std::vector<uint8_t> got(in_copy, in_copy + t.byte_size);
+      if (i == skipped) {
+        EXPECT_EQ(got, std::vector<uint8_t>(t.byte_size, 0)) << t.name << " was skipped";
+      } else {
+        EXPECT_EQ(got, std::vector<uint8_t>(in_file, in_file + t.byte_size)) << t.name;
+      }
+    }
+  }
+  EXPECT_GT(mid_line_in_files, 0) << "no fixture tensor starts mid-line: the test shows no realignment";
 }
 
 TEST(WeightMemoryTest, ParsesBothNamesAndRejectsOthers) {
