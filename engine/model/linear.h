@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/types/span.h"
+#include "engine/common/cache_aligned_vector.h"
 #include "engine/model/model.h"
 #include "engine/model/weights.h"
 
@@ -24,7 +25,7 @@ namespace bitparity {
 // Reusable buffers for the quantized activations (sized on first use).
 struct LinearScratch {
   std::vector<int8_t> q;          // [n_tokens][cols] int8 activations (I2_S)
-  std::vector<int8_t> qa;         // the same in the kernels' layout (i2s_prepare_act / _acts)
+  CacheAlignedVector<int8_t> qa;  // the same in the kernels' layout (i2s_prepare_act / _acts)
   std::vector<float> act_scale;   // [n_tokens]
   std::vector<int32_t> act_sum;   // [n_tokens]
   std::vector<uint8_t> blocks;    // [n_tokens][row bytes] Q8_K / Q8_0 / F16 / BF16 rows

@@ -87,6 +87,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "engine/common/cache_aligned_vector.h"
 #include "engine/kernels/kernels.h"
 #include "engine/model/int8_head.h"
 #include "engine/model/weights.h"
@@ -111,7 +112,7 @@ struct ScreenResult {
 struct ScreenScratch {
   std::vector<uint16_t> xh;          // [cols]  x rounded to F16: the exact path's input
   std::vector<float> xf;             // [cols]  the same values as float
-  std::vector<int8_t> xq;            // [cols]  their int8 quantization
+  CacheAlignedVector<int8_t> xq;     // [cols]  their int8 quantization
   std::vector<int32_t> isum;         // [rows]  int8 dot products
   std::vector<double> lo, hi;        // [rows]  lo <= exact logit <= hi
   std::vector<int32_t> candidates;   // rows with hi >= L, ascending
@@ -120,7 +121,7 @@ struct ScreenScratch {
   // The refinement: what xq / t misses, its int8 quantization xq2 (scale 1 / inv_t2),
   // and what both miss (D2). refine = false when its scale is not finite.
   std::vector<float> xr;             // [cols]
-  std::vector<int8_t> xq2;           // [cols]
+  CacheAlignedVector<int8_t> xq2;    // [cols]
   double D2 = 0, inv_t2 = 0;
   bool refine = false;
   std::vector<int32_t> penalized;    // request.penalized, sorted
