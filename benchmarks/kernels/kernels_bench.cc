@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
+#include "engine/common/cache_aligned_vector.h"
 #include "engine/common/huge_page_buffer.h"
 #include "engine/kernels/kernels.h"
 #include "base/fp16.h"
@@ -43,7 +44,7 @@ void BM_I2sGemv(benchmark::State& state) {
   for (auto& b : w) b = static_cast<uint8_t>(rng() % 3 * 0x55);  // valid codes only
   std::vector<int8_t> q(k);
   for (auto& v : q) v = static_cast<int8_t>(rng());
-  std::vector<int8_t> qa(k);
+  CacheAlignedVector<int8_t> qa(k);
   K->i2s_prepare_act(q.data(), k, qa.data());
   std::vector<int32_t> out(rows);
   for (auto _ : state) {
@@ -99,7 +100,8 @@ void BM_I2sGemvDecodeLayers(benchmark::State& state) {
   }
   std::mt19937 rng(6);
   for (size_t i = 0; i < total; ++i) w[i] = static_cast<uint8_t>(rng() % 3 * 0x55);
-  std::vector<int8_t> q(6912), qa(6912);
+  std::vector<int8_t> q(6912);
+  CacheAlignedVector<int8_t> qa(6912);
   for (auto& v : q) v = static_cast<int8_t>(rng());
   std::vector<int32_t> out(6912);
   double bytes = 0;
@@ -134,7 +136,8 @@ void BM_I2sGemmDecodeLayers(benchmark::State& state) {
   uint8_t* w = huge->data();
   std::mt19937 rng(7);
   for (size_t i = 0; i < total; ++i) w[i] = static_cast<uint8_t>(rng() % 3 * 0x55);
-  std::vector<int8_t> q(acts * 6912), qa(acts * 6912);
+  std::vector<int8_t> q(acts * 6912);
+  CacheAlignedVector<int8_t> qa(acts * 6912);
   for (auto& v : q) v = static_cast<int8_t>(rng());
   std::vector<int32_t> out(acts * 6912);
   double bytes = 0, macs = 0;
@@ -201,7 +204,7 @@ void BM_I2sGemm(benchmark::State& state) {
   for (auto& b : w) b = static_cast<uint8_t>(rng() % 3 * 0x55);
   std::vector<int8_t> q(acts * k);
   for (auto& v : q) v = static_cast<int8_t>(rng());
-  std::vector<int8_t> qa(acts * k);
+  CacheAlignedVector<int8_t> qa(acts * k);
   K->i2s_prepare_acts(q.data(), k, k, acts, qa.data());
   std::vector<int32_t> out(acts * rows);
   for (auto _ : state) {

@@ -791,6 +791,7 @@ const Kernels& Avx512Kernels() {
     t.i2s_gemm = I2sGemm;
     t.i2s_prepare_act = PrepareAct;
     t.i2s_prepare_acts = PrepareActs;
+    t.i2s_outputs = I2sOutputs;
     t.f16_dot_rows = F16DotRows;
     t.f16_dot_rows_multi = F16DotRowsMulti;
     t.f16_gemm_f32 = F16GemmF32;
