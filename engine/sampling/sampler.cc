@@ -69,20 +69,44 @@ int32_t Sampler::CandidatesNeeded() const {
   return params_.top_k;  // 0 when off
 }
 
+// Repetition penalty (llama.cpp / CTRL), applied to each distinct recent token once.
+float Sampler::Penalized(float logit) const {
+  return logit > 0 ? logit / params_.repetition_penalty : logit * params_.repetition_penalty;
+}
+
+// One pass over the row, without the candidate list Sample() builds: a batch step
+// samples every sequence's row on one thread while the pool's other threads wait, and
+// filling 128K (id, logit) pairs per row was most of that. Picks what min_element under
+// RanksBefore picks: ids rise, so a later id replaces the best only when strictly
+// larger (a NaN never replaces and is never replaced, as there).
+int32_t Sampler::Greedy(absl::Span<const float> logits, absl::Span<const int32_t> history) const {
+  std::vector<int32_t> penalized = PenalizedIds(history);
+  std::sort(penalized.begin(), penalized.end());
+  auto next = penalized.begin();
+  int32_t best = 0;
+  float best_logit = 0;
+  for (int32_t i = 0; i < static_cast<int32_t>(logits.size()); ++i) {
+    float l = logits[i];
+    if (next != penalized.end() && *next == i) {
+      l = Penalized(l);
+      ++next;
+    }
+    if (i == 0 || l > best_logit) {
+      best = i;
+      best_logit = l;
+    }
+  }
+  return best;
+}
+
 int32_t Sampler::Sample(absl::Span<const float> logits, absl::Span<const int32_t> history) {
   const int32_t n = std::min<int32_t>(n_vocab_, static_cast<int32_t>(logits.size()));
+  if (params_.temperature == 0.0f) return Greedy(logits.first(n), history);
   candidates_.resize(n);
   for (int32_t i = 0; i < n; ++i) candidates_[i] = {i, logits[i]};
-
-  // Repetition penalty (llama.cpp / CTRL): each distinct recent token once.
   for (int32_t id : PenalizedIds(history)) {
     if (id >= n) continue;
-    float& l = candidates_[id].logit;
-    l = l > 0 ? l / params_.repetition_penalty : l * params_.repetition_penalty;
-  }
-
-  if (params_.temperature == 0.0f) {
-    return std::min_element(candidates_.begin(), candidates_.end(), RanksBefore)->id;
+    candidates_[id].logit = Penalized(candidates_[id].logit);
   }
 
   // top-k (0 = keep all), then sort what is left by descending logit.

@@ -59,6 +59,9 @@ class Sampler {
 
  private:
   Sampler(const SamplingParams& params, int32_t n_vocab);
+  // temperature 0: the first id of the largest logit after the penalty.
+  int32_t Greedy(absl::Span<const float> logits, absl::Span<const int32_t> history) const;
+  float Penalized(float logit) const;
   SamplingParams params_;
   int32_t n_vocab_;
   Xoshiro256 rng_;

@@ -11,11 +11,13 @@
 // Adding a case: build the logits by hand, fix the seed, and state the expected ids.
 #include "engine/sampling/sampler.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
 #include <vector>
 
+#include "base/logits.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/gguf/gguf_test_util.h"
@@ -222,6 +224,34 @@ TEST(SamplerTest, RepetitionPenaltyLooksOnlyAtTheWindow) {
   p.repetition_window = 2;
   Sampler s2 = MakeSampler(p, 3);
   EXPECT_EQ(s2.Sample(logits, history), 1);
+}
+
+// Greedy takes one pass over the row; it must pick what the definition picks: the
+// penalized (id, logit) list's first element in RanksBefore order.
+TEST(SamplerTest, GreedyWithPenaltyEqualsTheFirstOfThePenalizedRanking) {
+  for (uint32_t seed = 0; seed < 200; ++seed) {
+    const int32_t n = 3 + static_cast<int32_t>(seed % 40);
+    std::vector<float> logits = PseudoRandomLogits(seed, n);
+    if (seed % 3 == 0) logits[seed % n] = logits[(seed + 5) % n];  // a tie
+    if (seed % 7 == 0) logits[(seed + 1) % n] = std::nanf("");
+    if (seed % 11 == 0) logits[0] = 4.0f, logits[n - 1] = 2.0f;  // a penalty makes them tie
+    SamplingParams p;
+    p.repetition_penalty = seed % 2 == 0 ? 2.0f : 0.5f;
+    p.repetition_window = seed % 4 == 0 ? -1 : 3;
+    std::vector<int32_t> history;  // unsorted, repeats, ids past the row
+    for (uint32_t i = 0; i < seed % 9; ++i) history.push_back(static_cast<int32_t>((seed * 31 + i * 17) % (n + 4)));
+    if (seed % 11 == 0) history.push_back(0);
+    Sampler s = MakeSampler(p, n + 4);  // a vocabulary larger than the row
+    std::vector<TokenLogit> ranked;
+    for (int32_t i = 0; i < n; ++i) ranked.push_back({i, logits[i]});
+    for (int32_t id : s.PenalizedIds(history)) {
+      if (id >= n) continue;
+      float& l = ranked[id].logit;
+      l = l > 0 ? l / p.repetition_penalty : l * p.repetition_penalty;
+    }
+    const int32_t expected = std::min_element(ranked.begin(), ranked.end(), RanksBefore)->id;
+    EXPECT_EQ(s.Sample(logits, history), expected) << "seed " << seed;
+  }
 }
 
 // ---- validation ------------------------------------------------------------------
