@@ -76,9 +76,9 @@ float Sampler::Penalized(float logit) const {
 
 // One pass over the row, without the candidate list Sample() builds: a batch step
 // samples every sequence's row on one thread while the pool's other threads wait, and
-// filling 128K (id, logit) pairs first was a quarter of that (sampler_bench). Picks what min_element under
-// RanksBefore picks: ids rise, so a later id replaces the best only when strictly
-// larger (a NaN never replaces and is never replaced, as there).
+// filling 128K (id, logit) pairs first was a quarter of that (sampler_bench). Picks
+// what min_element under RanksBefore picks: ids rise, so a later id replaces the best
+// only when strictly larger (a NaN never replaces and is never replaced, as there).
 int32_t Sampler::Greedy(absl::Span<const float> logits, absl::Span<const int32_t> history) const {
   std::vector<int32_t> penalized = PenalizedIds(history);
   std::sort(penalized.begin(), penalized.end());
