@@ -72,7 +72,10 @@ const HeadScreen* Generation::Screen() {
 
 void Generation::EvalStarting() {
   t_eval_ = Clock::now();
-  if (!evaluated_) t_start_ = t_eval_;
+  // A batch step may evaluate the prompt in several chunks, calling this before the
+  // first and the last: the prefill runs from the first.
+  if (!eval_started_) t_start_ = t_eval_;
+  eval_started_ = true;
 }
 
 void Generation::TakeLogits(absl::Span<const float> logits, const ScreenResult* screened) {

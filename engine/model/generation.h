@@ -79,7 +79,8 @@ class Generation {
   GenerateResult result_;
   int step_ = 0;
   bool done_ = false;
-  bool evaluated_ = false;  // the prompt's logits arrived
+  bool eval_started_ = false;  // the prompt's (first chunk's) evaluation began
+  bool evaluated_ = false;     // the prompt's logits arrived
   Clock::time_point t_start_, t_eval_;
 };
 

@@ -7,6 +7,7 @@
 // path uses a hand-made model (tests/model/handmade_model.h) with stories260K's
 // vocabulary whose head always prefers one chosen token.
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -18,6 +19,7 @@
 #include "base/generation_text.h"
 #include "engine/gguf/gguf_reader.h"
 #include "engine/model/generate.h"
+#include "engine/model/generation.h"
 #include "engine/model/model.h"
 #include "engine/model/session.h"
 #include "gmock/gmock.h"
@@ -112,6 +114,29 @@ TEST_F(TinyGenerateTest, GreedyMatchesGoldenTwentyFourTokens) {
   EXPECT_EQ(r.finish_reason, FinishReason::kLength);
   EXPECT_EQ(r.timings.prompt_tokens, static_cast<int>(Prompt().size()));
   EXPECT_EQ(r.timings.decode_steps, 23);
+}
+
+// The batch loop evaluates a long prompt in chunks over several steps, calling
+// EvalStarting before the first chunk and again before the last one (whose logits row
+// ends the prefill). The prefill time spans them all. An ordering check, not a speed
+// one: the clock is read between the calls and waited on until it moves 2 ms.
+TEST_F(TinyGenerateTest, PrefillTimeOfAChunkedPromptRunsFromItsFirstChunk) {
+  absl::StatusOr<std::unique_ptr<Generation>> g = Generation::Start(model(), Prompt(), Greedy(1));
+  ASSERT_THAT(g, IsOk());
+  (*g)->EvalStarting();  // the first chunk
+  const auto after_first = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - after_first < std::chrono::milliseconds(2)) {
+  }
+  const auto before_last = std::chrono::steady_clock::now();
+  (*g)->EvalStarting();  // the last chunk
+  const std::vector<float> row(model().config().n_vocab, 0.0f);
+  (*g)->TakeLogits(row, nullptr);
+  ASSERT_THAT((*g)->Next(static_cast<int>(Prompt().size()), 512), IsOk());
+  ASSERT_TRUE((*g)->done());
+  const GenerateResult r = (*g)->Finish();
+  using Ms = std::chrono::duration<double, std::milli>;
+  EXPECT_GE(r.timings.prefill_ms, Ms(before_last - after_first).count());
+  EXPECT_GE(r.timings.first_token_ms, r.timings.prefill_ms);
 }
 
 TEST_F(TinyGenerateTest, StopTokenIdEndsGenerationWithThatIdLast) {
