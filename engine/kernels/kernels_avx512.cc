@@ -8,6 +8,7 @@
 #include <cstring>
 #include <vector>
 
+#include "engine/common/cache_aligned_vector.h"
 #include "engine/kernels/kernels_internal.h"
 #include "base/fp16.h"
 
@@ -429,7 +430,11 @@ void I8Gemm(const int8_t* w, const int32_t* row_sums, int64_t k, int64_t n_rows,
     return;
   }
   const int64_t kv = k & ~int64_t{63};
-  thread_local std::vector<uint8_t> xu;  // activation a at xu[a * kv], in unsigned range
+  // Activation a at xu[a * kv], in unsigned range, each starting on a cache line: the
+  // tiles load 64 bytes at a time, and from a plain vector (16-byte aligned) every load
+  // straddled two lines. Zen 5, 2 threads, the 2B-4T head's 128256 x 2560 rows against
+  // 8 activations: 10.0-10.4 ms misaligned, 8.0 aligned (median of 15, alternating).
+  thread_local CacheAlignedVector<uint8_t> xu;
   xu.resize(static_cast<size_t>(n_act * kv));
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
   for (int a = 0; a < n_act; ++a) {
