@@ -157,6 +157,18 @@ struct Kernels {
   // neox, else (2i, 2i + 1); y0 = fma(x0, c, -(x1 * s)), y1 = fma(x0, s, x1 * c)
   // (clang contracts ggml's `x0*c - x1*s` and `x0*s + x1*c` so). n_rot is even.
   void (*rope_heads)(const float* cache, int n_rot, bool neox, float* x, int n_heads, int64_t head_stride);
+
+  // ---- The screened head's bound per row (engine/model/screened_head.h, (c))
+  // For r < n, in double, operation by operation (no fused multiply-add):
+  //   approx = (double)isum[r] * (double)scale[r] * inv_t
+  //   b = (double)slope_x[r] * x_norm + (double)slope_d[r] * d_norm
+  //   b = (b + 2^-50 * (|approx| + b)) * bound_scale
+  //   lo[r] = approx - b, hi[r] = approx + b; -inf and +inf where approx or b is not
+  //   finite. (A batched step bounds 128K rows per sequence: the scalar loop took ~1 ms
+  //   of an 8-row step.)
+  void (*screen_bounds)(const int32_t* isum, const float* scale, const float* slope_x, const float* slope_d,
+                        int64_t n, double inv_t, double x_norm, double d_norm, double bound_scale, double* lo,
+                        double* hi);
 };
 
 // The table in use (best supported path, or the override). Cheap: one atomic load.

@@ -489,6 +489,7 @@ const Kernels& Avx2Kernels() {
       SumSquaresRowsScalar,
       I2sOutputs,
       RopeHeads,
+      ScreenBoundsScalar,
   };
   return k;
 }

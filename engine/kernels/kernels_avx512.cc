@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "engine/common/cache_aligned_vector.h"
@@ -785,6 +786,30 @@ void I2sOutputs(const int32_t* sums, int64_t n, int32_t act_sum, float act_scale
   }
 }
 
+// ScreenBoundsScalar, 8 rows at a time; the last 1-7 under a mask.
+void ScreenBounds(const int32_t* isum, const float* scale, const float* slope_x, const float* slope_d, int64_t n,
+                  double inv_t, double x_norm, double d_norm, double bound_scale, double* lo, double* hi) {
+  const __m512d t = _mm512_set1_pd(inv_t), xn = _mm512_set1_pd(x_norm), dn = _mm512_set1_pd(d_norm);
+  const __m512d u = _mm512_set1_pd(0x1p-50), bs = _mm512_set1_pd(bound_scale);
+  const __m512d inf = _mm512_set1_pd(std::numeric_limits<double>::infinity());
+  const __m512d minus_inf = _mm512_set1_pd(-std::numeric_limits<double>::infinity());
+  const __m512d abs_mask = _mm512_castsi512_pd(_mm512_set1_epi64(0x7FFFFFFFFFFFFFFF));
+  constexpr int kNotFinite = 0x01 | 0x08 | 0x10 | 0x80;  // fpclass: QNaN, +inf, -inf, SNaN
+  for (int64_t r = 0; r < n; r += 8) {
+    const __mmask8 m = n - r >= 8 ? static_cast<__mmask8>(0xFF) : static_cast<__mmask8>((1u << (n - r)) - 1);
+    const __m512d sum = _mm512_cvtepi32_pd(_mm256_maskz_loadu_epi32(m, isum + r));
+    const __m512d sc = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, scale + r));
+    const __m512d approx = _mm512_mul_pd(_mm512_mul_pd(sum, sc), t);
+    __m512d b = _mm512_add_pd(_mm512_mul_pd(_mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, slope_x + r)), xn),
+                              _mm512_mul_pd(_mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, slope_d + r)), dn));
+    b = _mm512_add_pd(b, _mm512_mul_pd(u, _mm512_add_pd(_mm512_and_pd(approx, abs_mask), b)));
+    b = _mm512_mul_pd(b, bs);
+    const __mmask8 bad = _mm512_fpclass_pd_mask(approx, kNotFinite) | _mm512_fpclass_pd_mask(b, kNotFinite);
+    _mm512_mask_storeu_pd(lo + r, m, _mm512_mask_blend_pd(bad, _mm512_sub_pd(approx, b), minus_inf));
+    _mm512_mask_storeu_pd(hi + r, m, _mm512_mask_blend_pd(bad, _mm512_add_pd(approx, b), inf));
+  }
+}
+
 }  // namespace
 
 const Kernels& Avx512Kernels() {
@@ -797,6 +822,7 @@ const Kernels& Avx512Kernels() {
     t.i2s_prepare_act = PrepareAct;
     t.i2s_prepare_acts = PrepareActs;
     t.i2s_outputs = I2sOutputs;
+    t.screen_bounds = ScreenBounds;
     t.f16_dot_rows = F16DotRows;
     t.f16_dot_rows_multi = F16DotRowsMulti;
     t.f16_gemm_f32 = F16GemmF32;

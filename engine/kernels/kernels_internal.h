@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "engine/kernels/kernels.h"
 
@@ -84,6 +85,22 @@ inline void I2sOutputsScalar(const int32_t* sums, int64_t n, int32_t act_sum, fl
                              float* y) {
   for (int64_t r = 0; r < n; ++r) {
     y[r] = (static_cast<float>(sums[r]) - static_cast<float>(act_sum)) / act_scale * w_scale;
+  }
+}
+
+// The screened head's bounds one row at a time (the scalar twin of the vector version).
+inline void ScreenBoundsScalar(const int32_t* isum, const float* scale, const float* slope_x, const float* slope_d,
+                               int64_t n, double inv_t, double x_norm, double d_norm, double bound_scale, double* lo,
+                               double* hi) {
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  for (int64_t r = 0; r < n; ++r) {
+    const double approx = static_cast<double>(isum[r]) * static_cast<double>(scale[r]) * inv_t;
+    double b = static_cast<double>(slope_x[r]) * x_norm + static_cast<double>(slope_d[r]) * d_norm;
+    b += 0x1p-50 * (std::fabs(approx) + b);
+    b *= bound_scale;
+    const bool ok = std::isfinite(approx) && std::isfinite(b);
+    lo[r] = ok ? approx - b : -kInf;
+    hi[r] = ok ? approx + b : kInf;
   }
 }
 

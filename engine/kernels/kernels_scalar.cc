@@ -138,7 +138,7 @@ const Kernels& ScalarKernels() {
       "scalar",       KernelPath::kScalar, I2sGemv, I2sGemm, QuantizeRowI8S, I2sPrepareActIdentity, I2sPrepareActsIdentity, F16DotRows, F16DotRowsEachX<F16DotRows>,
       F16GemmF32, I8Gemv, I8Gemm,
       Tq1Dot,         Tq2Dot,              QuantizeRowQ8KRow, Fp16ToFp32Row, Fp32ToFp16Row,
-      SoftmaxExpScalar, SumSquaresRowsScalar, I2sOutputsScalar, RopeHeadsScalar,
+      SoftmaxExpScalar, SumSquaresRowsScalar, I2sOutputsScalar, RopeHeadsScalar, ScreenBoundsScalar,
   };
   return k;
 }

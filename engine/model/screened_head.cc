@@ -168,20 +168,14 @@ void ScreenedHead::ScreenRowsBatch(const Kernels& k, int64_t r0, int64_t r1,
   }
   k.i8_gemm(int8_.values() + r0 * n, int8_.row_sums() + r0, n, r1 - r0, static_cast<int>(s.size()), xq.data(),
             isum.data());
-  for (ScreenScratch* one : s) BoundRows(r0, r1, *one);
+  for (ScreenScratch* one : s) BoundRows(k, r0, r1, *one);
 }
 
-void ScreenedHead::BoundRows(int64_t r0, int64_t r1, ScreenScratch& s) const {
-  const float* scales = int8_.row_scales();
-  for (int64_t r = r0; r < r1; ++r) {
-    const double approx = static_cast<double>(s.isum[r]) * scales[r] * s.inv_t;
-    double b = slope_x_[r] * s.X + slope_d_[r] * s.D;
-    b += 8 * kUnitD * (std::fabs(approx) + b);  // proof (c) and this arithmetic
-    b *= bound_scale_;
-    const bool ok = std::isfinite(approx) && std::isfinite(b);
-    s.lo[r] = ok ? approx - b : -kInf;
-    s.hi[r] = ok ? approx + b : kInf;
-  }
+void ScreenedHead::BoundRows(const Kernels& k, int64_t r0, int64_t r1, ScreenScratch& s) const {
+  // 8 u_d of (|approx| + B) covers proof (c) and this arithmetic (screened_head.h).
+  static_assert(8 * kUnitD == 0x1p-50, "the kernels' screen_bounds adds 2^-50 (|approx| + b)");
+  k.screen_bounds(s.isum.data() + r0, int8_.row_scales() + r0, slope_x_.data() + r0, slope_d_.data() + r0, r1 - r0,
+                  s.inv_t, s.X, s.D, bound_scale_, s.lo.data() + r0, s.hi.data() + r0);
 }
 
 bool ScreenedHead::Bounds(const Kernels& k, ThreadPool& pool, const float* x, ScreenScratch& s) const {

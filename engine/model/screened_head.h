@@ -179,8 +179,8 @@ class ScreenedHead {
   // Step 2 for head rows [r0, r1) of every s: s.isum, s.lo, s.hi. REQUIRES: Prepare(s)
   // was true for each. One i8_gemm reads each weight row once for all of them.
   void ScreenRowsBatch(const Kernels& k, int64_t r0, int64_t r1, const std::vector<ScreenScratch*>& s) const;
-  // The bounds of step 2 from s.isum[r0, r1).
-  void BoundRows(int64_t r0, int64_t r1, ScreenScratch& s) const;
+  // The bounds of step 2 from s.isum[r0, r1) (the kernels' screen_bounds).
+  void BoundRows(const Kernels& k, int64_t r0, int64_t r1, ScreenScratch& s) const;
   // Step 3 for one row: the penalty on its bounds, L, and s.candidates. False when
   // the survivors are past a quarter of the rows (one pass of the full exact head is
   // cheaper then).

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <string>
@@ -418,6 +419,62 @@ TEST_P(SimdVsScalarTest, I2sOutputsEqualI2sOutputPerValue) {
     }
     EXPECT_EQ(a[n], 7.0f) << "wrote past the end";
     EXPECT_EQ(b[n], 7.0f) << "wrote past the end";
+  }
+}
+
+// The screened head's bounds: every path does the same double operations per row,
+// including rows whose scale, approximation or bound is not finite (-inf, +inf out),
+// and every tail length.
+TEST_P(SimdVsScalarTest, ScreenBoundsEqualTheFormulaPerRow) {
+  std::mt19937 rng(kSeed + 14);
+  std::uniform_int_distribution<int32_t> isum(-3000000, 3000000);
+  std::uniform_real_distribution<float> pos(1e-6f, 4.0f);
+  auto bits = [](double d) {
+    uint64_t u;
+    std::memcpy(&u, &d, sizeof(u));
+    return u;
+  };
+  const float inf = std::numeric_limits<float>::infinity();
+  const double inv_t = 1.0 / 37.3, x_norm = 51.7, d_norm = 0.83, bound_scale = 1.0000001;
+  for (int64_t n : {int64_t{1}, int64_t{7}, int64_t{8}, int64_t{9}, int64_t{1024}, int64_t{1031}}) {
+    SCOPED_TRACE(Case(1, n));
+    std::vector<int32_t> sums(n);
+    std::vector<float> scale(n), slope_x(n), slope_d(n);
+    for (int64_t r = 0; r < n; ++r) {
+      sums[r] = r % 11 == 0 ? INT32_MIN + static_cast<int32_t>(r) : isum(rng);
+      scale[r] = pos(rng) * 1e-3f;
+      slope_x[r] = pos(rng);
+      slope_d[r] = pos(rng);
+      if (r % 13 == 5) scale[r] = r % 2 ? inf : std::nanf("");   // approx not finite
+      if (r % 17 == 3) slope_x[r] = std::numeric_limits<float>::max();  // b overflows below
+    }
+    const double xn = n > 8 ? 1e300 : x_norm;  // with FLT_MAX slopes: b = inf
+    std::vector<double> lo_a(n + 1, 7.0), hi_a(n + 1, 7.0), lo_b(n + 1, 7.0), hi_b(n + 1, 7.0);
+    simd().screen_bounds(sums.data(), scale.data(), slope_x.data(), slope_d.data(), n, inv_t, xn, d_norm, bound_scale,
+                         lo_a.data(), hi_a.data());
+    scalar().screen_bounds(sums.data(), scale.data(), slope_x.data(), slope_d.data(), n, inv_t, xn, d_norm,
+                           bound_scale, lo_b.data(), hi_b.data());
+    int not_finite = 0;
+    for (int64_t r = 0; r < n; ++r) {
+      ASSERT_EQ(bits(lo_a[r]), bits(lo_b[r])) << "row " << r;
+      ASSERT_EQ(bits(hi_a[r]), bits(hi_b[r])) << "row " << r;
+      const double approx = static_cast<double>(sums[r]) * static_cast<double>(scale[r]) * inv_t;
+      double b = static_cast<double>(slope_x[r]) * xn + static_cast<double>(slope_d[r]) * d_norm;
+      b = (b + 0x1p-50 * (std::fabs(approx) + b)) * bound_scale;
+      if (std::isfinite(approx) && std::isfinite(b)) {
+        ASSERT_EQ(bits(lo_b[r]), bits(approx - b)) << "row " << r;
+        ASSERT_EQ(bits(hi_b[r]), bits(approx + b)) << "row " << r;
+      } else {
+        ++not_finite;
+        ASSERT_EQ(lo_b[r], -std::numeric_limits<double>::infinity()) << "row " << r;
+        ASSERT_EQ(hi_b[r], std::numeric_limits<double>::infinity()) << "row " << r;
+      }
+    }
+    if (n > 13) {
+      EXPECT_GT(not_finite, 0);  // the non-finite rows were exercised
+    }
+    EXPECT_EQ(lo_a[n], 7.0) << "wrote past the end";
+    EXPECT_EQ(hi_a[n], 7.0) << "wrote past the end";
   }
 }
 
