@@ -134,11 +134,15 @@ int32_t I2sRowMasked(const uint8_t* w, int64_t n_pairs, bool odd, const int8_t* 
 
 // R weight rows x A activation rows, codes shifted down once and reused by all A
 // (batch prefill is compute-bound, so decoding once per A matters more than streaming).
-// The rows 8 tiles ahead are prefetched: R rows read side by side defeated the
+// The rows 2 tiles ahead are prefetched: R rows read side by side defeated the
 // hardware prefetchers, and a batched decode step (2-8 rows, weights from DRAM) waited
-// on memory. Zen 5, one thread, the 521 MB of 2B-4T layers (kernels_bench
+// on memory. Farther was worse: 8 tiles ahead (32 rows, up to 55 KB for k = 6912)
+// pushed lines out of L1 before their turn. Zen 5, 2 threads, the 30 layers' products
+// of 2B-4T, alternating runs (median of 12): 8 activations 27.8 -> 25.7 ms, 4 -> 16.8
+// -> 15.0, 2 -> 13.5 -> 11.8 (1 tile ahead: 26.6 / 15.4 / 13.3). Zen 5, one thread, the 521 MB of 2B-4T layers (kernels_bench
 // BM_I2sGemmDecodeLayers/2): 2 rows 51.5 -> 24.2 ms, 4 rows 60.9 -> 39.7, 8 rows
 // 119 -> ~80 (~200 GMAC/s; the gemv of one row: 24.6 ms).
+constexpr int kI2sPrefetchTiles = 2;
 inline __m512i Codes512(__m512i x, int s) {
   return _mm512_and_si512(_mm512_srli_epi16(x, 6 - 2 * s), _mm512_set1_epi8(3));
 }
@@ -165,7 +169,7 @@ void I2sTile(const uint8_t* w, int64_t row_bytes, int64_t n_pairs, bool odd, con
   for (int64_t p = 0; p < n_pairs; ++p) {
     __m512i x[R];
     for (int i = 0; i < R; ++i) x[i] = _mm512_loadu_si512((const void*)(w + i * row_bytes + p * kPairBytes));
-    for (int i = 0; i < R; ++i) _mm_prefetch((const char*)(w + (8 * R + i) * row_bytes + p * kPairBytes), _MM_HINT_T0);
+    for (int i = 0; i < R; ++i) _mm_prefetch((const char*)(w + (kI2sPrefetchTiles * R + i) * row_bytes + p * kPairBytes), _MM_HINT_T0);
     const int8_t* y_pair = tile + p * kPairActs * A;
     for (int s = 0; s < 4; ++s) {
       __m512i c[R];
@@ -228,7 +232,7 @@ void I2sTile4(const uint8_t* w, int64_t row_bytes, int64_t n_pairs, bool odd, co
     // The next pair's weights load while this pair computes (the last pair loads
     // itself again rather than read past the rows).
     Load4Rows(w + std::min(p + 1, n_pairs - 1) * kPairBytes, row_bytes, n0, n1, n2, n3);
-    for (int i = 0; i < 4; ++i) _mm_prefetch((const char*)(wp + (32 + i) * row_bytes), _MM_HINT_T0);
+    for (int i = 0; i < 4; ++i) _mm_prefetch((const char*)(wp + (kI2sPrefetchTiles * 4 + i) * row_bytes), _MM_HINT_T0);
     const int8_t* y_pair = tile + p * kPairActs * A;
 #pragma GCC unroll 4
     for (int s = 0; s < 4; ++s) {
@@ -337,7 +341,11 @@ void I8Gemv(const int8_t* w, const int32_t* row_sums, int64_t k, int64_t n_rows,
 // load used by all A. The activations are moved to unsigned range once per call (not
 // once per weight row as I8Gemv does), and the next tiles' rows are prefetched: a
 // batched step reads the 328 MB int8 head of the 2B-4T shape in row order, several
-// rows at a time, which the hardware prefetchers alone did not keep up with.
+// rows at a time, which the hardware prefetchers alone did not keep up with. One tile
+// ahead (10 KB for k = 2560): 8 tiles ahead (80 KB) overran L1. Zen 5, 2 threads, the
+// 2B-4T head against 8 activations, alternating (median of 15): 9.05 -> 7.07 ms
+// (2 tiles ahead 7.77); 4 activations 7.30 -> 6.42.
+constexpr int kI8PrefetchTiles = 1;
 template <int R, int A>
 void I8Tile(const int8_t* w, int64_t k, int64_t kv, const uint8_t* xu, int64_t xu_stride, int32_t (&sums)[A][R]) {
   __m512i acc[R][A];
@@ -347,7 +355,7 @@ void I8Tile(const int8_t* w, int64_t k, int64_t kv, const uint8_t* xu, int64_t x
     __m512i wv[R];
     for (int i = 0; i < R; ++i) {
       wv[i] = _mm512_loadu_si512((const void*)(w + i * k + j));
-      _mm_prefetch((const char*)(w + (8 * R + i) * k + j), _MM_HINT_T0);
+      _mm_prefetch((const char*)(w + (kI8PrefetchTiles * R + i) * k + j), _MM_HINT_T0);
     }
     for (int a = 0; a < A; ++a) {
       const __m512i xv = _mm512_loadu_si512((const void*)(xu + a * xu_stride + j));
@@ -378,7 +386,7 @@ void I8Tile4(const int8_t* w, int64_t k, int64_t kv, const uint8_t* xu, int64_t 
   for (int64_t j = 0; j < kv; j += 64) {
     const __m512i w0 = n0, w1 = n1, w2 = n2, w3 = n3;
     Load4Rows(w + std::min(j + 64, kv - 64), k, n0, n1, n2, n3);  // the last chunk loads itself again
-    for (int i = 0; i < 4; ++i) _mm_prefetch((const char*)(w + (32 + i) * k + j), _MM_HINT_T0);
+    for (int i = 0; i < 4; ++i) _mm_prefetch((const char*)(w + (kI8PrefetchTiles * 4 + i) * k + j), _MM_HINT_T0);
     BP_I8_ACT_STEP(0)
     BP_I8_ACT_STEP(1)
     BP_I8_ACT_STEP(2)
