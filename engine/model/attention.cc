@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <new>
+#include <utility>
 
 #include "base/fp16.h"
 
@@ -10,9 +12,12 @@ namespace bitparity {
 
 KvCache::KvCache(const ModelConfig& c, int max_context)
     : n_head_kv_(c.n_head_kv), head_dim_(c.head_dim), capacity_((max_context + 255) / 256 * 256) {
-  const size_t n = static_cast<size_t>(c.n_layer) * c.n_head_kv * capacity_ * c.head_dim;
-  k_.assign(n, 0);
-  v_.assign(n, 0);
+  cells_ = static_cast<size_t>(c.n_layer) * c.n_head_kv * capacity_ * c.head_dim;
+  absl::StatusOr<HugePageBuffer> memory = HugePageBuffer::Allocate(2 * cells_ * sizeof(uint16_t));
+  if (!memory.ok()) throw std::bad_alloc();  // as the vectors it replaced; callers size it by a budget
+  memory_ = std::move(*memory);
+  k_ = reinterpret_cast<uint16_t*>(memory_.data());
+  v_ = k_ + cells_;
   zero_from_.assign(c.n_layer, 0);
 }
 
