@@ -24,8 +24,8 @@ namespace bitparity {
 // The cells live in huge pages (HugePageBuffer), zero until first written. Vectors
 // zero-filled up front faulted in every 4 KiB page at construction, which the
 // server's batch loop does when a request joins, stalling every running stream:
-// Zen 5 VM, 2B-4T, 97 ms for 512 positions (39 MB), 802 ms for 4096. Now that is
-// ~0, and the first touch of every KV head costs 2 ms / 16 ms of 2 MiB faults.
+// Zen 5 VM, 2B-4T, 97 ms for 512 positions (39 MB), 802 ms for 4096. In 2 MiB
+// pages, faulted in at construction, 2 ms and 16 ms.
 //   K: [layer][kv_head][position][head_dim]     V: [layer][kv_head][head_dim][position]
 class KvCache {
  public:
