@@ -136,12 +136,13 @@ int32_t I2sRowMasked(const uint8_t* w, int64_t n_pairs, bool odd, const int8_t* 
 // (batch prefill is compute-bound, so decoding once per A matters more than streaming).
 // The rows 2 tiles ahead are prefetched: R rows read side by side defeated the
 // hardware prefetchers, and a batched decode step (2-8 rows, weights from DRAM) waited
-// on memory. Farther was worse: 8 tiles ahead (32 rows, up to 55 KB for k = 6912)
-// pushed lines out of L1 before their turn. Zen 5, 2 threads, the 30 layers' products
-// of 2B-4T, alternating runs (median of 12): 8 activations 27.8 -> 25.7 ms, 4 -> 16.8
-// -> 15.0, 2 -> 13.5 -> 11.8 (1 tile ahead: 26.6 / 15.4 / 13.3). Zen 5, one thread, the 521 MB of 2B-4T layers (kernels_bench
-// BM_I2sGemmDecodeLayers/2): 2 rows 51.5 -> 24.2 ms, 4 rows 60.9 -> 39.7, 8 rows
-// 119 -> ~80 (~200 GMAC/s; the gemv of one row: 24.6 ms).
+// on memory. Zen 5, one thread, the 521 MB of 2B-4T layers (kernels_bench
+// BM_I2sGemmDecodeLayers/2), without -> with 8 tiles ahead: 2 rows 51.5 -> 24.2 ms,
+// 4 rows 60.9 -> 39.7, 8 rows 119 -> ~80 (the gemv of one row: 24.6 ms). 8 tiles
+// ahead (32 rows, up to 55 KB for k = 6912) then proved too far, pushing lines out of
+// L1 before their turn: 2 threads, the 30 layers' products, alternating (median of
+// 12), 8 -> 2 tiles ahead: 8 activations 27.8 -> 25.7 ms, 4: 16.8 -> 15.0, 2: 13.5
+// -> 11.8 (1 tile ahead: 26.6 / 15.4 / 13.3).
 constexpr int kI2sPrefetchTiles = 2;
 inline __m512i Codes512(__m512i x, int s) {
   return _mm512_and_si512(_mm512_srli_epi16(x, 6 - 2 * s), _mm512_set1_epi8(3));
