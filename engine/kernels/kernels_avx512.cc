@@ -148,10 +148,39 @@ inline __m512i Codes512(__m512i x, int s) {
   return _mm512_and_si512(_mm512_srli_epi16(x, 6 - 2 * s), _mm512_set1_epi8(3));
 }
 
+// The lane sums of 4 vectors at once: lane i = _mm512_reduce_add_epi32(v_i). 11
+// shuffles and adds instead of 4 x 9 for four separate reductions, which with short
+// rows (k = 2560: 10 pairs, 640 VNNI per 4 x 4 tile) were a sixth of a tile's work.
+// Integer sums, so the order of the additions changes nothing.
+inline __m128i ReduceAdd4(__m512i v0, __m512i v1, __m512i v2, __m512i v3) {
+  // each 128-bit chunk: [v0 lanes 0+2, v1 0+2, v0 1+3, v1 1+3], the same for v2, v3
+  const __m512i s01 = _mm512_add_epi32(_mm512_unpacklo_epi32(v0, v1), _mm512_unpackhi_epi32(v0, v1));
+  const __m512i s23 = _mm512_add_epi32(_mm512_unpacklo_epi32(v2, v3), _mm512_unpackhi_epi32(v2, v3));
+  // each chunk: [v0, v1, v2, v3], then the 4 chunks added
+  const __m512i s = _mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23), _mm512_unpackhi_epi64(s01, s23));
+  const __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
+  return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
 // The sums of a finished tile: acc[i][a] (+ the odd last block) -> out[a * out_stride + i].
 template <int R, int A>
 void StoreTileSums(const __m512i (&acc)[R][A], const uint8_t* w, int64_t row_bytes, int64_t n_pairs, bool odd,
                    const int8_t* tile, int32_t* out, int64_t out_stride) {
+  if constexpr (R == 4) {  // 4 rows of one activation are 4 consecutive outputs
+    for (int a = 0; a < A; ++a) {
+      __m128i total = ReduceAdd4(acc[0][a], acc[1][a], acc[2][a], acc[3][a]);
+      if (odd) {
+        const int8_t* q = tile + n_pairs * kPairActs * A + a * 128;
+        const __m128i tail = _mm_setr_epi32(OddBlock(w + n_pairs * kPairBytes, q),
+                                            OddBlock(w + row_bytes + n_pairs * kPairBytes, q),
+                                            OddBlock(w + 2 * row_bytes + n_pairs * kPairBytes, q),
+                                            OddBlock(w + 3 * row_bytes + n_pairs * kPairBytes, q));
+        total = _mm_add_epi32(total, tail);
+      }
+      _mm_storeu_si128((__m128i*)(out + a * out_stride), total);
+    }
+    return;
+  }
   for (int i = 0; i < R; ++i) {
     for (int a = 0; a < A; ++a) {
       int32_t total = _mm512_reduce_add_epi32(acc[i][a]);
@@ -394,8 +423,7 @@ void I8Tile4(const int8_t* w, int64_t k, int64_t kv, const uint8_t* xu, int64_t 
     BP_I8_ACT_STEP(3)
   }
   const __m512i all[4][4] = BP_ACC16_ROWS;
-  for (int i = 0; i < 4; ++i)
-    for (int a = 0; a < A; ++a) sums[a][i] = _mm512_reduce_add_epi32(all[i][a]);
+  for (int a = 0; a < A; ++a) _mm_storeu_si128((__m128i*)sums[a], ReduceAdd4(all[0][a], all[1][a], all[2][a], all[3][a]));
 }
 #undef BP_I8_ACT_STEP
 #undef BP_ACC16_ROWS
