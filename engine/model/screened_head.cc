@@ -26,6 +26,11 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 
 // Rows per thread hand-off (the screen of one row is ~40 vector ops).
 constexpr int64_t kMinScreenRows = 1024;
+// Rows per block of the bounds' block maxima (ScreenScratch::block_lo / block_hi).
+// Step 3 then reads 2 doubles per block and the rows of the few blocks that reach L,
+// instead of all of lo and hi (2 x 1 MB per sequence for a 128256-row head).
+constexpr int64_t kBoundBlockRows = 64;
+static_assert(kMinScreenRows % kBoundBlockRows == 0);
 // Candidate rows per thread hand-off (one F16 row is cols * 2 bytes).
 constexpr int64_t kMinRescoreRows = 32;
 // Survivors past this many are narrowed by the refinement (screened_head.h): one
@@ -114,6 +119,8 @@ bool ScreenedHead::Prepare(const Kernels& k, const float* x, ScreenScratch& s) c
   s.isum.resize(rows_n);
   s.lo.resize(rows_n);
   s.hi.resize(rows_n);
+  s.block_lo.resize(blocks());
+  s.block_hi.resize(blocks());
   // The exact path's input, and its norm.
   k.fp32_to_fp16_row(x, s.xh.data(), n);
   k.fp16_to_fp32_row(s.xh.data(), s.xf.data(), n);
@@ -157,9 +164,11 @@ bool ScreenedHead::Prepare(const Kernels& k, const float* x, ScreenScratch& s) c
   return std::isfinite(s.X) && std::isfinite(s.D);
 }
 
-void ScreenedHead::ScreenRowsBatch(const Kernels& k, int64_t r0, int64_t r1,
-                                   const std::vector<ScreenScratch*>& s) const {
+int64_t ScreenedHead::blocks() const { return (rows() + kBoundBlockRows - 1) / kBoundBlockRows; }
+
+void ScreenedHead::ScreenBlocks(const Kernels& k, int64_t b0, int64_t b1, const std::vector<ScreenScratch*>& s) const {
   const int64_t n = cols();
+  const int64_t r0 = b0 * kBoundBlockRows, r1 = std::min(rows(), b1 * kBoundBlockRows);
   std::vector<const int8_t*> xq(s.size());
   std::vector<int32_t*> isum(s.size());
   for (size_t a = 0; a < s.size(); ++a) {
@@ -168,20 +177,32 @@ void ScreenedHead::ScreenRowsBatch(const Kernels& k, int64_t r0, int64_t r1,
   }
   k.i8_gemm(int8_.values() + r0 * n, int8_.row_sums() + r0, n, r1 - r0, static_cast<int>(s.size()), xq.data(),
             isum.data());
-  for (ScreenScratch* one : s) BoundRows(k, r0, r1, *one);
+  for (ScreenScratch* one : s) BoundBlocks(k, b0, b1, *one);
 }
 
-void ScreenedHead::BoundRows(const Kernels& k, int64_t r0, int64_t r1, ScreenScratch& s) const {
+void ScreenedHead::ScreenAll(const Kernels& k, ThreadPool& pool, const std::vector<ScreenScratch*>& s) const {
+  pool.ParallelFor(blocks(), [&](int64_t b0, int64_t b1, int) { ScreenBlocks(k, b0, b1, s); },
+                   kMinScreenRows / kBoundBlockRows);
+}
+
+void ScreenedHead::BoundBlocks(const Kernels& k, int64_t b0, int64_t b1, ScreenScratch& s) const {
   // 8 u_d of (|approx| + B) covers proof (c) and this arithmetic (screened_head.h).
   static_assert(8 * kUnitD == 0x1p-50, "the kernels' screen_bounds adds 2^-50 (|approx| + b)");
+  const int64_t r0 = b0 * kBoundBlockRows, r1 = std::min(rows(), b1 * kBoundBlockRows);
   k.screen_bounds(s.isum.data() + r0, int8_.row_scales() + r0, slope_x_.data() + r0, slope_d_.data() + r0, r1 - r0,
                   s.inv_t, s.X, s.D, bound_scale_, s.lo.data() + r0, s.hi.data() + r0);
+  for (int64_t b = b0; b < b1; ++b) UpdateBlock(s, b);
+}
+
+void ScreenedHead::UpdateBlock(ScreenScratch& s, int64_t b) const {
+  const int64_t r0 = b * kBoundBlockRows, r1 = std::min(rows(), r0 + kBoundBlockRows);
+  s.block_lo[b] = *std::max_element(s.lo.begin() + r0, s.lo.begin() + r1);
+  s.block_hi[b] = *std::max_element(s.hi.begin() + r0, s.hi.begin() + r1);
 }
 
 bool ScreenedHead::Bounds(const Kernels& k, ThreadPool& pool, const float* x, ScreenScratch& s) const {
   if (!Prepare(k, x, s)) return false;
-  const std::vector<ScreenScratch*> one = {&s};
-  pool.ParallelFor(rows(), [&](int64_t r0, int64_t r1, int) { ScreenRowsBatch(k, r0, r1, one); }, kMinScreenRows);
+  ScreenAll(k, pool, {&s});
   return true;
 }
 
@@ -222,10 +243,7 @@ void ScreenedHead::LogitsBatch(const Kernels& k, ThreadPool& pool, int m, const 
   for (int a = 0; a < m; ++a) {
     if (prepared[a]) screened.push_back(s[a]);
   }
-  if (!screened.empty()) {
-    pool.ParallelFor(rows_n, [&](int64_t r0, int64_t r1, int) { ScreenRowsBatch(k, r0, r1, screened); },
-                     kMinScreenRows);
-  }
+  if (!screened.empty()) ScreenAll(k, pool, screened);
   FinishBatch(k, pool, m, prepared.data(), requests, s, out, results);
 }
 
@@ -250,24 +268,33 @@ bool ScreenedHead::RefinedBound(const Kernels& k, const ScreenScratch& s, int64_
 bool ScreenedHead::SelectCandidates(const Kernels& k, const ScreenRequest& request, ScreenScratch& s) const {
   const int64_t rows_n = rows();
   const int top_k = std::max(1, request.top_k);
-  // The penalty moves both ends of a penalized row's interval (monotone map).
+  // The penalty moves both ends of a penalized row's interval (monotone map), and
+  // its block's maxima with them.
   if (request.repetition_penalty != 1.0f) {
     for (int32_t id : request.penalized) {
       if (id < 0 || id >= rows_n) continue;
       s.lo[id] = PenaltyLow(s.lo[id], request.repetition_penalty);
       s.hi[id] = PenaltyHigh(s.hi[id], request.repetition_penalty);
     }
+    for (int32_t id : request.penalized) {
+      if (id >= 0 && id < rows_n) UpdateBlock(s, id / kBoundBlockRows);
+    }
   }
-  // L: the k-th largest lower bound; survivors: hi >= L.
+  // L: the k-th largest lower bound; survivors: hi >= L, found in the blocks whose
+  // largest hi reaches L (bounds are never NaN: screen_bounds gives -inf / +inf).
   double L;
   if (top_k == 1) {
-    L = *std::max_element(s.lo.begin(), s.lo.end());
+    L = *std::max_element(s.block_lo.begin(), s.block_lo.end());
   } else {
     L = KthLargest(s.lo, rows_n, top_k, s.heap);
   }
   s.candidates.clear();
-  for (int64_t r = 0; r < rows_n; ++r) {
-    if (s.hi[r] >= L) s.candidates.push_back(static_cast<int32_t>(r));
+  for (int64_t b = 0; b < blocks(); ++b) {
+    if (!(s.block_hi[b] >= L)) continue;
+    const int64_t r1 = std::min(rows_n, (b + 1) * kBoundBlockRows);
+    for (int64_t r = b * kBoundBlockRows; r < r1; ++r) {
+      if (s.hi[r] >= L) s.candidates.push_back(static_cast<int32_t>(r));
+    }
   }
   // Past a quarter of the rows, one streaming pass over the head is cheaper.
   if (static_cast<int64_t>(s.candidates.size()) * 4 > rows_n) return false;

@@ -115,6 +115,9 @@ struct ScreenScratch {
   CacheAlignedVector<int8_t> xq;     // [cols]  their int8 quantization
   std::vector<int32_t> isum;         // [rows]  int8 dot products
   std::vector<double> lo, hi;        // [rows]  lo <= exact logit <= hi
+  // The largest lo and hi of each block of kBoundBlockRows rows, so step 3 finds L
+  // and the survivors without two passes over all of lo and hi.
+  std::vector<double> block_lo, block_hi;
   std::vector<int32_t> candidates;   // rows with hi >= L, ascending
   std::vector<double> heap;          // [top_k] the k largest lo (a min-heap)
   double X = 0, D = 0, inv_t = 0;    // the activation's norms and 1 / its int8 scale
@@ -176,11 +179,18 @@ class ScreenedHead {
   // Step 1: x rounded to F16 (s.xh, always), its int8 quantization and norms. False
   // when the screen declines (non-finite activation or scale).
   bool Prepare(const Kernels& k, const float* x, ScreenScratch& s) const;
-  // Step 2 for head rows [r0, r1) of every s: s.isum, s.lo, s.hi. REQUIRES: Prepare(s)
-  // was true for each. One i8_gemm reads each weight row once for all of them.
-  void ScreenRowsBatch(const Kernels& k, int64_t r0, int64_t r1, const std::vector<ScreenScratch*>& s) const;
-  // The bounds of step 2 from s.isum[r0, r1) (the kernels' screen_bounds).
-  void BoundRows(const Kernels& k, int64_t r0, int64_t r1, ScreenScratch& s) const;
+  // Step 2 for the head rows of blocks [b0, b1) (kBoundBlockRows each) of every s:
+  // s.isum, s.lo, s.hi, s.block_lo, s.block_hi. REQUIRES: Prepare(s) was true for
+  // each. One i8_gemm reads each weight row once for all of them.
+  void ScreenBlocks(const Kernels& k, int64_t b0, int64_t b1, const std::vector<ScreenScratch*>& s) const;
+  // Step 2 for every head row on the pool's threads.
+  void ScreenAll(const Kernels& k, ThreadPool& pool, const std::vector<ScreenScratch*>& s) const;
+  // The bounds of step 2 from s.isum of blocks [b0, b1) (the kernels' screen_bounds),
+  // and each block's largest lo and hi.
+  void BoundBlocks(const Kernels& k, int64_t b0, int64_t b1, ScreenScratch& s) const;
+  // Block b's maxima from s.lo / s.hi (after they change: the penalty).
+  void UpdateBlock(ScreenScratch& s, int64_t b) const;
+  int64_t blocks() const;
   // Step 3 for one row: the penalty on its bounds, L, and s.candidates. False when
   // the survivors are past a quarter of the rows (one pass of the full exact head is
   // cheaper then).

@@ -358,6 +358,36 @@ TEST(ScreenedHeadTest, ReadsFewRowsOnALeadingRow) {
   EXPECT_EQ(screened[77], Exact(head, GetKernels(), pool, x)[77]);
 }
 
+// Step 3 finds L and the survivors through each 64-row block's largest bounds. A
+// penalty on a clear leader must move its block's maxima: kept at the unpenalized
+// value, L would stay above every other row and the screen would keep only the
+// penalized row. The leaders sit in the last, partial block and in a full one.
+TEST(ScreenedHeadTest, PenaltyOnAClearLeaderMovesItsBlockMaxima) {
+  ThreadPool pool(2);
+  for (int leader : {64 * 4 + 2, 64 + 63}) {
+    SCOPED_TRACE(::testing::Message() << "leader " << leader);
+    std::mt19937 rng(47);
+    std::vector<std::vector<float>> rows;
+    for (int r = 0; r < 64 * 4 + 5; ++r) rows.push_back(RandomRow(rng, 256, 0.05f));
+    std::vector<float> x = RandomRow(rng, 256, 1.0f);
+    for (int64_t i = 0; i < 256; ++i) rows[leader][i] = Fp16ToFp32(Fp32ToFp16(0.2f * x[i]));
+    HandHead h(rows);
+    const ScreenedHead head = Build(h, pool);
+    for (const Kernels* k : AllPaths()) {
+      SCOPED_TRACE(k->name);
+      EXPECT_EQ(ArgMax(Screened(head, *k, pool, x, ScreenRequest{})), leader);
+      SamplingParams greedy_penalized;
+      greedy_penalized.repetition_penalty = 1000.0f;  // the leader falls to the middle
+      ExpectSameChoices(head, *k, pool, x, greedy_penalized, {leader});
+      SamplingParams topk_penalized = greedy_penalized;
+      topk_penalized.temperature = 0.7f;
+      topk_penalized.top_k = 3;
+      topk_penalized.seed = 5;
+      ExpectSameChoices(head, *k, pool, x, topk_penalized, {leader, leader});
+    }
+  }
+}
+
 TEST(ScreenedHeadTest, NonFiniteActivationFallsBackToTheFullExactHead) {
   ThreadPool pool(2);
   std::mt19937 rng(51);
