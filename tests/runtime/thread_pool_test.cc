@@ -57,9 +57,9 @@ TEST(ThreadPoolTest, CoversEveryIndexExactlyOnce) {
         EXPECT_TRUE(ranges.empty()) << "fn called for an empty range";
         continue;
       }
-      // No chunk below 1 / (16 x threads) of the range, so at most 16 per thread;
+      // No chunk below 1 / (64 x threads) of the range, so at most 64 per thread;
       // thread indices in [0, size), no empty chunk.
-      EXPECT_LE(ranges.size(), static_cast<size_t>(threads) * 16);
+      EXPECT_LE(ranges.size(), static_cast<size_t>(threads) * 64);
       for (const Range& r : ranges) {
         EXPECT_GE(r.thread, 0);
         EXPECT_LT(r.thread, threads);
@@ -108,7 +108,7 @@ TEST(ThreadPoolTest, GuidedChunksShrinkAsTheRangeRunsOut) {
     // The first chunk leaves work for the other threads: 1 / (2 x threads) of the
     // range, rounded up to a multiple of 16.
     EXPECT_LE(ranges[0].end - ranges[0].begin, (kN / (2 * threads) + 15) / 16 * 16);
-    const int64_t smallest = (kN + 16 * threads - 1) / (16 * threads);
+    const int64_t smallest = (kN + 64 * threads - 1) / (64 * threads);  // 1 / (64 x threads)
     for (size_t i = 0; i + 1 < ranges.size(); ++i) {
       const int64_t size = ranges[i].end - ranges[i].begin;
       EXPECT_GE(size, smallest) << "chunk " << i;
