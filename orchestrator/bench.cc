@@ -87,7 +87,9 @@ int RunBench(EngineClient& a, EngineClient* b, const PromptSet& prompts, const S
        "arrival; the median over rounds; defined even when the server runs the streams one after the other"},
       {"ttft_ms", "first token's arrival minus the call's start, per stream; p50/p99 over streams"},
       {"itl_ms", "gaps between consecutive token arrivals of a stream, pooled over streams; p50/p99"},
-      {"scaling", "a side's figure at concurrency k over its figure at concurrency 1"},
+      {"scaling",
+       "a side's figure at concurrency k over its figure at concurrency 1 (the levels' rounds interleave: round 1 of "
+       "every level, then round 2, so a drift in the machine's speed moves all levels alike)"},
       {"ratio_a_over_b", "side A's figure over side B's at the same concurrency"}};
   r["sides"]["a"] = {{"address", a.endpoint().address}, {"info", ProtoToJson(a.info())}, {"speed", SideSpeedToJson(*sa)}};
   if (b) {

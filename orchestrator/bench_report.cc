@@ -57,8 +57,8 @@ std::string RenderBenchText(const json& r) {
                        Fig(l["failed"]));
     }
     if (!s.contains("streams")) continue;
-    t += fmt::format("  streaming decode: k streams of {} tokens started together, {} round(s) per level; "
-                     "scaling = level k / level 1\n",
+    t += fmt::format("  streaming decode: k streams of {} tokens started together, {} round(s) per level, the "
+                     "levels' rounds interleaved; scaling = level k / level 1\n",
                      Fig(o["stream_max_new_tokens"]), Fig(o["stream_rounds"]));
     t += fmt::format("  {:<12} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>7}\n", "concurrency",
                      "agg tok/s", "per-strm", "level tok/s", "TTFT p50", "TTFT p99", "ITL p50", "ITL p99", "agg x1",

@@ -118,11 +118,12 @@ absl::StatusOr<SideSpeed> MeasureSpeed(EngineClient& client, const std::vector<i
     }
     out.load.push_back(lr);
   }
-  for (int conc : o.streams ? o.concurrency : std::vector<int>{}) {
-    auto level = MeasureStreamLevel(client, load_prompts.empty() ? std::vector<std::vector<int32_t>>{prompt} : load_prompts,
-                                    conc, o.stream_max_new_tokens, o.stream_rounds, tick);
-    if (!level.ok()) return level.status();
-    out.streams.push_back(*level);
+  if (o.streams && !o.concurrency.empty()) {
+    auto levels =
+        MeasureStreamLevels(client, load_prompts.empty() ? std::vector<std::vector<int32_t>>{prompt} : load_prompts,
+                            o.concurrency, o.stream_max_new_tokens, o.stream_rounds, tick);
+    if (!levels.ok()) return levels.status();
+    out.streams = std::move(*levels);
   }
   return out;
 }

@@ -95,62 +95,83 @@ StreamLevel SummarizeStreams(int concurrency, int max_new_tokens, const std::vec
   return l;
 }
 
-absl::StatusOr<StreamLevel> MeasureStreamLevel(EngineClient& client, const std::vector<std::vector<int32_t>>& prompts,
-                                               int concurrency, int max_new_tokens, int rounds,
-                                               const std::function<void()>& tick) {
-  if (prompts.empty()) return absl::InvalidArgumentError("streaming bench: no prompts");
-  const int k = std::max(1, concurrency);
-  std::vector<std::vector<StreamTrace>> all;
-  for (int round = 0; round < std::max(1, rounds); ++round) {
-    std::vector<StreamTrace> traces(k);
-    // Every stream waits at the gate so that they all start together.
-    std::mutex mu;
-    std::condition_variable cv;
-    int ready = 0;
-    bool open = false;
-    std::chrono::steady_clock::time_point t0;
-    auto seconds = [&](std::chrono::steady_clock::time_point t) {
-      return std::chrono::duration<double>(t - t0).count();
-    };
-    auto stream = [&](int i) {
-      v1::GenerateRequest req;
-      for (int32_t id : prompts[i % prompts.size()]) req.mutable_input()->mutable_ids()->add_ids(id);
-      req.set_max_new_tokens(max_new_tokens);
-      req.mutable_sampling()->set_temperature(0);
-      req.set_ignore_eos(true);
-      {
-        std::unique_lock<std::mutex> lock(mu);
-        ++ready;
-        cv.notify_all();
-        cv.wait(lock, [&] { return open; });
-      }
-      StreamTrace& tr = traces[i];
-      tr.start_s = seconds(std::chrono::steady_clock::now());
-      auto resp = client.GenerateStream(req, [&](const v1::GeneratedToken&, std::chrono::steady_clock::time_point t) {
-        tr.arrivals_s.push_back(seconds(t));
-      });
-      tr.ok = resp.ok();
-      if (!resp.ok()) tr.error = std::string(resp.status().message());
-    };
-    std::vector<std::thread> pool;
-    for (int i = 0; i < k; ++i) pool.emplace_back(stream, i);
+namespace {
+
+// One round: k streams started together; stream i sends prompts[i % prompts.size()].
+std::vector<StreamTrace> MeasureStreamRound(EngineClient& client, const std::vector<std::vector<int32_t>>& prompts,
+                                            int k, int max_new_tokens) {
+  std::vector<StreamTrace> traces(k);
+  // Every stream waits at the gate so that they all start together.
+  std::mutex mu;
+  std::condition_variable cv;
+  int ready = 0;
+  bool open = false;
+  std::chrono::steady_clock::time_point t0;
+  auto seconds = [&](std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(t - t0).count();
+  };
+  auto stream = [&](int i) {
+    v1::GenerateRequest req;
+    for (int32_t id : prompts[i % prompts.size()]) req.mutable_input()->mutable_ids()->add_ids(id);
+    req.set_max_new_tokens(max_new_tokens);
+    req.mutable_sampling()->set_temperature(0);
+    req.set_ignore_eos(true);
     {
       std::unique_lock<std::mutex> lock(mu);
-      cv.wait(lock, [&] { return ready == k; });
-      t0 = std::chrono::steady_clock::now();
-      open = true;
+      ++ready;
       cv.notify_all();
+      cv.wait(lock, [&] { return open; });
     }
-    for (auto& t : pool) t.join();
-    if (tick) tick();
-    all.push_back(std::move(traces));
+    StreamTrace& tr = traces[i];
+    tr.start_s = seconds(std::chrono::steady_clock::now());
+    auto resp = client.GenerateStream(req, [&](const v1::GeneratedToken&, std::chrono::steady_clock::time_point t) {
+      tr.arrivals_s.push_back(seconds(t));
+    });
+    tr.ok = resp.ok();
+    if (!resp.ok()) tr.error = std::string(resp.status().message());
+  };
+  std::vector<std::thread> pool;
+  for (int i = 0; i < k; ++i) pool.emplace_back(stream, i);
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return ready == k; });
+    t0 = std::chrono::steady_clock::now();
+    open = true;
+    cv.notify_all();
   }
-  StreamLevel l = SummarizeStreams(k, max_new_tokens, all);
-  if (l.failed == l.streams) {
-    return absl::UnavailableError(absl::StrCat(client.Describe(), ": every stream at concurrency ", k,
-                                               " failed: ", l.first_error));
+  for (auto& t : pool) t.join();
+  return traces;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<StreamLevel>> MeasureStreamLevels(EngineClient& client,
+                                                             const std::vector<std::vector<int32_t>>& prompts,
+                                                             const std::vector<int>& concurrency, int max_new_tokens,
+                                                             int rounds, const std::function<void()>& tick) {
+  if (prompts.empty()) return absl::InvalidArgumentError("streaming bench: no prompts");
+  // Round r of every level before round r + 1 of any: a machine whose speed drifts
+  // between minutes then moves every level alike, and the scaling stays a
+  // same-minutes ratio (one level's rounds back to back put level 1 and level 8 in
+  // different minutes, and their ratio moved by 10-20% on a noisy VM).
+  std::vector<std::vector<std::vector<StreamTrace>>> all(concurrency.size());
+  for (int round = 0; round < std::max(1, rounds); ++round) {
+    for (size_t i = 0; i < concurrency.size(); ++i) {
+      all[i].push_back(MeasureStreamRound(client, prompts, std::max(1, concurrency[i]), max_new_tokens));
+      if (tick) tick();
+    }
   }
-  return l;
+  std::vector<StreamLevel> levels;
+  for (size_t i = 0; i < concurrency.size(); ++i) {
+    const int k = std::max(1, concurrency[i]);
+    StreamLevel l = SummarizeStreams(k, max_new_tokens, all[i]);
+    if (l.failed == l.streams) {
+      return absl::UnavailableError(absl::StrCat(client.Describe(), ": every stream at concurrency ", k,
+                                                 " failed: ", l.first_error));
+    }
+    levels.push_back(std::move(l));
+  }
+  return levels;
 }
 
 json StreamLevelToJson(const StreamLevel& l) {

@@ -72,12 +72,15 @@ struct StreamLevel {
 // The figures of one level from its rounds' traces (pure: the definitions).
 StreamLevel SummarizeStreams(int concurrency, int max_new_tokens, const std::vector<std::vector<StreamTrace>>& rounds);
 
-// `rounds` rounds of `concurrency` streams started together on `client`;
-// stream i of a round sends prompts[i % prompts.size()]. Failed streams are
-// counted in the result; an error only when every stream failed.
-absl::StatusOr<StreamLevel> MeasureStreamLevel(EngineClient& client, const std::vector<std::vector<int32_t>>& prompts,
-                                               int concurrency, int max_new_tokens, int rounds,
-                                               const std::function<void()>& tick);
+// Each level of `concurrency`: `rounds` rounds of that many streams started together
+// on `client`; stream i of a round sends prompts[i % prompts.size()]. The levels'
+// rounds interleave (round 1 of every level, then round 2, ...); `tick` after each.
+// Failed streams are counted in the result; an error only when every stream of a
+// level failed.
+absl::StatusOr<std::vector<StreamLevel>> MeasureStreamLevels(EngineClient& client,
+                                                             const std::vector<std::vector<int32_t>>& prompts,
+                                                             const std::vector<int>& concurrency, int max_new_tokens,
+                                                             int rounds, const std::function<void()>& tick);
 
 nlohmann::json StreamLevelToJson(const StreamLevel& l);
 // Level k against level 1 of the same side: aggregate, per-stream and level tokens/s,

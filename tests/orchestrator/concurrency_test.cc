@@ -141,6 +141,8 @@ TEST_F(ConcurrencyTest, BenchPrintsAndWritesTheStreamingFiguresPerLevel) {
   EXPECT_TRUE(violations.empty()) << violations.size() << " violations, first: " << violations.front();
   EXPECT_EQ(j["schema"], "bitparity.bench");
   EXPECT_THAT(j["definitions"]["aggregate_decode_tokens_per_s"].get<std::string>(), HasSubstr("all k are decoding"));
+  EXPECT_THAT(j["definitions"]["scaling"].get<std::string>(), HasSubstr("rounds interleave"));
+  EXPECT_THAT(r.out, HasSubstr("the levels' rounds interleaved"));
   for (const char* side : {"a", "b"}) {
     SCOPED_TRACE(side);
     const json& s = j["sides"][side]["speed"];
