@@ -275,9 +275,7 @@ bool ScreenedHead::SelectCandidates(const Kernels& k, const ScreenRequest& reque
       if (id < 0 || id >= rows_n) continue;
       s.lo[id] = PenaltyLow(s.lo[id], request.repetition_penalty);
       s.hi[id] = PenaltyHigh(s.hi[id], request.repetition_penalty);
-    }
-    for (int32_t id : request.penalized) {
-      if (id >= 0 && id < rows_n) UpdateBlock(s, id / kBoundBlockRows);
+      UpdateBlock(s, id / kBoundBlockRows);
     }
   }
   // L: the k-th largest lower bound; survivors: hi >= L, found in the blocks whose

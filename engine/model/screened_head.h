@@ -190,7 +190,7 @@ class ScreenedHead {
   void BoundBlocks(const Kernels& k, int64_t b0, int64_t b1, ScreenScratch& s) const;
   // Block b's maxima from s.lo / s.hi (after they change: the penalty).
   void UpdateBlock(ScreenScratch& s, int64_t b) const;
-  int64_t blocks() const;
+  int64_t blocks() const;  // of kBoundBlockRows rows, the last one partial
   // Step 3 for one row: the penalty on its bounds, L, and s.candidates. False when
   // the survivors are past a quarter of the rows (one pass of the full exact head is
   // cheaper then).
